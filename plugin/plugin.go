@@ -1,0 +1,14 @@
+// Package plugin registers every oktadetect component with Benthos' global
+// environment. Import it for its side effects:
+//
+//	import _ "github.com/oktadetect/oktadetect/plugin"
+package plugin
+
+import (
+	// okta_system_log input.
+	_ "github.com/oktadetect/oktadetect/plugin/okta"
+	// cel_detect processor.
+	_ "github.com/oktadetect/oktadetect/plugin/detect"
+	// kafka_producer output and the prometheus metrics exporter.
+	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+)
