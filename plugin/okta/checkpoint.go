@@ -1,0 +1,103 @@
+package okta
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+)
+
+// checkpoint is what the input stores in the checkpoint cache: the next link to
+// request, and the uuids of the last acknowledged page so events returned again
+// after a resume are not passed on twice.
+type checkpoint struct {
+	Version int      `json:"v"`
+	Next    string   `json:"next"`
+	UUIDs   []string `json:"uuids,omitempty"`
+}
+
+const checkpointVersion = 1
+
+func encodeCheckpoint(c checkpoint) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encoding checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+func decodeCheckpoint(b []byte) (checkpoint, error) {
+	var c checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("stored checkpoint is not valid JSON: %w", err)
+	}
+	if c.Version != checkpointVersion {
+		return c, fmt.Errorf("stored checkpoint has version %d, want %d", c.Version, checkpointVersion)
+	}
+	if c.Next == "" {
+		return c, fmt.Errorf("stored checkpoint has no next link")
+	}
+	return c, nil
+}
+
+// ackTracker orders acknowledgements. Pages are numbered as they are read; acks
+// arrive concurrently and in any order; a page's cursor may be committed only
+// once it and every earlier page are acknowledged, or a crash would skip the
+// earlier pages' events.
+type ackTracker struct {
+	mu      sync.Mutex
+	nextSeq uint64
+	first   uint64      // sequence number of inflight[0]
+	pending []*inflight // pages read and not yet committed, in read order
+}
+
+type inflight struct {
+	cp    checkpoint
+	acked bool
+}
+
+// track registers a page whose cursor is cp and returns its sequence number.
+func (t *ackTracker) track(cp checkpoint) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pending) == 0 {
+		t.first = t.nextSeq
+	}
+	seq := t.nextSeq
+	t.nextSeq++
+	t.pending = append(t.pending, &inflight{cp: cp})
+	return seq
+}
+
+// ack marks page seq acknowledged. If that completes a prefix of pages, commit
+// is called with the newest cursor of the prefix, under the tracker's lock so
+// commits happen in order; if commit fails the prefix stays pending and is
+// committed with the next ack.
+func (t *ackTracker) ack(seq uint64, commit func(checkpoint) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := seq - t.first
+	if seq < t.first || i >= uint64(len(t.pending)) {
+		return fmt.Errorf("acknowledgement for unknown page %d", seq)
+	}
+	t.pending[i].acked = true
+	n := 0
+	for n < len(t.pending) && t.pending[n].acked {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := commit(t.pending[n-1].cp); err != nil {
+		return err
+	}
+	t.pending = t.pending[n:]
+	t.first += uint64(n)
+	return nil
+}
+
+// unacked returns the number of pages read and not yet committed.
+func (t *ackTracker) unacked() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
+}

@@ -1,0 +1,122 @@
+package okta
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func TestAckTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
+	var tr ackTracker
+	var committed []string
+	commit := func(cp checkpoint) error { committed = append(committed, cp.Next); return nil }
+	s1 := tr.track(checkpoint{Next: "n1"})
+	s2 := tr.track(checkpoint{Next: "n2"})
+	s3 := tr.track(checkpoint{Next: "n3"})
+	if err := tr.ack(s3, commit); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ack(s2, commit); err != nil {
+		t.Fatal(err)
+	}
+	if len(committed) != 0 {
+		t.Fatalf("committed %v before page 1 was acknowledged", committed)
+	}
+	if err := tr.ack(s1, commit); err != nil {
+		t.Fatal(err)
+	}
+	if len(committed) != 1 || committed[0] != "n3" {
+		t.Fatalf("committed %v, want [n3]", committed)
+	}
+	if tr.unacked() != 0 {
+		t.Fatalf("%d pages still pending", tr.unacked())
+	}
+	if err := tr.ack(s1, commit); err == nil {
+		t.Fatal("a second ack of a committed page must be an error")
+	}
+}
+
+func TestAckTrackerFailedCommitRetriedOnNextAck(t *testing.T) {
+	var tr ackTracker
+	fail := true
+	var committed []string
+	commit := func(cp checkpoint) error {
+		if fail {
+			return errors.New("disk full")
+		}
+		committed = append(committed, cp.Next)
+		return nil
+	}
+	s1 := tr.track(checkpoint{Next: "n1"})
+	s2 := tr.track(checkpoint{Next: "n2"})
+	if err := tr.ack(s1, commit); err == nil {
+		t.Fatal("want the commit error")
+	}
+	fail = false
+	if err := tr.ack(s2, commit); err != nil {
+		t.Fatal(err)
+	}
+	if len(committed) != 1 || committed[0] != "n2" {
+		t.Fatalf("committed %v, want [n2]", committed)
+	}
+}
+
+// Concurrent out-of-order acks: commits are monotone and end at the last page.
+func TestAckTrackerConcurrent(t *testing.T) {
+	var tr ackTracker
+	const n = 500
+	seqs := make([]uint64, n)
+	for i := range n {
+		seqs[i] = tr.track(checkpoint{Version: i})
+	}
+	rand.Shuffle(n, func(i, j int) { seqs[i], seqs[j] = seqs[j], seqs[i] })
+	var mu sync.Mutex
+	last := -1
+	commit := func(cp checkpoint) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if cp.Version <= last {
+			t.Errorf("commit went back from %d to %d", last, cp.Version)
+		}
+		last = cp.Version
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, s := range seqs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = tr.ack(s, commit) }()
+	}
+	wg.Wait()
+	if last != n-1 {
+		t.Fatalf("last commit %d, want %d", last, n-1)
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	cp := checkpoint{Version: checkpointVersion, Next: "https://a/api/v1/logs?after=x", UUIDs: []string{"u1"}}
+	b, err := encodeCheckpoint(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeCheckpoint(b)
+	if err != nil || got.Next != cp.Next || len(got.UUIDs) != 1 {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for _, bad := range []string{`not json`, `{"v":99,"next":"x"}`, `{"v":1}`} {
+		if _, err := decodeCheckpoint([]byte(bad)); err == nil {
+			t.Errorf("decodeCheckpoint(%s): want error", bad)
+		}
+	}
+}
+
+func TestUUIDSetForgetsOldest(t *testing.T) {
+	s := newUUIDSet(2)
+	if !s.add("a") || !s.add("b") || s.add("a") {
+		t.Fatal("a, b are new; a again is not")
+	}
+	s.add("c") // forgets a
+	if !s.add("a") {
+		t.Fatal("a was forgotten and is new again")
+	}
+}

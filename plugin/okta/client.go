@@ -1,0 +1,223 @@
+package okta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxResponseBytes caps one System Log response. A full page of 1,000 events is
+// a few MiB; anything far larger is not a System Log page.
+const maxResponseBytes = 64 << 20
+
+// authorizer adds credentials to a request bound for the org.
+type authorizer interface {
+	authorize(req *http.Request) error
+}
+
+// sswsToken authorizes with an Okta API token.
+type sswsToken string
+
+func (t sswsToken) authorize(req *http.Request) error {
+	req.Header.Set("Authorization", "SSWS "+string(t))
+	return nil
+}
+
+// String keeps the token out of any accidental %v.
+func (sswsToken) String() string { return "SSWS [redacted]" }
+
+// client performs System Log requests against one org.
+type client struct {
+	org       *url.URL
+	http      *http.Client
+	auth      authorizer
+	userAgent string
+	now       func() time.Time
+}
+
+// event is one System Log event exactly as Okta sent it, with the fields the
+// input reads for metadata and de-duplication.
+type event struct {
+	raw       []byte
+	uuid      string
+	eventType string
+	published string
+}
+
+// page is one System Log response.
+type page struct {
+	events []event
+	next   string // the rel="next" link, verbatim; "" when Okta sent none
+	rate   rateInfo
+}
+
+// rateInfo is what the X-Rate-Limit-* headers said, with the reset moved onto
+// the local clock using the response's Date, so a skewed local clock does not
+// make the poller wait too little or too long.
+type rateInfo struct {
+	known     bool
+	limit     int
+	remaining int
+	reset     int64     // X-Rate-Limit-Reset as sent: identifies the window
+	resetAt   time.Time // the same instant on the local clock
+}
+
+// fetch requests one page. link must be on the org's origin.
+func (c *client) fetch(ctx context.Context, link string) (*page, error) {
+	req, err := c.newRequest(ctx, link)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, transientError("System Log request to "+c.org.Host+" failed", scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	received := c.now()
+	rate := parseRateHeaders(resp.Header, received)
+
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+		e := statusError(resp.StatusCode, body, c.org.Host)
+		if e.kind == failRateLimited {
+			e.resetAt = rate.resetAt
+		}
+		return nil, e
+	}
+	events, err := readEvents(resp)
+	if err != nil {
+		return nil, err
+	}
+	p := &page{events: events, next: nextLink(resp.Header.Values("Link")), rate: rate}
+	if err := c.checkNext(p.next); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *client) newRequest(ctx context.Context, link string) (*http.Request, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return nil, fmt.Errorf("invalid System Log link: %w", err)
+	}
+	if !sameOrigin(c.org, u) {
+		return nil, fmt.Errorf("refusing to send credentials to %s://%s: it is not org_url's origin %s", u.Scheme, u.Host, c.org)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building System Log request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if err := c.auth.authorize(req); err != nil {
+		return nil, fmt.Errorf("authorizing System Log request: %w", err)
+	}
+	return req, nil
+}
+
+// checkNext refuses a next link that leaves the org: following it would send
+// the token to another host.
+func (c *client) checkNext(next string) error {
+	if next == "" {
+		return nil
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return transientError("Okta sent an unparseable next link", err)
+	}
+	if !sameOrigin(c.org, u) {
+		return transientError(fmt.Sprintf("refusing next link to %s://%s: it is not org_url's origin %s", u.Scheme, u.Host, c.org), nil)
+	}
+	return nil
+}
+
+// readEvents reads a 200 response body: a JSON array of event objects.
+func readEvents(resp *http.Response) ([]event, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, transientError("reading System Log response", scrubURLError(err))
+	}
+	if len(body) > maxResponseBytes {
+		return nil, transientError(fmt.Sprintf("System Log response exceeds %d bytes", maxResponseBytes), nil)
+	}
+	return parseEvents(body, resp.Header.Get("Content-Type"))
+}
+
+// parseEvents splits a System Log page into events, keeping each one's bytes.
+func parseEvents(body []byte, contentType string) ([]event, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, transientError(fmt.Sprintf("System Log response is not a JSON array (Content-Type %q, body starts %q)", contentType, snippet(trimmed)), nil)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(trimmed, &raws); err != nil {
+		return nil, transientError(fmt.Sprintf("System Log response is not valid JSON (%d bytes)", len(body)), err)
+	}
+	events := make([]event, 0, len(raws))
+	for i, raw := range raws {
+		var fields struct {
+			UUID      string `json:"uuid"`
+			EventType string `json:"eventType"`
+			Published string `json:"published"`
+		}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", i), err)
+		}
+		events = append(events, event{raw: raw, uuid: fields.UUID, eventType: fields.EventType, published: fields.Published})
+	}
+	return events, nil
+}
+
+// snippet returns the first bytes of a body for an error message, printable only.
+func snippet(b []byte) string {
+	const n = 40
+	if len(b) > n {
+		b = b[:n]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, string(b))
+}
+
+// parseRateHeaders reads X-Rate-Limit-*. Reset is epoch seconds on Okta's
+// clock; the wait until then is measured against Okta's Date header and laid
+// onto the local clock at the moment the response arrived.
+func parseRateHeaders(h http.Header, received time.Time) rateInfo {
+	limit, errL := strconv.Atoi(h.Get("X-Rate-Limit-Limit"))
+	remaining, errR := strconv.Atoi(h.Get("X-Rate-Limit-Remaining"))
+	reset, errS := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
+	if errL != nil || errR != nil || errS != nil {
+		return rateInfo{}
+	}
+	serverNow := received
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		serverNow = d
+	}
+	untilReset := time.Unix(reset, 0).Sub(serverNow)
+	if untilReset < 0 {
+		untilReset = 0
+	}
+	return rateInfo{known: true, limit: limit, remaining: remaining, reset: reset, resetAt: received.Add(untilReset)}
+}
+
+// scrubURLError drops the URL from a *url.Error: Okta's cursors are not
+// secrets, but a proxy-rewritten URL could carry credentials, and the host is
+// already in our message.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+package okta
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseEvents(t *testing.T) {
+	evs, err := parseEvents([]byte(` [{"uuid":"u1","eventType":"user.session.start","published":"2026-11-25T10:00:00.000Z","x":{"y":1}},{"uuid":"u2"}] `), "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].uuid != "u1" || evs[0].eventType != "user.session.start" || evs[1].uuid != "u2" {
+		t.Fatalf("parsed %+v", evs)
+	}
+	if string(evs[0].raw) != `{"uuid":"u1","eventType":"user.session.start","published":"2026-11-25T10:00:00.000Z","x":{"y":1}}` {
+		t.Fatalf("event bytes changed: %s", evs[0].raw)
+	}
+	if evs, err := parseEvents([]byte(`[]`), "application/json"); err != nil || len(evs) != 0 {
+		t.Fatalf("empty page: %v %v", evs, err)
+	}
+	bad := map[string]string{
+		"<!DOCTYPE html><html><body>Sign in</body></html>": "not a JSON array",
+		`[{"uuid":"u1"},{"uuid":`:                          "not valid JSON",
+		`{"errorCode":"E0000011"}`:                         "not a JSON array",
+		`[1,2]`:                                            "not a JSON object",
+		``:                                                 "not a JSON array",
+	}
+	for body, want := range bad {
+		_, err := parseEvents([]byte(body), "text/html")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseEvents(%q) = %v, want %q", body, err, want)
+		}
+	}
+}
+
+func FuzzParseEvents(f *testing.F) {
+	f.Add([]byte(`[{"uuid":"u1","published":"2026-11-25T10:00:00.000Z"}]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`<html>`))
+	f.Add([]byte(`[{"uuid":1}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := parseEvents(body, "application/json")
+		if err != nil && evs != nil {
+			t.Fatal("events returned with an error")
+		}
+	})
+}
+
+func TestStatusErrorsNameTheCause(t *testing.T) {
+	body := []byte(`{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorLink":"E0000011","errorId":"oaeX","errorCauses":[]}`)
+	e := statusError(401, body, "acme.okta.com")
+	if e.kind != failConfig || !strings.Contains(e.Error(), "api_token") || !strings.Contains(e.Error(), "E0000011") {
+		t.Fatalf("401: %v", e)
+	}
+	if e := statusError(403, nil, "acme.okta.com"); !strings.Contains(e.Error(), "okta.logs.read") {
+		t.Fatalf("403: %v", e)
+	}
+	if e := statusError(503, []byte("<html>"), "acme.okta.com"); e.kind != failTransient {
+		t.Fatalf("503 must be transient: %v", e)
+	}
+	if e := statusError(429, nil, "acme.okta.com"); e.kind != failRateLimited {
+		t.Fatalf("429: %v", e)
+	}
+}

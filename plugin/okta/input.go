@@ -1,0 +1,232 @@
+package okta
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const (
+	fieldOrgURL          = "org_url"
+	fieldAPIToken        = "api_token"
+	fieldPollInterval    = "poll_interval"
+	fieldInitialLookback = "initial_lookback"
+	fieldLimit           = "limit"
+	fieldFilter          = "filter"
+	fieldQ               = "q"
+	fieldCheckpointCache = "checkpoint_cache"
+	fieldCheckpointKey   = "checkpoint_key"
+	fieldRateLimitShare  = "rate_limit_share"
+	fieldTimeout         = "timeout"
+	fieldTLS             = "tls"
+	fieldBackoff         = "backoff"
+)
+
+func inputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Reads the System Log of one Okta org, every event exactly once, within the org's rate limits.").
+		Description(`
+Polls Okta's `+"`GET /api/v1/logs`"+` the way Okta documents as gap-free: the first request is a
+polling request (`+"`since`"+` = now − `+"`initial_lookback`"+`, no `+"`until`"+`, ascending), and after that the
+input only follows the `+"`rel=\"next\"`"+` link exactly as Okta sent it. Each page is one batch; each
+message is one event's JSON exactly as Okta sent it. A tick keeps following next links while pages
+hold events and ends at an empty page, so an idle org costs one request per `+"`poll_interval`"+`.
+
+The next link is stored in `+"`checkpoint_cache`"+` only after its page and every earlier page are
+acknowledged by the output, so a crash never skips events; at most the pages in flight are read
+again after a restart, and events already delivered are dropped by `+"`uuid`"+`.
+
+The input never uses more than `+"`rate_limit_share`"+` of the org's System Log rate limit window, waits
+for the window's reset on 429 (measured against Okta's `+"`Date`"+` header, not the local clock), and
+retries 5xx and network errors on the same link with backoff. Credentials are only ever sent to
+`+"`org_url`"+`'s origin: a next link to another host is refused.
+
+### Metadata
+
+- `+"`okta_uuid`"+`, `+"`okta_event_type`"+`, `+"`okta_published`"+`: the event's `+"`uuid`"+`, `+"`eventType`"+` and `+"`published`"+`.
+- `+"`okta_org`"+`: the org's host, e.g. `+"`acme.okta.com`"+`.
+
+### Metrics
+
+`+"`okta_requests_total`"+` (label `+"`status`"+`), `+"`okta_events_total`"+`, `+"`okta_duplicates_dropped_total`"+`,
+`+"`okta_rate_limit_remaining`"+`, `+"`okta_lag_seconds`"+` (now − newest `+"`published`"+` read),
+`+"`okta_cursor_commits_total`"+`, `+"`okta_checkpoint_errors_total`"+`.`).
+		Fields(
+			service.NewStringField(fieldOrgURL).
+				Description("The Okta org, as an origin: `https://<org>.okta.com`. Only https is allowed, except plain http to loopback hosts (for tests and the simulator).").
+				Example("https://acme.okta.com").Example("${OKTA_ORG_URL}"),
+			service.NewStringField(fieldAPIToken).Secret().
+				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`. Create it as an admin with the Read-only Administrator role. Never logged.").
+				Example("${OKTA_API_TOKEN}"),
+			service.NewDurationField(fieldPollInterval).Default("1m").
+				Description("How often to poll once the log is drained (a tick ends at an empty page)."),
+			service.NewDurationField(fieldInitialLookback).Default("1h").
+				Description("With no stored cursor, the first request asks for events published since now minus this. Okta keeps 90 days."),
+			service.NewIntField(fieldLimit).Default(1000).
+				Description("Events per page, 1 to 1000."),
+			service.NewStringField(fieldFilter).Default("").Advanced().
+				Description("An Okta System Log `filter` expression, passed through.").
+				Example(`eventType eq "user.session.start"`),
+			service.NewStringField(fieldQ).Default("").Advanced().
+				Description("Okta System Log keyword search `q`, passed through."),
+			service.NewStringField(fieldCheckpointCache).Default("").
+				Description("The label of a cache resource where the cursor is stored, so a restart resumes where the last acknowledged page ended. Without it the cursor lives in memory and a restart starts again from `initial_lookback`.").
+				Example("okta_cursor"),
+			service.NewStringField(fieldCheckpointKey).Default("").
+				Description("The cache key for the cursor. Empty: `okta-cursor-<org host>`."),
+			service.NewFloatField(fieldRateLimitShare).Default(0.5).
+				Description("The fraction (0 < share ≤ 1) of the org's System Log rate limit window this input may use. The rest is left to the admin console and other clients of the org."),
+			service.NewDurationField(fieldTimeout).Default("30s").Advanced().
+				Description("Timeout of one HTTP request."),
+			service.NewTLSField(fieldTLS).Advanced().
+				Description("TLS settings, e.g. a custom CA for a TLS-inspecting proxy. Proxies are taken from HTTPS_PROXY/NO_PROXY."),
+			service.NewBackOffField(fieldBackoff, false, defaultBackoff()).Advanced().
+				Description("Backoff between retries of the same link after 5xx, network errors or malformed responses."),
+		).
+		Example("Stdout", "Read an org and print its events.", `
+input:
+  okta_system_log:
+    org_url: ${OKTA_ORG_URL}
+    api_token: ${OKTA_API_TOKEN}
+    checkpoint_cache: okta_cursor
+cache_resources:
+  - label: okta_cursor
+    file:
+      directory: ./data
+output:
+  stdout: {}
+`)
+}
+
+func init() {
+	err := service.RegisterBatchInput("okta_system_log", inputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
+			in, err := newSystemLogInput(conf, mgr)
+			if err != nil {
+				return nil, err
+			}
+			return service.AutoRetryNacksBatched(in), nil
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+// inputConfig is the validated configuration of okta_system_log.
+type inputConfig struct {
+	org             *url.URL
+	auth            authorizer
+	pollInterval    time.Duration
+	initialLookback time.Duration
+	limit           int
+	filter, q       string
+	checkpointCache string
+	checkpointKey   string
+	share           float64
+	timeout         time.Duration
+}
+
+func parseInputConfig(conf *service.ParsedConfig) (*inputConfig, error) {
+	c := &inputConfig{}
+	raw, err := conf.FieldString(fieldOrgURL)
+	if err != nil {
+		return nil, err
+	}
+	if c.org, err = parseOrgURL(raw); err != nil {
+		return nil, err
+	}
+	token, err := conf.FieldString(fieldAPIToken)
+	if err != nil {
+		return nil, err
+	}
+	if token = strings.TrimSpace(token); token == "" {
+		return nil, errors.New("api_token is empty: set it to an Okta API token (e.g. api_token: ${OKTA_API_TOKEN})")
+	}
+	c.auth = sswsToken(token)
+	if c.pollInterval, err = conf.FieldDuration(fieldPollInterval); err != nil {
+		return nil, err
+	}
+	if c.pollInterval <= 0 {
+		return nil, fmt.Errorf("poll_interval must be positive, got %v", c.pollInterval)
+	}
+	if c.initialLookback, err = conf.FieldDuration(fieldInitialLookback); err != nil {
+		return nil, err
+	}
+	if c.initialLookback < 0 {
+		return nil, fmt.Errorf("initial_lookback must not be negative, got %v", c.initialLookback)
+	}
+	if c.limit, err = conf.FieldInt(fieldLimit); err != nil {
+		return nil, err
+	}
+	if c.limit < 1 || c.limit > 1000 {
+		return nil, fmt.Errorf("limit must be between 1 and 1000, got %d", c.limit)
+	}
+	if c.filter, err = conf.FieldString(fieldFilter); err != nil {
+		return nil, err
+	}
+	if c.q, err = conf.FieldString(fieldQ); err != nil {
+		return nil, err
+	}
+	if c.checkpointCache, err = conf.FieldString(fieldCheckpointCache); err != nil {
+		return nil, err
+	}
+	if c.checkpointKey, err = conf.FieldString(fieldCheckpointKey); err != nil {
+		return nil, err
+	}
+	if c.checkpointKey == "" {
+		c.checkpointKey = "okta-cursor-" + strings.NewReplacer(":", "_", "[", "", "]", "").Replace(c.org.Host)
+	}
+	if c.share, err = conf.FieldFloat(fieldRateLimitShare); err != nil {
+		return nil, err
+	}
+	if !(c.share > 0 && c.share <= 1) {
+		return nil, fmt.Errorf("rate_limit_share must be in (0, 1], got %v", c.share)
+	}
+	if c.timeout, err = conf.FieldDuration(fieldTimeout); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// pollingURL is the first request: events since now − lookback, no until,
+// ascending — the form for which Okta always returns a next link.
+func (c *inputConfig) pollingURL(now time.Time) string {
+	q := url.Values{}
+	q.Set("since", now.Add(-c.initialLookback).UTC().Format("2006-01-02T15:04:05.000Z"))
+	q.Set("sortOrder", "ASCENDING")
+	q.Set("limit", fmt.Sprint(c.limit))
+	if c.filter != "" {
+		q.Set("filter", c.filter)
+	}
+	if c.q != "" {
+		q.Set("q", c.q)
+	}
+	u := *c.org
+	u.Path = "/api/v1/logs"
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func newHTTPClient(conf *service.ParsedConfig, timeout time.Duration) (*http.Client, error) {
+	tlsConf, err := conf.FieldTLS(fieldTLS)
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = http.ProxyFromEnvironment
+	transport.TLSClientConfig = tlsConf
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: transport,
+		// Never follow redirects: a redirect could carry the token elsewhere,
+		// and Okta does not redirect API calls.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
+}

@@ -1,0 +1,371 @@
+package okta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// configRetryDelays spaces retries after answers that need a human (bad token,
+// missing permission, bad filter): a handful of requests a minute at most, so a
+// fix in Okta is picked up without a restart and the org is never hammered.
+var configRetryDelays = []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
+
+// recentUUIDs is how many delivered uuids are remembered for de-duplication:
+// several full pages.
+const recentUUIDs = 20_000
+
+func defaultBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = time.Second
+	b.MaxInterval = time.Minute
+	b.MaxElapsedTime = 0
+	return b
+}
+
+// systemLogInput is the okta_system_log input. ReadBatch is called by one
+// goroutine at a time; acks arrive on others, and only touch the tracker.
+type systemLogInput struct {
+	cfg     *inputConfig
+	client  *client
+	res     *service.Resources
+	log     *service.Logger
+	metrics inputMetrics
+	now     func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
+
+	tracker ackTracker
+
+	// Reader state, owned by the ReadBatch goroutine.
+	connected     bool
+	next          string // the link to request next
+	tickStart     time.Time
+	idle          bool // the last page was empty: wait for the next tick
+	budget        rateBudget
+	seen          *uuidSet
+	transientBoff *backoff.ExponentialBackOff
+	configFails   int
+}
+
+type inputMetrics struct {
+	requests       *service.MetricCounter
+	events         *service.MetricCounter
+	duplicates     *service.MetricCounter
+	remaining      *service.MetricGauge
+	lag            *service.MetricGauge
+	commits        *service.MetricCounter
+	commitFailures *service.MetricCounter
+}
+
+func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*systemLogInput, error) {
+	cfg, err := parseInputConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	httpClient, err := newHTTPClient(conf, cfg.timeout)
+	if err != nil {
+		return nil, err
+	}
+	boff, err := conf.FieldBackOff(fieldBackoff)
+	if err != nil {
+		return nil, err
+	}
+	boff.MaxElapsedTime = 0 // never give up: giving up would skip events
+	if cfg.checkpointCache != "" && !res.HasCache(cfg.checkpointCache) {
+		return nil, fmt.Errorf("checkpoint_cache %q is not a cache resource: declare it under cache_resources", cfg.checkpointCache)
+	}
+	m := res.Metrics()
+	in := &systemLogInput{
+		cfg: cfg,
+		client: &client{
+			org: cfg.org, http: httpClient, auth: cfg.auth,
+			userAgent: "oktadetect okta_system_log", now: time.Now,
+		},
+		res: res,
+		log: res.Logger(),
+		metrics: inputMetrics{
+			requests:       m.NewCounter("okta_requests_total", "status"),
+			events:         m.NewCounter("okta_events_total"),
+			duplicates:     m.NewCounter("okta_duplicates_dropped_total"),
+			remaining:      m.NewGauge("okta_rate_limit_remaining"),
+			lag:            m.NewGauge("okta_lag_seconds"),
+			commits:        m.NewCounter("okta_cursor_commits_total"),
+			commitFailures: m.NewCounter("okta_checkpoint_errors_total"),
+		},
+		now:           time.Now,
+		sleep:         sleepCtx,
+		budget:        rateBudget{share: cfg.share},
+		seen:          newUUIDSet(recentUUIDs),
+		transientBoff: boff,
+	}
+	return in, nil
+}
+
+// Connect loads the stored cursor, or starts a polling request from
+// initial_lookback when there is none. It is the only place the cursor is read.
+func (in *systemLogInput) Connect(ctx context.Context) error {
+	if in.connected {
+		return nil
+	}
+	cp, found, err := in.loadCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if found {
+		in.next = cp.Next
+		for _, u := range cp.UUIDs {
+			in.seen.add(u)
+		}
+		in.log.Infof("Resuming the System Log of %s from the stored cursor", in.cfg.org.Host)
+	} else {
+		in.next = in.cfg.pollingURL(in.now())
+		if in.cfg.checkpointCache == "" {
+			in.log.Warnf("okta_system_log has no checkpoint_cache: the cursor is kept in memory only, and a restart reads again from initial_lookback (%v)", in.cfg.initialLookback)
+		}
+		in.log.Infof("Reading the System Log of %s from %v ago", in.cfg.org.Host, in.cfg.initialLookback)
+	}
+	in.tickStart = in.now()
+	in.connected = true
+	return nil
+}
+
+func (in *systemLogInput) loadCheckpoint(ctx context.Context) (checkpoint, bool, error) {
+	if in.cfg.checkpointCache == "" {
+		return checkpoint{}, false, nil
+	}
+	var (
+		raw    []byte
+		getErr error
+	)
+	err := in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
+		raw, getErr = c.Get(ctx, in.cfg.checkpointKey)
+	})
+	if err == nil {
+		err = getErr
+	}
+	if errors.Is(err, service.ErrKeyNotFound) {
+		return checkpoint{}, false, nil
+	}
+	if err != nil {
+		return checkpoint{}, false, fmt.Errorf("reading the cursor %q from checkpoint_cache %q: %w", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
+	}
+	cp, err := decodeCheckpoint(raw)
+	if err != nil {
+		return checkpoint{}, false, fmt.Errorf("cursor %q in checkpoint_cache %q: %w (delete it to start again from initial_lookback)", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
+	}
+	if err := in.client.checkNext(cp.Next); err != nil {
+		return checkpoint{}, false, fmt.Errorf("cursor %q in checkpoint_cache %q belongs to another org: %w (use another checkpoint_key per org)", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
+	}
+	return cp, true, nil
+}
+
+// ReadBatch returns the next non-empty page of events. It blocks through idle
+// ticks, rate-limit waits and retries; it returns an error only to report a
+// failure that needs a human (Benthos logs it and calls again).
+func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	if !in.connected {
+		return nil, nil, service.ErrNotConnected
+	}
+	for {
+		if err := in.waitTurn(ctx); err != nil {
+			return nil, nil, err
+		}
+		p, err := in.fetch(ctx)
+		if err != nil {
+			if reportErr := in.onFailure(err); reportErr != nil {
+				return nil, nil, reportErr
+			}
+			continue
+		}
+		if batch, ack := in.accept(p); len(batch) > 0 {
+			return batch, ack, nil
+		}
+	}
+}
+
+// waitTurn waits for the next tick after an empty page, and for the rate budget.
+func (in *systemLogInput) waitTurn(ctx context.Context) error {
+	if in.idle {
+		if err := in.sleep(ctx, in.tickStart.Add(in.cfg.pollInterval).Sub(in.now())); err != nil {
+			return err
+		}
+		in.idle = false
+		in.tickStart = in.now()
+	}
+	return in.sleep(ctx, in.budget.delay(in.now()))
+}
+
+// fetch requests the current link once and accounts for it.
+func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
+	p, err := in.client.fetch(ctx, in.next)
+	var rate rateInfo
+	var status string
+	var reqErr *requestError
+	switch {
+	case err == nil:
+		rate, status = p.rate, "200"
+	case errors.As(err, &reqErr) && reqErr.status != 0:
+		status = strconv.Itoa(reqErr.status)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	default:
+		status = "error"
+	}
+	in.metrics.requests.Incr(1, status)
+	in.budget.observe(rate)
+	if rate.known {
+		in.metrics.remaining.Set(int64(rate.remaining))
+	}
+	if reqErr != nil && reqErr.kind == failRateLimited {
+		in.budget.exhaust(reqErr.resetAt)
+	}
+	return p, err
+}
+
+// onFailure decides how long to wait after a failed request. It returns the
+// error when a human must act, so Benthos logs it; nil means retry quietly
+// after the wait (the error was already logged here).
+func (in *systemLogInput) onFailure(err error) error {
+	var reqErr *requestError
+	if !errors.As(err, &reqErr) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		reqErr = transientError("System Log request failed", err)
+	}
+	switch reqErr.kind {
+	case failRateLimited:
+		in.log.Warnf("%v; waiting for the window to reset in %v", reqErr, time.Until(reqErr.resetAt).Round(time.Second))
+		return nil
+	case failConfig:
+		delay := configRetryDelays[min(in.configFails, len(configRetryDelays)-1)]
+		in.configFails++
+		in.budget.holdUntil(in.now().Add(delay))
+		return fmt.Errorf("%w; retrying in %v", reqErr, delay)
+	default:
+		delay := in.transientBoff.NextBackOff()
+		in.log.Warnf("%v; retrying the same link in %v", reqErr, delay.Round(time.Millisecond))
+		in.budget.holdUntil(in.now().Add(delay))
+		return nil
+	}
+}
+
+// accept turns a page into a batch, moves the cursor and ends the tick at an
+// empty page. Events already delivered (same uuid) are dropped.
+func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc) {
+	in.transientBoff.Reset()
+	in.configFails = 0
+	if p.next == "" {
+		in.log.Warnf("Okta sent no next link for a polling request; requesting the same link again")
+	} else {
+		in.next = p.next
+	}
+	if len(p.events) == 0 {
+		in.idle = true
+		return nil, nil
+	}
+	batch := make(service.MessageBatch, 0, len(p.events))
+	uuids := make([]string, 0, len(p.events))
+	var newest time.Time
+	for _, ev := range p.events {
+		if ev.uuid != "" {
+			uuids = append(uuids, ev.uuid)
+			if !in.seen.add(ev.uuid) {
+				in.metrics.duplicates.Incr(1)
+				continue
+			}
+		}
+		batch = append(batch, in.message(ev))
+		if t, err := time.Parse(time.RFC3339Nano, ev.published); err == nil && t.After(newest) {
+			newest = t
+		}
+	}
+	in.metrics.events.Incr(int64(len(batch)))
+	if !newest.IsZero() {
+		in.metrics.lag.Set(int64(in.now().Sub(newest).Seconds()))
+	}
+	seq := in.tracker.track(checkpoint{Version: checkpointVersion, Next: in.next, UUIDs: uuids})
+	if len(batch) == 0 {
+		// Every event was a duplicate: nothing goes downstream, so the page
+		// is acknowledged here to let the cursor move past it.
+		in.ackPage(context.Background(), seq, nil)
+		return nil, nil
+	}
+	return batch, func(ctx context.Context, err error) error { return in.ackPage(ctx, seq, err) }
+}
+
+func (in *systemLogInput) message(ev event) *service.Message {
+	msg := service.NewMessage(ev.raw)
+	msg.MetaSetMut("okta_uuid", ev.uuid)
+	msg.MetaSetMut("okta_event_type", ev.eventType)
+	msg.MetaSetMut("okta_published", ev.published)
+	msg.MetaSetMut("okta_org", in.cfg.org.Host)
+	return msg
+}
+
+// ackPage records a page's acknowledgement and stores the cursor once every
+// earlier page is acknowledged too. A nack leaves the page pending: the
+// AutoRetryNacks wrapper delivers it again, and the cursor never passes it.
+func (in *systemLogInput) ackPage(ctx context.Context, seq uint64, err error) error {
+	if err != nil {
+		return nil
+	}
+	return in.tracker.ack(seq, func(cp checkpoint) error { return in.storeCheckpoint(ctx, cp) })
+}
+
+// storeCheckpoint writes the cursor. Failing to write it is loud every time:
+// the pipeline keeps running, but a restart would read events again.
+func (in *systemLogInput) storeCheckpoint(ctx context.Context, cp checkpoint) error {
+	if in.cfg.checkpointCache == "" {
+		in.metrics.commits.Incr(1)
+		return nil
+	}
+	raw, err := encodeCheckpoint(cp)
+	if err == nil {
+		var setErr error
+		err = in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
+			setErr = c.Set(ctx, in.cfg.checkpointKey, raw, nil)
+		})
+		if err == nil {
+			err = setErr
+		}
+	}
+	if err != nil {
+		in.metrics.commitFailures.Incr(1)
+		in.log.Errorf("Cannot save the Okta cursor to checkpoint_cache %q key %q: %v (events keep flowing, but a restart would read them again; check the cache, e.g. that a file cache's directory exists and is writable)", in.cfg.checkpointCache, in.cfg.checkpointKey, err)
+		return fmt.Errorf("saving the Okta cursor: %w", err)
+	}
+	in.metrics.commits.Incr(1)
+	return nil
+}
+
+// Close has nothing to flush: the cursor is written as acks arrive.
+func (in *systemLogInput) Close(ctx context.Context) error {
+	in.client.http.CloseIdleConnections()
+	return nil
+}
+
+// sleepCtx waits d or until ctx is done, with a little jitter on long waits so
+// many inputs restarted together do not stay in step.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if d > 5*time.Second {
+		d += time.Duration(rand.Int64N(int64(d / 20)))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
