@@ -87,20 +87,23 @@ func (c *client) fetch(ctx context.Context, link string) (*page, error) {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 		e := statusError(resp.StatusCode, body, c.org.Host)
-		if e.kind == failRateLimited {
-			e.resetAt = rate.resetAt
-		}
+		e.rate = rate
 		return nil, e
 	}
 	events, err := readEvents(resp)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		p := &page{events: events, next: nextLink(resp.Header.Values("Link")), rate: rate}
+		if err = c.checkNext(p.next); err == nil {
+			return p, nil
+		}
 	}
-	p := &page{events: events, next: nextLink(resp.Header.Values("Link")), rate: rate}
-	if err := c.checkNext(p.next); err != nil {
-		return nil, err
+	// A 200 whose body or link cannot be used still counted against the limit.
+	var reqErr *requestError
+	if errors.As(err, &reqErr) {
+		reqErr.status = resp.StatusCode
+		reqErr.rate = rate
 	}
-	return p, nil
+	return nil, err
 }
 
 func (c *client) newRequest(ctx context.Context, link string) (*http.Request, error) {

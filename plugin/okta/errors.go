@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // failureKind says how the poller reacts to a failed request.
@@ -26,12 +25,12 @@ const (
 // requestError is a failed System Log request.
 type requestError struct {
 	kind    failureKind
-	status  int       // HTTP status, 0 for transport errors
-	code    string    // Okta errorCode, e.g. E0000011
-	summary string    // Okta errorSummary
-	errorID string    // Okta errorId, quoted to Okta support
-	resetAt time.Time // for 429: when the window resets, on the local clock
-	msg     string    // what went wrong, in words an admin can act on
+	status  int      // HTTP status, 0 for transport errors
+	code    string   // Okta errorCode, e.g. E0000011
+	summary string   // Okta errorSummary
+	errorID string   // Okta errorId, quoted to Okta support
+	rate    rateInfo // the rate headers of the answer
+	msg     string   // what went wrong, in words an admin can act on
 	cause   error
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptrace"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -203,29 +205,43 @@ func (in *systemLogInput) waitTurn(ctx context.Context) error {
 
 // fetch requests the current link once and accounts for it.
 func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
-	p, err := in.client.fetch(ctx, in.next)
-	var rate rateInfo
-	var status string
+	in.budget.sent(in.now())
+	// net/http silently re-sends a GET whose reused connection was closed
+	// under it; Okta counts every attempt, so the budget does too. GotConn
+	// runs once per attempt, on this goroutine, before the request is sent.
+	var attempts atomic.Int32
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { attempts.Add(1) },
+	})
+	p, err := in.client.fetch(traced, in.next)
+	for range attempts.Load() - 1 {
+		in.budget.sent(in.now())
+	}
 	var reqErr *requestError
 	switch {
 	case err == nil:
-		rate, status = p.rate, "200"
+		in.metrics.requests.Incr(1, "200")
+		in.observeRate(p.rate)
 	case errors.As(err, &reqErr) && reqErr.status != 0:
-		status = strconv.Itoa(reqErr.status)
+		in.metrics.requests.Incr(1, strconv.Itoa(reqErr.status))
+		if reqErr.kind == failRateLimited {
+			in.budget.exhaust(reqErr.rate, in.now())
+		} else {
+			in.observeRate(reqErr.rate)
+		}
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	default:
-		status = "error"
+		in.metrics.requests.Incr(1, "error")
 	}
-	in.metrics.requests.Incr(1, status)
+	return p, err
+}
+
+func (in *systemLogInput) observeRate(rate rateInfo) {
 	in.budget.observe(rate)
 	if rate.known {
 		in.metrics.remaining.Set(int64(rate.remaining))
 	}
-	if reqErr != nil && reqErr.kind == failRateLimited {
-		in.budget.exhaust(reqErr.resetAt)
-	}
-	return p, err
 }
 
 // onFailure decides how long to wait after a failed request. It returns the
@@ -241,7 +257,7 @@ func (in *systemLogInput) onFailure(err error) error {
 	}
 	switch reqErr.kind {
 	case failRateLimited:
-		in.log.Warnf("%v; waiting for the window to reset in %v", reqErr, time.Until(reqErr.resetAt).Round(time.Second))
+		in.log.Warnf("%v; waiting for the window to reset in %v", reqErr, in.budget.delay(in.now()).Round(time.Millisecond))
 		return nil
 	case failConfig:
 		delay := configRetryDelays[min(in.configFails, len(configRetryDelays)-1)]

@@ -7,20 +7,20 @@ import (
 	"time"
 )
 
+func window(limit, remaining int, end time.Time) rateInfo {
+	return rateInfo{known: true, limit: limit, remaining: remaining, reset: end.Unix(), resetAt: end}
+}
+
 func TestRateBudgetShare(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	b := rateBudget{share: 0.25}
-	if d := b.delay(now); d != 0 {
-		t.Fatalf("first request must go at once, got delay %v", d)
-	}
 	end := now.Add(40 * time.Second)
-	window := rateInfo{known: true, limit: 20, remaining: 19, reset: end.Unix(), resetAt: end}
 	for i := range 5 {
 		if d := b.delay(now); d != 0 {
 			t.Fatalf("request %d of an allowance of 5 delayed by %v", i+1, d)
 		}
-		window.remaining = 19 - i
-		b.observe(window)
+		b.sent(now)
+		b.observe(window(20, 19-i, end))
 	}
 	if d := b.delay(now); d != 40*time.Second {
 		t.Fatalf("6th request in a window allowing 5 (25%% of 20): delay %v, want 40s", d)
@@ -28,18 +28,41 @@ func TestRateBudgetShare(t *testing.T) {
 	if d := b.delay(end); d != 0 {
 		t.Fatalf("after the reset the budget is fresh, got delay %v", d)
 	}
-	next := end.Add(60 * time.Second)
-	b.observe(rateInfo{known: true, limit: 20, remaining: 19, reset: next.Unix(), resetAt: next})
-	if b.used != 1 {
-		t.Fatalf("a new reset value starts a new window: used = %d, want 1", b.used)
+	b.sent(end)
+	if len(b.sends) != 1 {
+		t.Fatalf("a request after the reset starts a new window: used = %d, want 1", len(b.sends))
+	}
+}
+
+func TestRateBudgetCountsRequestsWithoutHeaders(t *testing.T) {
+	now := time.Now()
+	end := now.Add(30 * time.Second)
+	b := rateBudget{share: 0.5}
+	b.sent(now)
+	b.observe(window(4, 3, end))
+	b.sent(now) // a connection reset: no answer, still a request
+	if d := b.delay(now); d != 30*time.Second {
+		t.Fatalf("two requests of an allowance of 2: delay %v, want 30s", d)
+	}
+}
+
+func TestRateBudgetWindowNeverShrinks(t *testing.T) {
+	now := time.Now()
+	b := rateBudget{share: 0.5}
+	b.sent(now)
+	b.observe(window(4, 3, now.Add(30*time.Second)))
+	b.sent(now)
+	b.observe(window(4, 2, now.Add(29500*time.Millisecond))) // Date rounding
+	if d := b.delay(now); d != 30*time.Second {
+		t.Fatalf("delay %v, want the later end 30s", d)
 	}
 }
 
 func TestRateBudgetOthersExhaustWindow(t *testing.T) {
 	now := time.Now()
-	end := now.Add(10 * time.Second)
 	b := rateBudget{share: 0.5}
-	b.observe(rateInfo{known: true, limit: 100, remaining: 0, reset: end.Unix(), resetAt: end})
+	b.sent(now)
+	b.observe(window(100, 0, now.Add(10*time.Second)))
 	if d := b.delay(now); d != 10*time.Second {
 		t.Fatalf("remaining 0 must wait for the reset, got %v", d)
 	}
@@ -52,9 +75,15 @@ func TestRateBudgetHoldAndExhaust(t *testing.T) {
 	if d := b.delay(now); d != 3*time.Second {
 		t.Fatalf("hold: delay %v, want 3s", d)
 	}
-	b.exhaust(now.Add(-time.Hour)) // a reset already past must not mean "retry at once"
-	if d := b.delay(time.Now()); d < 900*time.Millisecond {
+	b = rateBudget{share: 1}
+	b.sent(now)
+	b.exhaust(window(10, 0, now.Add(-time.Hour)), now) // a reset already past must not mean "retry at once"
+	if d := b.delay(now); d != time.Second {
 		t.Fatalf("a 429 must never be retried at once, got delay %v", d)
+	}
+	b.exhaust(rateInfo{}, now)
+	if d := b.delay(now); d != time.Minute {
+		t.Fatalf("a 429 without headers waits a whole window, got %v", d)
 	}
 }
 
@@ -67,7 +96,7 @@ func TestParseRateHeadersUsesDate(t *testing.T) {
 	h.Set("Date", okta.Format(http.TimeFormat))
 	h.Set("X-Rate-Limit-Limit", "120")
 	h.Set("X-Rate-Limit-Remaining", "7")
-	h.Set("X-Rate-Limit-Reset", itoa(okta.Add(30*time.Second).Unix()))
+	h.Set("X-Rate-Limit-Reset", strconv.FormatInt(okta.Add(30*time.Second).Unix(), 10))
 	r := parseRateHeaders(h, local)
 	if !r.known || r.limit != 120 || r.remaining != 7 {
 		t.Fatalf("parsed %+v", r)
@@ -80,4 +109,21 @@ func TestParseRateHeadersUsesDate(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+// A request sent just after Okta's reset but before ours lands in the next
+// window: it is counted there.
+func TestRateBudgetRequestInResetGap(t *testing.T) {
+	t0 := time.Now()
+	b := rateBudget{share: 0.5} // 2 of 4
+	b.sent(t0)
+	b.observe(window(4, 3, t0.Add(10*time.Second))) // our end; Okta's is up to 1s earlier
+	gap := t0.Add(9500 * time.Millisecond)
+	b.sent(gap)
+	b.observe(window(4, 3, gap.Add(10*time.Second))) // Okta: next window
+	if got := len(b.sends); got != 1 {
+		t.Fatalf("%d requests counted in the new window, want 1 (the one sent in the gap)", got)
+	}
+	b.sent(gap)
+	if d := b.delay(gap); d != 10*time.Second {
+		t.Fatalf("2 of 2 used: delay %v, want until the new window's end", d)
+	}
+}

@@ -1,0 +1,155 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// snapshotVersion changes when the snapshot layout does.
+const snapshotVersion = 1
+
+// snapshot is the state file's JSON: per rule (id and file fingerprint),
+// the threshold times, alert openings and remembered values.
+type snapshot struct {
+	Version   int                      `json:"version"`
+	Watermark int64                    `json:"watermark"`
+	Rules     map[string]*ruleSnapshot `json:"rules"`
+}
+
+type ruleSnapshot struct {
+	Fingerprint string                `json:"fingerprint"`
+	Threshold   map[string][]int64    `json:"threshold,omitempty"`
+	Dedup       map[string][]int64    `json:"dedup,omitempty"`
+	Previous    map[string]remembered `json:"previous,omitempty"`
+}
+
+// WriteSnapshot writes the state of every active rule as JSON.
+func (e *Engine) WriteSnapshot(w io.Writer) error {
+	snap := snapshot{Version: snapshotVersion, Watermark: e.watermark.Load(), Rules: map[string]*ruleSnapshot{}}
+	for _, r := range e.active.Load().rules {
+		snap.Rules[r.ID] = r.state.snapshot(r.fingerprint)
+	}
+	if err := json.NewEncoder(w).Encode(snap); err != nil {
+		return fmt.Errorf("encoding state snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s *ruleState) snapshot(fingerprint string) *ruleSnapshot {
+	rs := &ruleSnapshot{Fingerprint: fingerprint, Threshold: map[string][]int64{}, Dedup: map[string][]int64{}, Previous: map[string]remembered{}}
+	for i := range stateShards {
+		copyLocked(&s.threshold[i].mu, s.threshold[i].groups, rs.Threshold)
+		copyLocked(&s.dedup[i].mu, s.dedup[i].openings, rs.Dedup)
+		copyLocked(&s.previous[i].mu, s.previous[i].values, rs.Previous)
+	}
+	return rs
+}
+
+func copyLocked[V any](mu interface {
+	Lock()
+	Unlock()
+}, from, to map[string]V) {
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range from {
+		to[k] = v
+	}
+}
+
+// ReadSnapshot restores state written by WriteSnapshot into the rules that
+// are unchanged since (same id and file fingerprint); others start fresh.
+// It returns how many rules were restored.
+func (e *Engine) ReadSnapshot(r io.Reader) (int, error) {
+	var snap snapshot
+	if err := json.NewDecoder(r).Decode(&snap); err != nil {
+		return 0, fmt.Errorf("decoding state snapshot: %w", err)
+	}
+	if snap.Version != snapshotVersion {
+		return 0, fmt.Errorf("state snapshot version %d, want %d", snap.Version, snapshotVersion)
+	}
+	e.swapMu.Lock()
+	defer e.swapMu.Unlock()
+	restored := 0
+	for _, r := range e.active.Load().rules {
+		rs, ok := snap.Rules[r.ID]
+		if !ok || rs.Fingerprint != r.fingerprint {
+			continue
+		}
+		r.state.restore(rs)
+		restored++
+	}
+	for {
+		w := e.watermark.Load()
+		if snap.Watermark <= w || e.watermark.CompareAndSwap(w, snap.Watermark) {
+			break
+		}
+	}
+	return restored, nil
+}
+
+func (s *ruleState) restore(rs *ruleSnapshot) {
+	for k, v := range rs.Threshold {
+		sh := &s.threshold[shardOf(k)]
+		sh.mu.Lock()
+		sh.groups[k] = v
+		sh.mu.Unlock()
+	}
+	for k, v := range rs.Dedup {
+		sh := &s.dedup[shardOf(k)]
+		sh.mu.Lock()
+		sh.openings[k] = v
+		sh.mu.Unlock()
+	}
+	for k, v := range rs.Previous {
+		sh := &s.previous[shardOf(k)]
+		sh.mu.Lock()
+		sh.values[k] = v
+		sh.mu.Unlock()
+	}
+}
+
+// SaveSnapshot writes the state to path atomically: a temporary file in the
+// same directory, fsynced, renamed over path, and the directory fsynced.
+func (e *Engine) SaveSnapshot(path string) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating state snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := e.WriteSnapshot(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing state snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing state snapshot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing state snapshot: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadSnapshot restores state from path. A missing file is not an error.
+func (e *Engine) LoadSnapshot(path string) (int, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opening state snapshot: %w", err)
+	}
+	defer f.Close()
+	return e.ReadSnapshot(f)
+}

@@ -1,0 +1,424 @@
+package okta_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	_ "github.com/oktadetect/oktadetect/plugin/okta"
+	"github.com/oktadetect/oktadetect/tests/oktasim"
+)
+
+const testToken = "00aTestTokenNeverInLogs-9f8e7d6c5b4a"
+
+// simOrg is a simulated org on a real HTTP server.
+type simOrg struct {
+	sim *oktasim.Sim
+	srv *httptest.Server
+	gen *oktasim.Generator
+}
+
+func newSimOrg(t *testing.T, opts oktasim.Options) *simOrg {
+	t.Helper()
+	if opts.Token == "" {
+		opts.Token = testToken
+	}
+	sim := oktasim.New(opts)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return &simOrg{sim: sim, srv: srv, gen: oktasim.NewGenerator(42)}
+}
+
+// backlog persists n ordinary events published over the last n×10ms and
+// returns their uuids in persistence order.
+func (o *simOrg) backlog(n int) []string {
+	evs := o.gen.Backlog(n, time.Now().Add(-time.Duration(n)*10*time.Millisecond-time.Minute), 10*time.Millisecond)
+	o.sim.Persist(evs...)
+	uuids := make([]string, len(evs))
+	for i, e := range evs {
+		uuids[i] = e.UUID
+	}
+	return uuids
+}
+
+// collector gathers what the pipeline delivers.
+type collector struct {
+	mu     sync.Mutex
+	uuids  []string
+	meta   []map[string]string
+	counts map[string]int
+}
+
+func (c *collector) consume(_ context.Context, b service.MessageBatch) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = map[string]int{}
+	}
+	for _, m := range b {
+		raw, err := m.AsBytes()
+		if err != nil {
+			return err
+		}
+		var ev struct {
+			UUID string `json:"uuid"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("delivered message is not an event: %w", err)
+		}
+		md := map[string]string{}
+		_ = m.MetaWalkMut(func(k string, v any) error { md[k] = fmt.Sprint(v); return nil })
+		c.uuids = append(c.uuids, ev.UUID)
+		c.meta = append(c.meta, md)
+		c.counts[ev.UUID]++
+	}
+	return nil
+}
+
+func (c *collector) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.uuids)
+}
+
+func (c *collector) waitFor(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for c.len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d events, want %d within %v", c.len(), n, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pipeline runs okta_system_log with the given extra YAML fields into c.
+type pipeline struct {
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startPipeline(t *testing.T, inputYAML, resourcesYAML string, c *collector) *pipeline {
+	t.Helper()
+	b := service.NewStreamBuilder()
+	logs := &syncBuffer{}
+	b.SetLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err := b.AddInputYAML(inputYAML); err != nil {
+		t.Fatalf("input config: %v", err)
+	}
+	if resourcesYAML != "" {
+		if err := b.AddResourcesYAML(resourcesYAML); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.AddBatchConsumerFunc(c.consume); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- stream.Run(ctx) }()
+	t.Cleanup(func() {
+		p.stop()
+		if strings.Contains(logs.String(), testToken) {
+			t.Errorf("the API token appears in the logs")
+		}
+	})
+	return p
+}
+
+func (p *pipeline) stop() {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func inputConf(org *simOrg, extra string) string {
+	return fmt.Sprintf(`
+okta_system_log:
+  org_url: %s
+  api_token: %s
+  poll_interval: 200ms
+  initial_lookback: 24h
+  backoff:
+    initial_interval: 50ms
+    max_interval: 500ms
+%s`, org.srv.URL, testToken, extra)
+}
+
+func assertExactlyOnce(t *testing.T, c *collector, want []string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range want {
+		if c.counts[u] != 1 {
+			t.Fatalf("event %s delivered %d times, want once", u, c.counts[u])
+		}
+	}
+	if len(c.uuids) != len(want) {
+		t.Fatalf("delivered %d events, want %d", len(c.uuids), len(want))
+	}
+}
+
+func TestBacklogArrivesExactlyOnceInPersistenceOrder(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	want := org.backlog(20_000)
+	c := &collector{}
+	startPipeline(t, inputConf(org, "  limit: 1000\n  rate_limit_share: 1"), "", c)
+	c.waitFor(t, len(want), 60*time.Second)
+	time.Sleep(300 * time.Millisecond) // a tick more: nothing else may arrive
+	assertExactlyOnce(t, c, want)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range want {
+		if c.uuids[i] != want[i] {
+			t.Fatalf("event %d is %s, want %s: not in persistence order", i, c.uuids[i], want[i])
+		}
+	}
+	md := c.meta[0]
+	if md["okta_uuid"] != want[0] || md["okta_org"] != strings.TrimPrefix(org.srv.URL, "http://") || md["okta_event_type"] == "" || md["okta_published"] == "" {
+		t.Fatalf("metadata %v", md)
+	}
+	if reqs := len(org.sim.Requests()); reqs < 21 || reqs > 24 {
+		t.Fatalf("%d requests for 20 full pages, want about 21", reqs)
+	}
+}
+
+func TestLateEventIsDelivered(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	want := org.backlog(50)
+	c := &collector{}
+	startPipeline(t, inputConf(org, ""), "", c)
+	c.waitFor(t, len(want), 10*time.Second)
+
+	// Persisted now, published ten minutes before the events already read.
+	late := org.gen.Ordinary(time.Now().Add(-10 * time.Minute))
+	org.sim.Persist(late)
+	c.waitFor(t, len(want)+1, 5*time.Second)
+	assertExactlyOnce(t, c, append(want, late.UUID))
+}
+
+func TestIdleOrgCostsOneRequestPerTick(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{})
+	c := &collector{}
+	startPipeline(t, inputConf(org, ""), "", c)
+	time.Sleep(2100 * time.Millisecond) // ~10 ticks of 200ms
+	n := len(org.sim.Requests())
+	if n < 8 || n > 12 {
+		t.Fatalf("%d requests in ~10 idle ticks, want one per tick", n)
+	}
+}
+
+func TestFaultsLoseNothingAndRespectRateShare(t *testing.T) {
+	const window = 2 * time.Second
+	org := newSimOrg(t, oktasim.Options{RateLimit: 10, RateWindow: window})
+	want := org.backlog(3000)
+	org.sim.Inject(
+		oktasim.Fault{Kind: oktasim.FaultStatus, Status: 500},
+		oktasim.Fault{Kind: oktasim.FaultReset},
+	)
+	c := &collector{}
+	startPipeline(t, inputConf(org, "  limit: 300\n  rate_limit_share: 0.5"), "", c)
+	c.waitFor(t, 900, 20*time.Second)
+	org.sim.Inject(
+		oktasim.Fault{Kind: oktasim.FaultRateLimit, RetryAfter: 1500 * time.Millisecond},
+		oktasim.Fault{Kind: oktasim.FaultStatus, Status: 503},
+		oktasim.Fault{Kind: oktasim.FaultTruncated},
+		oktasim.Fault{Kind: oktasim.FaultHTML},
+		oktasim.Fault{Kind: oktasim.FaultStatus, Status: 502},
+		oktasim.Fault{Kind: oktasim.FaultSlow, Delay: 300 * time.Millisecond},
+	)
+	c.waitFor(t, len(want), 40*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	assertExactlyOnce(t, c, want)
+
+	// Never more than share × limit = 5 requests in one of Okta's windows.
+	perWindow := map[time.Time]int{}
+	var after429 time.Time
+	reqs := org.sim.Requests()
+	for i, r := range reqs {
+		perWindow[r.At.Truncate(window)]++
+		if r.Status == 429 && i+1 < len(reqs) {
+			after429 = reqs[i+1].At
+			if gap := after429.Sub(r.At); gap < time.Second {
+				t.Errorf("retried %v after a 429 whose reset was 1.5s away", gap)
+			}
+		}
+	}
+	for w, n := range perWindow {
+		if n > 5 {
+			t.Errorf("%d requests in the window starting %v, share allows 5", n, w.Format(time.RFC3339Nano))
+			for _, r := range reqs {
+				t.Logf("%s %d %s", r.At.Format("15:04:05.000"), r.Status, r.URL)
+			}
+		}
+	}
+	if after429.IsZero() {
+		t.Error("the injected 429 was never served")
+	}
+}
+
+func TestBadTokenGivesOneClearError(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{Token: "the-real-token"})
+	org.backlog(10)
+	c := &collector{}
+	p := startPipeline(t, inputConf(org, ""), "", c)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.logs.String(), "rejected the credentials") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clear error about the token in the logs:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if n := len(org.sim.Requests()); n != 1 {
+		t.Fatalf("%d requests within a second of a 401: must back off, not hammer", n)
+	}
+	if !strings.Contains(p.logs.String(), "E0000011") || !strings.Contains(p.logs.String(), "api_token") {
+		t.Fatalf("the error should name Okta's code and the field to fix:\n%s", p.logs.String())
+	}
+	if c.len() != 0 {
+		t.Fatal("events delivered with a rejected token")
+	}
+}
+
+func TestForbiddenNamesThePermission(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{Forbidden: true})
+	p := startPipeline(t, inputConf(org, ""), "", &collector{})
+	waitLog(t, p, "okta.logs.read")
+}
+
+func TestForeignNextLinkIsRefused(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	want := org.backlog(30)
+	org.sim.Inject(oktasim.Fault{Kind: oktasim.FaultForeignNext})
+	c := &collector{}
+	p := startPipeline(t, inputConf(org, "  limit: 10"), "", c)
+	waitLog(t, p, "refusing next link to https://attacker.example")
+	// The refused page is retried on the org's own link: nothing lost.
+	c.waitFor(t, len(want), 10*time.Second)
+	assertExactlyOnce(t, c, want)
+	for _, r := range org.sim.Requests() {
+		if strings.Contains(r.URL, "attacker.example") {
+			t.Fatalf("a request went to the foreign origin: %s", r.URL)
+		}
+	}
+}
+
+func waitLog(t *testing.T, p *pipeline, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q:\n%s", want, p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBadConfigIsAClearError(t *testing.T) {
+	cases := map[string]string{
+		"org_url: http://acme.okta.com\n  api_token: x":                            "only https",
+		"org_url: https://acme.okta.com/api/v1/logs\n  api_token: x":               "without a path",
+		"org_url: ':::'\n  api_token: x":                                           "not a URL",
+		"org_url: https://acme.okta.com\n  api_token: ''":                          "api_token is empty",
+		"org_url: https://acme.okta.com\n  api_token: x\n  limit: 5000":            "limit must be between 1 and 1000",
+		"org_url: https://acme.okta.com\n  api_token: x\n  rate_limit_share: 0":    "rate_limit_share",
+		"org_url: https://acme.okta.com\n  api_token: x\n  checkpoint_cache: nope": "not a cache resource",
+	}
+	for conf, want := range cases {
+		b := service.NewStreamBuilder()
+		if err := b.AddInputYAML("okta_system_log:\n  " + conf); err != nil {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want %q", conf, err, want)
+			}
+			continue
+		}
+		_ = b.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil })
+		s, err := b.Build()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err = s.Run(ctx)
+			cancel()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error saying %q", conf, err, want)
+		}
+	}
+}
+
+func TestResumesFromCheckpointWithoutLossOrDuplicates(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	first := org.backlog(500)
+	dir := t.TempDir()
+	resources := fmt.Sprintf("cache_resources:\n  - label: cursor\n    file:\n      directory: %s\n", dir)
+	conf := inputConf(org, "  limit: 100\n  checkpoint_cache: cursor")
+
+	c1 := &collector{}
+	p1 := startPipeline(t, conf, resources, c1)
+	c1.waitFor(t, len(first), 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	p1.stop()
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("want one cursor file in %s, got %v", dir, entries)
+	}
+
+	second := org.backlog(250)
+	c2 := &collector{}
+	startPipeline(t, conf, resources, c2)
+	c2.waitFor(t, len(second), 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	assertExactlyOnce(t, c2, second)
+}
+
+func TestUnsavableCheckpointIsLoud(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	want := org.backlog(20)
+	missing := filepath.Join(t.TempDir(), "does", "not", "exist")
+	resources := fmt.Sprintf("cache_resources:\n  - label: cursor\n    file:\n      directory: %s\n", missing)
+	c := &collector{}
+	p := startPipeline(t, inputConf(org, "  checkpoint_cache: cursor"), resources, c)
+	c.waitFor(t, len(want), 10*time.Second)
+	waitLog(t, p, "Cannot save the Okta cursor")
+	if !strings.Contains(p.logs.String(), "level=ERROR") {
+		t.Fatalf("an unsavable cursor must be logged as an error:\n%s", p.logs.String())
+	}
+}

@@ -1,0 +1,29 @@
+package rules_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/oktadetect/oktadetect/plugin/detect"
+	"github.com/oktadetect/oktadetect/rules"
+)
+
+// TestRulePack runs every <rule>.test.yaml of the embedded pack, so CI
+// covers `oktadetect rules test`.
+func TestRulePack(t *testing.T) {
+	var out strings.Builder
+	passed, failed, err := detect.RunTestsFS(rules.FS, rules.Root, &out)
+	t.Log("\n" + out.String())
+	if err != nil || failed > 0 || passed == 0 {
+		t.Fatalf("%d passed, %d failed, err %v", passed, failed, err)
+	}
+	if strings.Contains(out.String(), "no test file") {
+		t.Error("every rule needs a test file")
+	}
+}
+
+func TestRulePackLints(t *testing.T) {
+	for _, p := range detect.LintFS(rules.FS, rules.Root) {
+		t.Error(p)
+	}
+}
