@@ -422,3 +422,14 @@ func TestUnsavableCheckpointIsLoud(t *testing.T) {
 		t.Fatalf("an unsavable cursor must be logged as an error:\n%s", p.logs.String())
 	}
 }
+
+func TestHTMLBodyIsAClearErrorAndRetried(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	want := org.backlog(10)
+	org.sim.Inject(oktasim.Fault{Kind: oktasim.FaultHTML})
+	c := &collector{}
+	p := startPipeline(t, inputConf(org, ""), "", c)
+	waitLog(t, p, `System Log response is not a JSON array (Content-Type \"text/html`)
+	c.waitFor(t, len(want), 10*time.Second)
+	assertExactlyOnce(t, c, want)
+}
