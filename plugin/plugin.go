@@ -9,6 +9,8 @@ import (
 	_ "github.com/oktadetect/oktadetect/plugin/okta"
 	// cel_detect processor.
 	_ "github.com/oktadetect/oktadetect/plugin/detect"
-	// kafka_producer output and the prometheus metrics exporter.
+	// kafka_producer output.
 	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+	// prometheus metrics exporter.
+	_ "github.com/oktadetect/oktadetect/plugin/metrics"
 )

@@ -1,0 +1,617 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	kpFieldSeedBrokers     = "seed_brokers"
+	kpFieldTopic           = "topic"
+	kpFieldKey             = "key"
+	kpFieldPartitioner     = "partitioner"
+	kpFieldPartition       = "partition"
+	kpFieldClientID        = "client_id"
+	kpFieldAcks            = "acks"
+	kpFieldIdempotent      = "idempotent_write"
+	kpFieldCompression     = "compression"
+	kpFieldMaxMessageBytes = "max_message_bytes"
+	kpFieldTimeout         = "timeout"
+	kpFieldMaxInFlight     = "max_in_flight"
+	kpFieldMetadata        = "metadata"
+	kpFieldTLS             = "tls"
+	kpFieldSASL            = "sasl"
+	kpFieldBatching        = "batching"
+)
+
+func kafkaProducerSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Stable().
+		Categories("Services").
+		Summary("Writes messages to Kafka with franz-go; a batch is acknowledged only once Kafka has acknowledged every record in it.").
+		Description(`
+Each message becomes one record: the message body is the record value, `+"`key`"+` is the record key
+and the metadata keys selected by `+"`metadata`"+` become record headers.
+
+By default writes are idempotent with `+"`acks: all`"+`, so broker-side retries never duplicate or
+reorder records within a partition, and a batch is acknowledged upstream only when every record
+in it has been acknowledged by all in-sync replicas.
+
+### Failures
+
+- A record that cannot be written for a reason specific to it (larger than `+"`max_message_bytes`"+`,
+  a failed interpolation, an error Kafka returned for its partition) fails only that message; the
+  rest of the batch is acknowledged and the input is asked to redeliver the failed messages.
+- When no record of a batch could be delivered because Kafka is unreachable, the output reports
+  itself disconnected: the pipeline waits and retries the whole batch once Kafka answers again.
+  Nothing is dropped.
+
+### Partitioning
+
+The default `+"`murmur2`"+` partitioner hashes the key exactly as Kafka's Java client does, so Java
+consumers, Kafka Streams and this output agree on which partition holds a key. Records without a
+key are spread with sticky partitioning.`).
+		Fields(
+			service.NewStringListField(kpFieldSeedBrokers).
+				Description("Kafka brokers to bootstrap from. Entries may hold several comma-separated addresses.").
+				Example([]string{"localhost:9092"}).
+				Example([]string{"kafka-1:9092,kafka-2:9092"}),
+			service.NewInterpolatedStringField(kpFieldTopic).
+				Description("The topic to write each message to.").
+				Example("okta.system_log"),
+			service.NewInterpolatedStringField(kpFieldKey).
+				Description("The record key. Empty means no key.").
+				Example(`${! json("uuid") }`).
+				Default(""),
+			service.NewStringEnumField(kpFieldPartitioner, "murmur2", "round_robin", "least_backup", "manual").
+				Description("How records are assigned to partitions: `murmur2` hashes the key like Kafka's Java client (sticky for records without a key), `round_robin` cycles through partitions, `least_backup` picks the partition with the fewest buffered records, `manual` uses the `partition` field.").
+				Default("murmur2").
+				Advanced(),
+			service.NewInterpolatedStringField(kpFieldPartition).
+				Description("The partition to write to when `partitioner` is `manual`; must resolve to a number.").
+				Example(`${! meta("partition") }`).
+				Optional().
+				Advanced(),
+			service.NewStringField(kpFieldClientID).
+				Description("The client ID sent to Kafka, visible in broker logs and quotas.").
+				Default("oktadetect"),
+			service.NewStringEnumField(kpFieldAcks, "all", "leader", "none").
+				Description("How many replicas must acknowledge a write: `all` in-sync replicas, only the `leader`, or `none`. Anything but `all` can lose acknowledged records when a broker fails.").
+				Default("all").
+				Advanced(),
+			service.NewBoolField(kpFieldIdempotent).
+				Description("Produce idempotently, so that internal retries never duplicate or reorder records. Requires `acks: all`; set it to false to use another `acks`, or when the principal lacks the IDEMPOTENT_WRITE permission on old brokers.").
+				Default(true).
+				Advanced(),
+			service.NewStringEnumField(kpFieldCompression, "none", "gzip", "snappy", "lz4", "zstd").
+				Description("The compression codec for record batches. A batch is only sent compressed if that makes it smaller. `zstd` needs brokers ≥ 2.1.").
+				Default("snappy"),
+			service.NewIntField(kpFieldMaxMessageBytes).
+				Description("The largest record (key, value and headers) accepted. A larger message fails on its own with a clear error; the rest of its batch is written. Keep it at or below the topic's `max.message.bytes`.").
+				Default(1048576).
+				Advanced(),
+			service.NewDurationField(kpFieldTimeout).
+				Description("How long a batch may wait for records that have not been sent yet. Records already sent under idempotence wait for Kafka's answer regardless, because failing them could duplicate data.").
+				Default("10s").
+				Advanced(),
+			service.NewIntField(kpFieldMaxInFlight).
+				Description("The maximum number of batches written concurrently.").
+				Default(10),
+			service.NewMetadataFilterField(kpFieldMetadata).
+				Description("Which metadata keys to forward as record headers. Nothing is forwarded by default.").
+				Optional().
+				Advanced(),
+			service.NewTLSToggledField(kpFieldTLS).
+				Description("TLS for broker connections: a custom CA (`root_cas`/`root_cas_file`) and client certificates (`client_certs`) for mutual TLS. `skip_cert_verify` disables server verification and is for tests only."),
+			saslField(),
+			service.NewBatchPolicyField(kpFieldBatching),
+		).
+		Example("Plaintext", "Every event to one topic, keyed by its Okta uuid.", `
+output:
+  kafka_producer:
+    seed_brokers: [ localhost:9092 ]
+    topic: okta.system_log
+    key: ${! json("uuid") }
+    batching:
+      count: 100
+      period: 1s
+`).
+		Example("SASL and TLS", "A managed cluster with SCRAM authentication over TLS, forwarding the okta_ metadata as headers.", `
+output:
+  kafka_producer:
+    seed_brokers: [ "${KAFKA_BROKERS}" ]
+    topic: okta.alerts
+    key: ${! json("alert_id") }
+    compression: zstd
+    tls:
+      enabled: true
+      root_cas_file: /etc/ssl/kafka-ca.pem
+    sasl:
+      - mechanism: SCRAM-SHA-512
+        username: ${KAFKA_USER}
+        password: ${KAFKA_PASSWORD}
+    metadata:
+      include_prefixes: [ okta_ ]
+`)
+}
+
+func init() {
+	service.MustRegisterBatchOutput("kafka_producer", kafkaProducerSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			out, err := newKafkaProducer(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			return out, out.batching, out.maxInFlight, nil
+		})
+}
+
+// kafkaProducer is the kafka_producer output. The franz-go client is created
+// once in Connect and kept across reconnects: it owns the idempotent producer
+// state, which must survive a broker outage for deduplication to hold.
+type kafkaProducer struct {
+	log *service.Logger
+
+	topic     *service.InterpolatedString
+	key       *service.InterpolatedString
+	partition *service.InterpolatedString // only for the manual partitioner
+	headers   *service.MetadataFilter
+
+	maxMessageBytes int
+	timeout         time.Duration
+	maxInFlight     int
+	batching        service.BatchPolicy
+	opts            []kgo.Opt
+
+	mu     sync.Mutex
+	client *kgo.Client
+}
+
+func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafkaProducer, error) {
+	k := &kafkaProducer{log: mgr.Logger()}
+	var err error
+	if k.topic, err = conf.FieldInterpolatedString(kpFieldTopic); err != nil {
+		return nil, err
+	}
+	if k.key, err = conf.FieldInterpolatedString(kpFieldKey); err != nil {
+		return nil, err
+	}
+	if k.maxMessageBytes, err = conf.FieldInt(kpFieldMaxMessageBytes); err != nil {
+		return nil, err
+	}
+	if k.maxMessageBytes < 1 {
+		return nil, fmt.Errorf("%s must be positive, got %d", kpFieldMaxMessageBytes, k.maxMessageBytes)
+	}
+	if k.timeout, err = conf.FieldDuration(kpFieldTimeout); err != nil {
+		return nil, err
+	}
+	if k.timeout <= 0 {
+		return nil, fmt.Errorf("%s must be positive, got %v", kpFieldTimeout, k.timeout)
+	}
+	if k.maxInFlight, err = conf.FieldInt(kpFieldMaxInFlight); err != nil {
+		return nil, err
+	}
+	if k.maxInFlight < 1 {
+		return nil, fmt.Errorf("%s must be at least 1, got %d", kpFieldMaxInFlight, k.maxInFlight)
+	}
+	if k.batching, err = conf.FieldBatchPolicy(kpFieldBatching); err != nil {
+		return nil, err
+	}
+	if conf.Contains(kpFieldMetadata) {
+		if k.headers, err = conf.FieldMetadataFilter(kpFieldMetadata); err != nil {
+			return nil, err
+		}
+	}
+	if k.opts, err = k.clientOpts(conf); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// clientOpts turns the config into franz-go options; all validation happens
+// here so a bad config fails at startup rather than on first connect.
+func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
+	brokers, err := seedBrokers(conf)
+	if err != nil {
+		return nil, err
+	}
+	clientID, err := conf.FieldString(kpFieldClientID)
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID(clientID),
+		// franz-go counts the whole batch against this limit, so a single
+		// record just under max_message_bytes still fits.
+		kgo.ProducerBatchMaxBytes(int32(min(k.maxMessageBytes+batchOverhead, 1<<30))),
+	}
+	partOpts, err := k.partitionerOpts(conf)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, partOpts...)
+	ackOpts, err := ackOpts(conf)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, ackOpts...)
+	codec, err := compressionCodec(conf)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	tlsConf, tlsOn, err := conf.FieldTLSToggled(kpFieldTLS)
+	if err != nil {
+		return nil, err
+	}
+	if tlsOn {
+		opts = append(opts, kgo.DialTLSConfig(tlsConf))
+	}
+	mechs, err := saslMechanisms(conf)
+	if err != nil {
+		return nil, err
+	}
+	if len(mechs) > 0 {
+		opts = append(opts, kgo.SASL(mechs...))
+	}
+	return opts, nil
+}
+
+// batchOverhead is a generous bound on the record-batch header plus one
+// record's framing, so max_message_bytes can speak about the record alone.
+const batchOverhead = 256
+
+func seedBrokers(conf *service.ParsedConfig) ([]string, error) {
+	raw, err := conf.FieldStringList(kpFieldSeedBrokers)
+	if err != nil {
+		return nil, err
+	}
+	var brokers []string
+	for _, entry := range raw {
+		for _, b := range strings.Split(entry, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("%s must list at least one broker", kpFieldSeedBrokers)
+	}
+	return brokers, nil
+}
+
+func (k *kafkaProducer) partitionerOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
+	name, err := conf.FieldString(kpFieldPartitioner)
+	if err != nil {
+		return nil, err
+	}
+	hasPartition := conf.Contains(kpFieldPartition)
+	if hasPartition != (name == "manual") {
+		return nil, fmt.Errorf("%s is required with partitioner manual and only allowed with it", kpFieldPartition)
+	}
+	var p kgo.Partitioner
+	switch name {
+	case "murmur2":
+		// A nil hasher is franz-go's KafkaHasher(murmur2): the Java client's
+		// default for keyed records.
+		p = kgo.StickyKeyPartitioner(nil)
+	case "round_robin":
+		p = kgo.RoundRobinPartitioner()
+	case "least_backup":
+		p = kgo.LeastBackupPartitioner()
+	case "manual":
+		if k.partition, err = conf.FieldInterpolatedString(kpFieldPartition); err != nil {
+			return nil, err
+		}
+		p = kgo.ManualPartitioner()
+	default:
+		return nil, fmt.Errorf("unknown partitioner %q", name)
+	}
+	return []kgo.Opt{kgo.RecordPartitioner(p)}, nil
+}
+
+func ackOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
+	acksName, err := conf.FieldString(kpFieldAcks)
+	if err != nil {
+		return nil, err
+	}
+	idempotent, err := conf.FieldBool(kpFieldIdempotent)
+	if err != nil {
+		return nil, err
+	}
+	var acks kgo.Acks
+	switch acksName {
+	case "all":
+		acks = kgo.AllISRAcks()
+	case "leader":
+		acks = kgo.LeaderAck()
+	case "none":
+		acks = kgo.NoAck()
+	default:
+		return nil, fmt.Errorf("unknown acks %q", acksName)
+	}
+	if idempotent && acksName != "all" {
+		// Kafka rejects idempotent produce without acks=all; say so now
+		// rather than let every write fail later.
+		return nil, fmt.Errorf("%s requires acks: all (got %q); set %s: false to use weaker acks", kpFieldIdempotent, acksName, kpFieldIdempotent)
+	}
+	opts := []kgo.Opt{kgo.RequiredAcks(acks)}
+	if !idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	return opts, nil
+}
+
+func compressionCodec(conf *service.ParsedConfig) (kgo.CompressionCodec, error) {
+	name, err := conf.FieldString(kpFieldCompression)
+	if err != nil {
+		return kgo.NoCompression(), err
+	}
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.NoCompression(), fmt.Errorf("unknown compression %q", name)
+}
+
+// Connect creates the client on first use and otherwise checks that a broker
+// answers. Keeping the client is deliberate: see kafkaProducer.
+func (k *kafkaProducer) Connect(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.client == nil {
+		cl, err := kgo.NewClient(k.opts...)
+		if err != nil {
+			return fmt.Errorf("creating kafka client: %w", err)
+		}
+		k.client = cl
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	if err := k.client.Ping(pingCtx); err != nil {
+		return fmt.Errorf("reaching kafka brokers: %w: %w", service.ErrNotConnected, err)
+	}
+	return nil
+}
+
+func (k *kafkaProducer) getClient() *kgo.Client {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.client
+}
+
+// WriteBatch produces every message of the batch and returns once Kafka has
+// answered for each. See the spec's description for how failures map to
+// acknowledgements.
+func (k *kafkaProducer) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	cl := k.getClient()
+	if cl == nil {
+		return service.ErrNotConnected
+	}
+	errs := make([]error, len(batch))
+	records := k.buildRecords(batch, errs)
+
+	if err := k.produceAll(ctx, cl, records, errs); err != nil {
+		return err
+	}
+	return k.batchResult(batch, errs)
+}
+
+// produceAll hands every record to franz-go and waits for all of them.
+// ProduceSync rather than Produce: it stops partitions lingering once the
+// batch is enqueued, since nothing else of this batch is coming.
+//
+// Records not yet sent when the timeout expires fail with it. A record that
+// was sent without an answer (the connection died mid-request) cannot be
+// failed safely under idempotence: franz-go waits for Kafka to come back and
+// settle it, and so do we, because re-sending it from Benthos could
+// duplicate it. Only the caller's ctx, which Benthos cancels on shutdown,
+// stops the wait early; the batch is then not acknowledged.
+func (k *kafkaProducer) produceAll(ctx context.Context, cl *kgo.Client, records []*kgo.Record, errs []error) error {
+	index := make(map[*kgo.Record]int, len(records))
+	toSend := make([]*kgo.Record, 0, len(records))
+	for i, r := range records {
+		if r != nil {
+			index[r] = i
+			toSend = append(toSend, r)
+		}
+	}
+	if len(toSend) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	done := make(chan kgo.ProduceResults, 1)
+	go func() { done <- cl.ProduceSync(pctx, toSend...) }()
+
+	var results kgo.ProduceResults
+	select {
+	case results = <-done:
+	case <-pctx.Done():
+		if ctx.Err() == nil {
+			k.log.Warnf("Records sent to Kafka are still unsettled after %v; waiting for their outcome, as failing them could duplicate records", k.timeout)
+		}
+		select {
+		case results = <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("abandoned waiting for kafka: %w: %w", service.ErrNotConnected, ctx.Err())
+		}
+	}
+	for _, res := range results {
+		errs[index[res.Record]] = res.Err
+	}
+	return nil
+}
+
+// buildRecords turns messages into records. A message that cannot become a
+// record gets its error in errs and a nil record.
+func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) []*kgo.Record {
+	records := make([]*kgo.Record, len(batch))
+	for i := range batch {
+		r, err := k.buildRecord(batch, i)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		records[i] = r
+	}
+	return records
+}
+
+func (k *kafkaProducer) buildRecord(batch service.MessageBatch, i int) (*kgo.Record, error) {
+	msg := batch[i]
+	value, err := msg.AsBytes()
+	if err != nil {
+		return nil, fmt.Errorf("reading message: %w", err)
+	}
+	topic, err := batch.TryInterpolatedString(i, k.topic)
+	if err != nil {
+		return nil, fmt.Errorf("interpolating topic: %w", err)
+	}
+	if topic == "" {
+		return nil, errors.New("topic interpolated to an empty string")
+	}
+	r := &kgo.Record{Topic: topic, Value: value}
+	key, err := batch.TryInterpolatedBytes(i, k.key)
+	if err != nil {
+		return nil, fmt.Errorf("interpolating key: %w", err)
+	}
+	if len(key) > 0 {
+		r.Key = key
+	}
+	if k.partition != nil {
+		if r.Partition, err = k.resolvePartition(batch, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := k.addHeaders(msg, r); err != nil {
+		return nil, err
+	}
+	if size := recordSize(r); size > k.maxMessageBytes {
+		return nil, fmt.Errorf("record of %d bytes exceeds %s %d", size, kpFieldMaxMessageBytes, k.maxMessageBytes)
+	}
+	return r, nil
+}
+
+func (k *kafkaProducer) resolvePartition(batch service.MessageBatch, i int) (int32, error) {
+	s, err := batch.TryInterpolatedString(i, k.partition)
+	if err != nil {
+		return 0, fmt.Errorf("interpolating partition: %w", err)
+	}
+	p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("partition %q is not a non-negative number", s)
+	}
+	return int32(p), nil
+}
+
+func (k *kafkaProducer) addHeaders(msg *service.Message, r *kgo.Record) error {
+	if k.headers == nil {
+		return nil
+	}
+	return k.headers.Walk(msg, func(key, value string) error {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
+		return nil
+	})
+}
+
+// recordSize is what max_message_bytes limits: the user-visible bytes.
+func recordSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// batchResult maps per-record outcomes to what Benthos expects: nil when all
+// were acknowledged, ErrNotConnected when Kafka was unreachable for the whole
+// batch (so the pipeline reconnects and retries it without duplicating
+// anything), otherwise a BatchError naming only the failed messages.
+func (k *kafkaProducer) batchResult(batch service.MessageBatch, errs []error) error {
+	failed, transient := 0, 0
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if first == nil {
+			first = err
+		}
+		failed++
+		if isTransient(err) {
+			transient++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	if transient == len(batch) {
+		return fmt.Errorf("kafka unreachable: %w: %w", service.ErrNotConnected, first)
+	}
+	bErr := service.NewBatchError(batch, fmt.Errorf("%d of %d records failed, first: %w", failed, len(batch), first))
+	for i, err := range errs {
+		if err != nil {
+			bErr = bErr.Failed(i, err)
+		}
+	}
+	return bErr
+}
+
+// isTransient reports errors that mean "Kafka did not answer in time" rather
+// than "Kafka refused this record".
+func isTransient(err error) bool {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled),
+		errors.Is(err, kgo.ErrRecordTimeout),
+		errors.Is(err, kgo.ErrRecordRetries),
+		errors.Is(err, kgo.ErrClientClosed),
+		errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.As(err, &netErr):
+		return true
+	}
+	return false
+}
+
+// Close flushes what is buffered, bounded by ctx, then closes the client;
+// records still unacknowledged after that fail and are nacked, not dropped.
+func (k *kafkaProducer) Close(ctx context.Context) error {
+	k.mu.Lock()
+	cl := k.client
+	k.client = nil
+	k.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	flushCtx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	err := cl.Flush(flushCtx)
+	cl.Close()
+	if err != nil {
+		return fmt.Errorf("flushing kafka producer: %w", err)
+	}
+	return nil
+}

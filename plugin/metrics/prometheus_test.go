@@ -1,0 +1,158 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestScrapeBenthosAndCustomMetrics runs a stream with the exporter on
+// Benthos' HTTP server and scrapes /metrics like Prometheus would.
+func TestScrapeBenthosAndCustomMetrics(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	b := service.NewStreamBuilder()
+	if err := b.SetYAML(fmt.Sprintf(`
+http:
+  enabled: true
+  address: %s
+input:
+  generate:
+    interval: 10ms
+    mapping: root = "x"
+pipeline:
+  processors:
+    - metric:
+        type: counter
+        name: okta_requests_total
+        labels:
+          org: acme
+output:
+  drop: {}
+metrics:
+  prometheus: {}
+logger:
+  level: warn
+`, addr)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	defer s.StopWithin(5 * time.Second)
+
+	want := []string{
+		`input_received{label="",path="root.input"}`,
+		`okta_requests_total{label="",org="acme",path="root.pipeline.processors.0"}`,
+		`output_latency_seconds_bucket{`,
+		`go_goroutines `,
+		`process_cpu_seconds_total `,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		body = scrape(t, "http://"+addr+"/metrics")
+		if containsAll(body, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("scrape lacks some of %q:\n%s", want, body)
+}
+
+func scrape(t *testing.T, url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"input_received":      "input_received",
+		"okta_requests_total": "okta_requests_total",
+		"a.b-c/d":             "a_b_c_d",
+		"9lives":              "_9lives",
+		"ns:sub":              "ns:sub",
+	} {
+		if got := sanitizeName(in); got != want {
+			t.Errorf("sanitizeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := sanitizeLabel("a:b"); got != "a_b" {
+		t.Errorf("sanitizeLabel kept a colon: %q", got)
+	}
+	for in, want := range map[string]string{
+		"output_latency_ns": "output_latency_seconds",
+		"rule_eval_seconds": "rule_eval_seconds",
+		"processor_latency": "processor_latency_seconds",
+	} {
+		if got := timerName(in); got != want {
+			t.Errorf("timerName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestConflictingRegistrationIsDropped: a name reused with another kind or
+// label set must not panic the pipeline.
+func TestConflictingRegistrationIsDropped(t *testing.T) {
+	conf, err := prometheusSpec().ParseYAML("runtime_metrics: false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporter(conf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.NewCounterCtor("dup", "a")("1").Incr(2)
+	e.NewCounterCtor("dup", "a")("1").Incr(3)
+	e.NewGaugeCtor("dup", "a")("1").Set(7)
+	e.NewCounterCtor("dup", "b")("1").Incr(1)
+	e.NewTimerCtor("lat_ns")().Timing(int64(1500 * time.Millisecond))
+	rec := httptest.NewRecorder()
+	e.HandlerFunc()(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	out := rec.Body.String()
+	for _, w := range []string{`dup{a="1"} 5`, "lat_seconds_sum 1.5", "lat_seconds_count 1"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+}
