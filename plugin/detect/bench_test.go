@@ -2,62 +2,74 @@ package detect
 
 import (
 	"encoding/json"
-	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
-	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/oktadetect/oktadetect/rules"
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
-// benchEvents builds a realistic mix: mostly successful logins from a few
-// hundred users around the world, failures, token and admin events.
-func benchEvents(n int) [][]byte {
-	cities := []struct {
-		name     string
-		lat, lon float64
-	}{{"San Francisco", 37.7852, -122.3874}, {"London", 51.5072, -0.1276}, {"Tokyo", 35.6764, 139.65}, {"Berlin", 52.52, 13.405}}
-	events := make([][]byte, n)
-	start := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	for i := range events {
-		user := fmt.Sprintf("user%03d@acme.io", i%300)
-		city := cities[(i/300)%len(cities)]
-		ev := map[string]any{
-			"uuid":           fmt.Sprintf("e%08d-0000-4000-8000-000000000000", i),
-			"published":      start.Add(time.Duration(i) * 250 * time.Millisecond).Format("2006-01-02T15:04:05.000Z"),
-			"eventType":      "user.session.start",
-			"version":        "0",
-			"severity":       "INFO",
-			"displayMessage": "User login to Okta",
-			"actor":          map[string]any{"id": "00u" + user, "type": "User", "alternateId": user, "displayName": user},
-			"client": map[string]any{
-				"userAgent": map[string]any{"browser": "CHROME", "os": "Mac OS X", "rawUserAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
-				"geographicalContext": map[string]any{"city": city.name, "country": "X", "postalCode": "00000",
-					"geolocation": map[string]any{"lat": city.lat, "lon": city.lon}},
-				"zone": "null", "ipAddress": "136.24.229.58", "device": "Computer",
-			},
-			"outcome":               map[string]any{"result": "SUCCESS"},
-			"authenticationContext": map[string]any{"authenticationStep": 0, "externalSessionId": "102abc"},
-			"securityContext":       map[string]any{"asNumber": 7922, "asOrg": "comcast", "isp": "comcast", "domain": "comcast.net", "isProxy": false},
-			"debugContext":          map[string]any{"debugData": map[string]any{"requestId": "X777", "requestUri": "/api/v1/authn", "threatSuspected": "false"}},
-			"transaction":           map[string]any{"type": "WEB", "id": "X777", "detail": map[string]any{}},
-			"request":               map[string]any{"ipChain": []any{map[string]any{"ip": "136.24.229.58", "version": "V4"}}},
-		}
-		switch i % 10 {
-		case 7, 8:
-			ev["outcome"] = map[string]any{"result": "FAILURE", "reason": "INVALID_CREDENTIALS"}
-		case 9:
-			ev["eventType"] = []string{"system.api_token.create", "user.account.privilege.grant", "system.api_token.revoke"}[i%3]
-			ev["debugContext"] = map[string]any{"debugData": map[string]any{"privilegeGranted": "Application administrator (all)"}}
-			ev["target"] = []any{map[string]any{"id": "00T1", "type": "Token", "alternateId": "unknown", "displayName": "key"}}
-		}
-		events[i], _ = json.Marshal(ev)
-	}
-	return events
+// Benchmarks only run with -bench. Each reports ns/event (ns/op),
+// events/s, B/event and allocs/event (B/op, allocs/op) over the same
+// corpus: 4,096 realistic events from the simulator's generator (mixed
+// types, about 2 KB each), so that their ratios within one run compare
+// the stages. See tests/bench/README.md.
+
+var (
+	corpusOnce sync.Once
+	corpusEvs  [][]byte
+)
+
+// benchEvents returns the shared corpus.
+func benchEvents() [][]byte {
+	corpusOnce.Do(func() { corpusEvs = corpus.Events(4096) })
+	return corpusEvs
 }
 
-// BenchmarkDecodeOnly is the baseline: decoding the JSON and nothing else.
+// seedRuleIDs are the five rules the engine shipped with.
+var seedRuleIDs = []string{"Okta.APIKeyCreated", "Okta.APIKeyRevoked", "Okta.AdminRoleAssigned", "Okta.BruteForceLogins", "Okta.GeographicallyImprobableAccess"}
+
+func seedRules(b testing.TB) *RuleSet {
+	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var keep []*compiledRule
+	for _, r := range rs.rules {
+		if slices.Contains(seedRuleIDs, r.ID) {
+			keep = append(keep, r)
+		}
+	}
+	out, err := NewRuleSet(keep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// packRules is whatever is in rules/okta on disk now.
+func packRules(b testing.TB) *RuleSet {
+	rs, err := LoadPaths([]string{filepath.Join("..", "..", "rules", "okta")}, CompileOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rs
+}
+
+func reportRate(b *testing.B) {
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "events/s")
+	}
+}
+
+// BenchmarkDecodeOnly is the baseline: encoding/json into map[string]any.
 func BenchmarkDecodeOnly(b *testing.B) {
-	events := benchEvents(4096)
+	events := benchEvents()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -69,15 +81,50 @@ func BenchmarkDecodeOnly(b *testing.B) {
 	reportRate(b)
 }
 
-// BenchmarkDetectSeedRules runs the engine with the five seed rules
-// (decode, evaluate, state, tagging).
-func BenchmarkDetectSeedRules(b *testing.B) {
-	events := benchEvents(4096)
-	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{})
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkFloorFastjsonValidate is the floor: the fastest validating JSON
+// scan in Go (valyala/fastjson's validator, no tree built).
+func BenchmarkFloorFastjsonValidate(b *testing.B) {
+	events := benchEvents()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := fastjson.ValidateBytes(events[i%len(events)]); err != nil {
+			b.Fatal(err)
+		}
 	}
-	e := NewEngine(rs, EngineOptions{})
+	reportRate(b)
+}
+
+// BenchmarkFloorFastjsonParse parses into fastjson's reusable tree.
+func BenchmarkFloorFastjsonParse(b *testing.B) {
+	events := benchEvents()
+	var p fastjson.Parser
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.ParseBytes(events[i%len(events)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b)
+}
+
+// BenchmarkParseEvent is the engine's own decode (jsonval.go) alone.
+func BenchmarkParseEvent(b *testing.B) {
+	events := benchEvents()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := decodeEvent(events[i%len(events)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b)
+}
+
+func benchEngine(b *testing.B, rs *RuleSet, opts EngineOptions) {
+	events := benchEvents()
+	e := NewEngine(rs, opts)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -88,14 +135,33 @@ func BenchmarkDetectSeedRules(b *testing.B) {
 	reportRate(b)
 }
 
-// BenchmarkDetectSeedRulesParallel is the same under concurrent threads.
+// BenchmarkDetectSeedRules: the engine with the five seed rules (decode,
+// index, evaluate, state, tagging).
+func BenchmarkDetectSeedRules(b *testing.B) { benchEngine(b, seedRules(b), EngineOptions{}) }
+
+// BenchmarkDetectSeedRulesNoIndex: the same, every rule on every event.
+func BenchmarkDetectSeedRulesNoIndex(b *testing.B) {
+	benchEngine(b, seedRules(b), EngineOptions{NoIndex: true})
+}
+
+// BenchmarkDetectPack: the whole pack in rules/okta.
+func BenchmarkDetectPack(b *testing.B) {
+	rs := packRules(b)
+	b.ReportMetric(float64(len(rs.rules)), "rules")
+	benchEngine(b, rs, EngineOptions{})
+}
+
+// BenchmarkDetectPackNoIndex: the whole pack, every rule on every event.
+func BenchmarkDetectPackNoIndex(b *testing.B) {
+	rs := packRules(b)
+	b.ReportMetric(float64(len(rs.rules)), "rules")
+	benchEngine(b, rs, EngineOptions{NoIndex: true})
+}
+
+// BenchmarkDetectSeedRulesParallel is the seed set under concurrent threads.
 func BenchmarkDetectSeedRulesParallel(b *testing.B) {
-	events := benchEvents(4096)
-	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := NewEngine(rs, EngineOptions{})
+	events := benchEvents()
+	e := NewEngine(seedRules(b), EngineOptions{})
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -108,8 +174,52 @@ func BenchmarkDetectSeedRulesParallel(b *testing.B) {
 	reportRate(b)
 }
 
-func reportRate(b *testing.B) {
-	if s := b.Elapsed().Seconds(); s > 0 {
-		b.ReportMetric(float64(b.N)/s, "events/s")
+// BenchmarkStatePerUser measures the heap held per remembered user by the
+// geographic rule (previous) and per threshold group by brute force: N
+// distinct users each log in (and fail once); the live heap after a GC,
+// divided by N. The measurement runs once whatever -benchtime says.
+func BenchmarkStatePerUser(b *testing.B) {
+	const users = 20000
+	rs := seedRules(b)
+	mk := func(i int, result string) []byte {
+		return ev(0, map[string]any{
+			"eventType": "user.session.start",
+			"actor":     map[string]any{"id": "00u" + itoa(i), "alternateId": "user" + itoa(i) + "@acme.example"},
+			"outcome":   map[string]any{"result": result, "reason": "INVALID_CREDENTIALS"},
+			"client": map[string]any{"geographicalContext": map[string]any{"city": "Berlin", "country": "Germany",
+				"geolocation": map[string]any{"lat": 52.52, "lon": 13.405}}},
+		})
 	}
+	{
+		e := NewEngine(rs, EngineOptions{})
+		heap := func() uint64 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapAlloc
+		}
+		h0 := heap()
+		for i := range users {
+			if _, err := e.Process(mk(i, "SUCCESS")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h1 := heap()
+		for i := range users {
+			if _, err := e.Process(mk(i, "FAILURE")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h2 := heap()
+		b.ReportMetric(float64(h1-h0)/users, "B/remembered-user")
+		b.ReportMetric(float64(h2-h1)/users, "B/threshold-group")
+		runtime.KeepAlive(e)
+	}
+	for b.Loop() {
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -39,6 +40,11 @@ type compiledRule struct {
 	prevKey     cel.Program
 	prevWhen    cel.Program
 	prevValue   cel.Program
+
+	// eventType guards of the condition and of previous.when (index.go);
+	// nil: unguarded.
+	conditionGuard *eventGuard
+	whenGuard      *eventGuard
 }
 
 // template is text with {{ CEL }} parts. A template without parts is static.
@@ -68,6 +74,7 @@ type compiler struct {
 	env  *cel.Env
 	opts []cel.ProgramOption
 	errs []error
+	last *cel.Ast // the last expression compiled
 }
 
 // Compile type-checks a parsed rule and builds its programs.
@@ -87,6 +94,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	sum := sha256.Sum256([]byte(r.Source))
 	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
 	cr.condition = c.condition()
+	cr.conditionGuard = guardOf(c.last)
 	cr.title = c.template(r.Title)
 	cr.severity = c.template(r.Severity)
 	cr.context = c.optional(r.Context)
@@ -98,7 +106,9 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	}
 	if p := r.Previous; p != nil {
 		cr.prevKey = c.optional(p.Key)
+		c.last = nil
 		cr.prevWhen = c.optional(p.When)
+		cr.whenGuard = guardOf(c.last)
 		cr.prevValue = c.optional(p.Value)
 	}
 	if len(c.errs) > 0 {
@@ -151,6 +161,7 @@ func (c *compiler) expr(e exprText, text string, offset int) cel.Program {
 }
 
 func (c *compiler) program(ast *cel.Ast) cel.Program {
+	c.last = ast
 	prg, err := c.env.Program(ast, c.opts...)
 	if err != nil {
 		c.errs = append(c.errs, c.rule.errAt(c.rule.header.first, 1, err.Error()))
@@ -189,11 +200,74 @@ func (c *compiler) template(e exprText) *template {
 }
 
 // toJSONNative converts a CEL value into plain Go JSON values
-// (map[string]any, []any, float64, string, bool, nil).
+// (map[string]any, []any, float64, string, bool, nil), as its conversion to
+// a protobuf JSON value would, with every string copied (values are kept in
+// state and must not point into an event's bytes). Strings, doubles, bools,
+// null, lists and string-keyed maps are converted directly; anything else
+// goes through structpb.
 func toJSONNative(v ref.Val) (any, error) {
+	switch x := v.(type) {
+	case types.String:
+		return cloneString(string(x)), nil
+	case types.Double:
+		return float64(x), nil
+	case types.Bool:
+		return bool(x), nil
+	case types.Null:
+		return nil, nil
+	case *jsonObject:
+		return x.native(), nil
+	case *jsonArray:
+		return x.doc.native(jnode{kind: jArray, idx: x.idx}), nil
+	case traits.Mapper:
+		if m, ok := mapToJSON(x); ok {
+			return m, nil
+		}
+	case traits.Lister:
+		n, ok := x.Size().(types.Int)
+		if !ok {
+			break
+		}
+		out := make([]any, int(n))
+		for i := range out {
+			e, err := toJSONNative(x.Get(types.Int(i)))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
+		}
+		return out, nil
+	}
 	pb, err := v.ConvertToNative(reflect.TypeFor[*structpb.Value]())
 	if err != nil {
 		return nil, fmt.Errorf("converting %s to JSON: %w", v.Type().TypeName(), err)
 	}
 	return pb.(*structpb.Value).AsInterface(), nil
+}
+
+// mapToJSON converts a map with string keys; ok is false for other maps
+// (left to structpb and its error).
+func mapToJSON(m traits.Mapper) (map[string]any, bool) {
+	n, ok := m.Size().(types.Int)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]any, int(n))
+	for it := m.Iterator(); it.HasNext() == types.True; {
+		k := it.Next()
+		ks, ok := k.(types.String)
+		if !ok {
+			return nil, false
+		}
+		v, found := m.Find(k)
+		if !found {
+			return nil, false
+		}
+		nv, err := toJSONNative(v)
+		if err != nil {
+			return nil, false
+		}
+		out[cloneString(string(ks))] = nv
+	}
+	return out, true
 }

@@ -50,6 +50,11 @@ type EngineOptions struct {
 	// past what an event could still need. 0 means DefaultMaxLateness.
 	MaxLateness time.Duration
 	Hooks       Hooks
+	// NoIndex evaluates every rule on every event instead of only those
+	// whose eventType guard admits it. The tags are the same; only rule
+	// errors on events a rule could never tag differ. For tests and
+	// benchmarks.
+	NoIndex bool
 }
 
 // RuleSet is a compiled, immutable set of rules, ordered by id.
@@ -93,6 +98,7 @@ type activeRule struct {
 
 type activeSet struct {
 	rules []activeRule
+	index *ruleIndex
 }
 
 // Engine evaluates a rule set on JSON events. It is safe for concurrent use.
@@ -103,11 +109,12 @@ type Engine struct {
 	maxLateness int64
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
+	noIndex     bool // evaluate every rule on every event (tests)
 }
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness)}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.NoIndex}
 	if e.maxLateness == 0 {
 		e.maxLateness = int64(DefaultMaxLateness)
 	}
@@ -137,6 +144,7 @@ func (e *Engine) Swap(rs *RuleSet) {
 		}
 		next.rules = append(next.rules, activeRule{compiledRule: r, state: st})
 	}
+	next.index = newRuleIndex(next.rules, !e.noIndex)
 	e.active.Store(next)
 }
 
@@ -160,14 +168,19 @@ type Result struct {
 
 // Process evaluates every rule on one JSON event. A malformed event is
 // returned unchanged with an error; rule errors go to Hooks.RuleError.
+//
+// Only the rules whose eventType guard admits the event run (see index.go);
+// the others could not tag it.
 func (e *Engine) Process(raw []byte) (Result, error) {
 	ev, err := decodeEvent(raw)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
 	e.advance(ev)
+	set := e.active.Load()
 	var dets []Detection
-	for _, r := range e.active.Load().rules {
+	for _, i := range set.index.candidates(ev) {
+		r := set.rules[i]
 		d, err := e.evalRule(r, ev)
 		if err != nil {
 			if e.hooks.RuleError != nil {
@@ -185,46 +198,53 @@ func (e *Engine) Process(raw []byte) (Result, error) {
 	if len(dets) == 0 {
 		return Result{Out: raw}, nil
 	}
-	out, err := addDetections(raw, ev.object, dets)
+	out, err := addDetections(raw, ev.root, dets)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
 	return Result{Out: out, Detections: dets}, nil
 }
 
-// event is one decoded event.
+// event is one decoded event, with the activation all its rules share.
 type event struct {
 	raw     []byte
-	object  map[string]any
-	val     ref.Val // object as a CEL value
-	at      int64   // published, Unix ns
-	timeErr error   // why published is unusable, if it is
+	root    *jsonObject // the event as a CEL map
+	at      int64       // published, Unix ns
+	timeErr error       // why published is unusable, if it is
+	act     activation
 }
 
-// decodeEvent decodes JSON with encoding/json: numbers become float64, the
-// CEL double, as in CEL's own JSON mapping, so `lat > 50.0` and `n == 3`
-// hold whether the JSON says 50 or 50.5, 3 or 3.0.
+// decodeEvent decodes the JSON once (jsonval.go): numbers are doubles, the
+// CEL double, as in CEL's own JSON mapping and encoding/json's `any`, so
+// `lat > 50.0` and `n == 3` hold whether the JSON says 50 or 50.5, 3 or 3.0.
 func decodeEvent(raw []byte) (*event, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("decoding event: %w", err)
+	doc, err := parseEvent(raw)
+	if err != nil {
+		return nil, err
 	}
-	if obj == nil {
-		return nil, errors.New("decoding event: not a JSON object")
-	}
-	ev := &event{raw: raw, object: obj, val: types.DefaultTypeAdapter.NativeToValue(obj)}
-	ev.at, ev.timeErr = publishedTime(obj)
+	ev := &event{raw: raw, root: &doc.objs[doc.root.idx]}
+	ev.act.event = ev.root
+	ev.at, ev.timeErr = publishedTime(ev.root)
 	return ev, nil
 }
 
-func publishedTime(obj map[string]any) (int64, error) {
-	s, ok := obj["published"].(string)
-	if !ok {
+// eventType is the event's eventType, if it is a string.
+func (ev *event) eventType() (string, bool) {
+	n, ok := ev.root.lookup("eventType")
+	if !ok || n.kind != jString {
+		return "", false
+	}
+	return n.str, true
+}
+
+func publishedTime(obj *jsonObject) (int64, error) {
+	n, ok := obj.lookup("published")
+	if !ok || n.kind != jString {
 		return 0, errors.New("event has no string field published")
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, n.str)
 	if err != nil {
-		return 0, fmt.Errorf("event published %q is not RFC 3339", s)
+		return 0, fmt.Errorf("event published %q is not RFC 3339", n.str)
 	}
 	return t.UnixNano(), nil
 }
@@ -292,7 +312,8 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // evalRule runs one rule: previous lookup, condition, remembering,
 // threshold, then the alert fields.
 func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
-	act := &activation{event: ev.val}
+	act := &ev.act
+	act.previous = nil
 	if r.Previous != nil || r.Threshold != nil {
 		if ev.timeErr != nil {
 			return nil, ev.timeErr
@@ -350,7 +371,7 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 			return nil
 		}
 	}
-	var value any = ev.object
+	var value any
 	if r.prevValue != nil {
 		v, _, err := r.prevValue.Eval(act)
 		if err != nil {
@@ -359,6 +380,8 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 		if value, err = toJSONNative(v); err != nil {
 			return fmt.Errorf("previous.value: %w", err)
 		}
+	} else {
+		value = ev.root.native()
 	}
 	sh.remember(key, ev.at, value)
 	return nil
@@ -468,22 +491,22 @@ func (t *template) render(act *activation) (string, error) {
 // addDetections writes the detections into the event. The original bytes
 // are kept and the array spliced in before the closing brace, so that the
 // event's own fields stay byte for byte as Okta sent them.
-func addDetections(raw []byte, obj map[string]any, dets []Detection) ([]byte, error) {
+func addDetections(raw []byte, obj *jsonObject, dets []Detection) ([]byte, error) {
 	arr, err := json.Marshal(dets)
 	if err != nil {
 		return nil, fmt.Errorf("encoding detections: %w", err)
 	}
-	if _, exists := obj["detections"]; exists {
-		return reencodeWith(obj, arr)
+	if _, exists := obj.lookup("detections"); exists {
+		return reencodeWith(obj.native(), arr)
 	}
 	body := bytes.TrimRight(raw, " \t\r\n")
 	if len(body) == 0 || body[len(body)-1] != '}' {
-		return reencodeWith(obj, arr)
+		return reencodeWith(obj.native(), arr)
 	}
 	body = body[:len(body)-1]
 	out := make([]byte, 0, len(body)+len(arr)+16)
 	out = append(out, body...)
-	if len(obj) > 0 {
+	if obj.n > 0 {
 		out = append(out, ',')
 	}
 	out = append(out, `"detections":`...)

@@ -36,6 +36,7 @@ func newEnv(withPrevious bool) (*cel.Env, error) {
 		geoLibrary(),
 		jsonLibrary(),
 		similarityLibrary(),
+		oktaLibrary(),
 	}
 	if withPrevious {
 		opts = append(opts, cel.Variable("previous", cel.DynType))

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -49,7 +50,11 @@ func (s *ruleState) observe(group string, t, window int64) int {
 	sh := &s.threshold[shardOf(group)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	times := insertSorted(sh.groups[group], t)
+	times, ok := sh.groups[group]
+	if !ok {
+		group = strings.Clone(group) // keys may point into an event's bytes
+	}
+	times = insertSorted(times, t)
 	sh.groups[group] = times
 	return maxWindowCount(times, t, window)
 }
@@ -91,7 +96,10 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 	sh := &s.dedup[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	opens := sh.openings[key]
+	opens, ok := sh.openings[key]
+	if !ok {
+		key = strings.Clone(key) // keys may point into an event's bytes
+	}
 	i := sort.Search(len(opens), func(i int) bool { return opens[i] > t })
 	if i > 0 && t < opens[i-1]+period {
 		return opens[i-1]
@@ -135,8 +143,12 @@ func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 // remember stores v for key unless a later value is already remembered. The
 // shard must be locked.
 func (sh *previousShard) remember(key string, t int64, v any) {
-	if r, ok := sh.values[key]; ok && t < r.At {
+	r, ok := sh.values[key]
+	if ok && t < r.At {
 		return
+	}
+	if !ok {
+		key = strings.Clone(key) // keys may point into an event's bytes
 	}
 	sh.values[key] = remembered{At: t, Value: v}
 }

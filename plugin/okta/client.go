@@ -20,8 +20,29 @@ const maxResponseBytes = 64 << 20
 
 // authorizer adds credentials to a request bound for the org.
 type authorizer interface {
+	// authorize sets the request's credentials. It may first obtain them
+	// (OAuth: a token request); its failures are *requestError.
 	authorize(req *http.Request) error
+	// answered sees every response to an authorized request, before its
+	// body is read, and says whether sending the request again at once, with
+	// credentials authorize refreshes, can succeed.
+	answered(resp *http.Response) retryHint
+	// rejected rewords the error of a refused request (401, 403, 400) so it
+	// names the cause in terms of this credential's settings.
+	rejected(e *requestError, h http.Header)
 }
+
+// retryHint is why a refused request may succeed if sent again at once. The
+// client acts on each hint at most once per request, so a credential Okta
+// keeps refusing is reported, not hammered.
+type retryHint int
+
+const (
+	noRetry        retryHint = iota
+	retryWithNonce           // a DPoP nonce challenge: the nonce is now known
+	retryRenewed             // the access token was refused: a new one will be fetched
+	retryHints
+)
 
 // sswsToken authorizes with an Okta API token.
 type sswsToken string
@@ -30,6 +51,11 @@ func (t sswsToken) authorize(req *http.Request) error {
 	req.Header.Set("Authorization", "SSWS "+string(t))
 	return nil
 }
+
+func (sswsToken) answered(*http.Response) retryHint { return noRetry }
+
+// rejected keeps statusError's wording, which is about api_token.
+func (sswsToken) rejected(*requestError, http.Header) {}
 
 // String keeps the token out of any accidental %v.
 func (sswsToken) String() string { return "SSWS [redacted]" }
@@ -70,16 +96,32 @@ type rateInfo struct {
 	resetAt   time.Time // the same instant on the local clock
 }
 
-// fetch requests one page. link must be on the org's origin.
+// fetch requests one page. link must be on the org's origin. A request the
+// authorizer can fix at once (a DPoP nonce challenge, an access token refused
+// before its time) is sent again, once per cause.
 func (c *client) fetch(ctx context.Context, link string) (*page, error) {
-	req, err := c.newRequest(ctx, link)
-	if err != nil {
-		return nil, err
+	var hinted [retryHints]bool
+	for {
+		req, err := c.newRequest(ctx, link)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, transientError("System Log request to "+c.org.Host+" failed", scrubURLError(err))
+		}
+		if hint := c.auth.answered(resp); hint != noRetry && !hinted[hint] {
+			hinted[hint] = true
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
+			resp.Body.Close()
+			continue
+		}
+		return c.read(resp)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, transientError("System Log request to "+c.org.Host+" failed", scrubURLError(err))
-	}
+}
+
+// read turns a response into a page or a classified error, and closes it.
+func (c *client) read(resp *http.Response) (*page, error) {
 	defer resp.Body.Close()
 	received := c.now()
 	rate := parseRateHeaders(resp.Header, received)
@@ -87,6 +129,7 @@ func (c *client) fetch(ctx context.Context, link string) (*page, error) {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 		e := statusError(resp.StatusCode, body, c.org.Host)
+		c.auth.rejected(e, resp.Header)
 		e.rate = rate
 		return nil, e
 	}
@@ -121,6 +164,10 @@ func (c *client) newRequest(ctx context.Context, link string) (*http.Request, er
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if err := c.auth.authorize(req); err != nil {
+		var reqErr *requestError
+		if errors.As(err, &reqErr) {
+			return nil, err // a token request's own, already clear, error
+		}
 		return nil, fmt.Errorf("authorizing System Log request: %w", err)
 	}
 	return req, nil

@@ -62,9 +62,10 @@ retries 5xx and network errors on the same link with backoff. Credentials are on
 			service.NewStringField(fieldOrgURL).
 				Description("The Okta org, as an origin: `https://<org>.okta.com`. Only https is allowed, except plain http to loopback hosts (for tests and the simulator).").
 				Example("https://acme.okta.com").Example("${OKTA_ORG_URL}"),
-			service.NewStringField(fieldAPIToken).Secret().
-				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`. Create it as an admin with the Read-only Administrator role. Never logged.").
+			service.NewStringField(fieldAPIToken).Secret().Optional().
+				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`. Create it as an admin with the Read-only Administrator role. Never logged. Set this or `oauth`; an empty value counts as unset.").
 				Example("${OKTA_API_TOKEN}"),
+			oauthField(),
 			service.NewDurationField(fieldPollInterval).Default("1m").
 				Description("How often to poll once the log is drained (a tick ends at an empty page)."),
 			service.NewDurationField(fieldInitialLookback).Default("1h").
@@ -102,7 +103,26 @@ cache_resources:
       directory: ./data
 output:
   stdout: {}
-`)
+`).
+		Example("OAuth service app", "Authenticate as an Okta API Services app with a private key, Okta's recommended way; DPoP is used when the app requires it.", `
+input:
+  okta_system_log:
+    org_url: ${OKTA_ORG_URL}
+    oauth:
+      client_id: ${OKTA_CLIENT_ID}
+      private_key_file: /etc/oktadetect/okta-service-app.pem
+      key_id: ${OKTA_KEY_ID:}
+      scopes: [ okta.logs.read ]
+      dpop: auto
+    checkpoint_cache: okta_cursor
+cache_resources:
+  - label: okta_cursor
+    file:
+      directory: ./data
+output:
+  stdout: {}
+`).
+		LintRule(oauthLintRule)
 }
 
 func init() {
@@ -142,14 +162,9 @@ func parseInputConfig(conf *service.ParsedConfig) (*inputConfig, error) {
 	if c.org, err = parseOrgURL(raw); err != nil {
 		return nil, err
 	}
-	token, err := conf.FieldString(fieldAPIToken)
-	if err != nil {
+	if c.auth, err = parseAuth(conf, c.org); err != nil {
 		return nil, err
 	}
-	if token = strings.TrimSpace(token); token == "" {
-		return nil, errors.New("api_token is empty: set it to an Okta API token (e.g. api_token: ${OKTA_API_TOKEN})")
-	}
-	c.auth = sswsToken(token)
 	if c.pollInterval, err = conf.FieldDuration(fieldPollInterval); err != nil {
 		return nil, err
 	}
@@ -193,6 +208,30 @@ func parseInputConfig(conf *service.ParsedConfig) (*inputConfig, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// parseAuth picks the credential: api_token or oauth, exactly one.
+func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
+	hasToken := conf.Contains(fieldAPIToken)
+	token := ""
+	if hasToken {
+		var err error
+		if token, err = conf.FieldString(fieldAPIToken); err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(token)
+	}
+	switch {
+	case conf.Contains(fieldOAuth) && token != "":
+		return nil, errors.New("set either api_token or oauth, not both")
+	case conf.Contains(fieldOAuth):
+		return parseOAuthConfig(conf.Namespace(fieldOAuth), org)
+	case hasToken && token == "":
+		return nil, errors.New("api_token is empty: set it to an Okta API token (e.g. api_token: ${OKTA_API_TOKEN}), or configure oauth for a service app")
+	case !hasToken:
+		return nil, errors.New("no credentials: set api_token (an Okta API token) or oauth (an OAuth 2.0 service app)")
+	}
+	return sswsToken(token), nil
 }
 
 // pollingURL is the first request: events since now − lookback, no until,

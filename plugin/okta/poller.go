@@ -82,6 +82,9 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 	if cfg.checkpointCache != "" && !res.HasCache(cfg.checkpointCache) {
 		return nil, fmt.Errorf("checkpoint_cache %q is not a cache resource: declare it under cache_resources", cfg.checkpointCache)
 	}
+	if oa, ok := cfg.auth.(*oauthAuth); ok {
+		oa.http, oa.log = httpClient, res.Logger()
+	}
 	m := res.Metrics()
 	in := &systemLogInput{
 		cfg: cfg,

@@ -7,8 +7,9 @@ import (
 )
 
 // authorize checks the request's credential. It is the one place that knows
-// credential schemes, so OAuth access tokens (Bearer, DPoP) slot in here.
-func (s *Sim) authorize(r *http.Request) *oktaError {
+// credential schemes: SSWS API tokens, and OAuth access tokens with the
+// Bearer or DPoP scheme. It sets the challenge headers its answer needs on w.
+func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) *oktaError {
 	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	cred = strings.TrimSpace(cred)
 	switch {
@@ -16,6 +17,8 @@ func (s *Sim) authorize(r *http.Request) *oktaError {
 		if s.validSSWS(cred) {
 			return nil
 		}
+	case strings.EqualFold(scheme, "Bearer"), strings.EqualFold(scheme, "DPoP"):
+		return s.authorizeOAuth(w, r, scheme, cred)
 	}
 	return errInvalidToken()
 }

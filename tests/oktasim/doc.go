@@ -21,6 +21,17 @@
 //     from the simulator's clock (Options.Now), and 429 E0000047 bodies.
 //   - SSWS tokens (401 E0000011), a permission-less token mode (403
 //     E0000006), and Okta's error body shape everywhere.
+//   - OAuth 2.0 service apps (RegisterClient): POST /oauth2/v1/token with the
+//     client-credentials grant and a private_key_jwt client assertion
+//     (signature against the registered key, iss = sub, aud, exp, one-time
+//     jti), OAuth error bodies (invalid_client, invalid_scope, …), Bearer or
+//     DPoP-bound tokens with expires_in (Options.TokenTTL). DPoP (RFC 9449)
+//     proofs are validated on the token endpoint and on every API call
+//     (signature, typ, htm, htu without query, fresh iat, unique jti, ath,
+//     the token's jkt binding), optionally required (Options.RequireDPoP) and
+//     with nonces (Options.DPoPNonces: use_dpop_nonce challenges and
+//     DPoP-Nonce headers). Tokens without okta.logs.read get a 403 with an
+//     insufficient_scope challenge.
 //   - Injected faults: 5xx, 429, slow responses, connection resets, truncated
 //     JSON, HTML login pages and next links to a foreign origin.
 //

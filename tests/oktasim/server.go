@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// LogsPath is the only API path the simulator serves.
+// LogsPath is the System Log API path; TokenPath is the only other path served.
 const LogsPath = "/api/v1/logs"
 
 // DemoToken is the SSWS token `oktadetect sim` and the demo accept when none
@@ -27,6 +27,11 @@ type Options struct {
 	// Scheme of the Link header URLs; "" derives it from the request
 	// (https over TLS, else http).
 	Scheme string
+
+	// OAuth 2.0 service apps (see RegisterClient and TokenPath).
+	RequireDPoP bool          // token requests without a DPoP proof → 400 invalid_dpop_proof
+	DPoPNonces  bool          // DPoP proofs must carry the server's nonce (use_dpop_nonce challenges)
+	TokenTTL    time.Duration // access token lifetime (expires_in); 0 = DefaultTokenTTL
 }
 
 // Sim is an Okta org's System Log API. It implements http.Handler; every
@@ -37,6 +42,7 @@ type Sim struct {
 	store   store
 	limiter *rateLimiter
 	faults  faultQueue
+	oauth   oauthState
 
 	reqMu sync.Mutex
 	reqs  []Request
@@ -115,7 +121,8 @@ func (s *Sim) Requests() []Request {
 // Len is the number of persisted events.
 func (s *Sim) Len() int { return s.store.len() }
 
-// ServeHTTP serves GET /api/v1/logs and answers anything else with Okta's 404.
+// ServeHTTP serves GET /api/v1/logs and POST /oauth2/v1/token, and answers
+// anything else with Okta's 404.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	idx := s.logRequest(r)
@@ -123,11 +130,14 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every response's Date comes from the simulator's clock, so clients can
 	// be tested for computing waits against Date rather than their own clock.
 	sw.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
-	if r.URL.Path != LogsPath {
+	switch r.URL.Path {
+	case LogsPath:
+		s.serveLogs(sw, r)
+	case TokenPath:
+		s.serveToken(sw, r)
+	default:
 		errNotFound(r.URL.Path).write(sw)
-		return
 	}
-	s.serveLogs(sw, r)
 }
 
 func (s *Sim) logRequest(r *http.Request) int {
@@ -168,7 +178,7 @@ func (s *Sim) serveLogs(w *statusWriter, r *http.Request) {
 		errRateLimited().write(w)
 		return
 	}
-	if err := s.authorize(r); err != nil {
+	if err := s.authorize(w, r); err != nil {
 		err.write(w)
 		return
 	}

@@ -1,0 +1,109 @@
+package detect
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+	"github.com/oktadetect/oktadetect/tests/oktasim"
+)
+
+func TestGuardAnalysis(t *testing.T) {
+	cases := []struct {
+		cond  string
+		exact []string
+		pref  []string
+		none  bool
+	}{
+		{cond: `event.eventType == 'a' && event.x == 1`, exact: []string{"a"}},
+		{cond: `'a' == event.eventType`, exact: []string{"a"}},
+		{cond: `event['eventType'] == 'a'`, exact: []string{"a"}},
+		{cond: `event.x == 1 && event.eventType in ['a', 'b']`, exact: []string{"a", "b"}},
+		{cond: `event.eventType.startsWith('user.mfa.') && true`, pref: []string{"user.mfa."}},
+		{cond: `event.eventType == 'a' || event.eventType.startsWith('p')`, exact: []string{"a"}, pref: []string{"p"}},
+		{cond: `cel.bind(x, event.y, event.eventType == 'a' && x)`, exact: []string{"a"}},
+		{cond: `event.eventType == 'a' || event.x == 1`, none: true},
+		{cond: `event.eventType != 'a'`, none: true},
+		{cond: `!(event.eventType == 'a')`, none: true},
+		{cond: `event.x.eventType == 'a'`, none: true},
+		{cond: `event.eventType in event.types`, none: true},
+	}
+	for _, c := range cases {
+		rs := compileRules(t, "// id: R\n"+c.cond)
+		g := rs.rules[0].conditionGuard
+		if c.none {
+			if g != nil {
+				t.Errorf("%s: guard %+v, want none", c.cond, g)
+			}
+			continue
+		}
+		if g == nil || !slices.Equal(g.exact, c.exact) || !slices.Equal(g.prefixes, c.pref) {
+			t.Errorf("%s: guard %+v, want exact %v prefixes %v", c.cond, g, c.exact, c.pref)
+		}
+	}
+}
+
+// TestIndexEquivalence runs every pack rule indexed and unindexed over the
+// simulator's scenarios, a corpus with the attacks mixed in, and the peer
+// cases, and compares the tags exactly.
+func TestIndexEquivalence(t *testing.T) {
+	var streams [][][]byte
+	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, name := range oktasim.ScenarioNames() {
+		tl, err := oktasim.Scenario(name, oktasim.NewGenerator(7), start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs [][]byte
+		for _, e := range tl {
+			evs = append(evs, e.Event.JSON())
+		}
+		streams = append(streams, evs)
+	}
+	streams = append(streams, corpus.Events(1100))
+	data, err := os.ReadFile("testdata/peer-cases/panther-okta-tests.okta-shaped.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []peerCase
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	var peer [][]byte
+	for _, c := range cases {
+		peer = append(peer, c.Event)
+	}
+	streams = append(streams, peer)
+
+	rs := packRules(t)
+	total, ran, taggedAll := 0, 0, 0
+	for si, evs := range streams {
+		indexed := NewEngine(rs, EngineOptions{})
+		plain := NewEngine(rs, EngineOptions{NoIndex: true})
+		tagged := 0
+		for i, raw := range evs {
+			a, errA := indexed.Process(raw)
+			b, errB := plain.Process(raw)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("stream %d event %d: errors %v vs %v", si, i, errA, errB)
+			}
+			if !reflect.DeepEqual(a.Detections, b.Detections) || string(a.Out) != string(b.Out) {
+				t.Fatalf("stream %d event %d: indexed %+v, unindexed %+v", si, i, a.Detections, b.Detections)
+			}
+			tagged += len(a.Detections)
+			if ev, err := decodeEvent(raw); err == nil {
+				total += len(rs.rules)
+				ran += len(indexed.active.Load().index.candidates(ev))
+			}
+		}
+		taggedAll += tagged
+	}
+	if taggedAll == 0 {
+		t.Fatal("no event was tagged: the comparison proves nothing")
+	}
+	t.Logf("index: %d of %d rule evaluations run (%.1f%% skipped), %d tags", ran, total, 100*float64(total-ran)/float64(total), taggedAll)
+}

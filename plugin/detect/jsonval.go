@@ -1,0 +1,596 @@
+package detect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+)
+
+// This file decodes an event once into the form CEL reads fastest: a flat,
+// index-linked tree parsed in one pass, whose objects and arrays are CEL
+// values themselves (traits.Mapper, traits.Lister). Reading a field is a
+// short scan of the object's keys, no Go map is built, and nothing is
+// converted until CEL reads it. The values are exactly those encoding/json
+// gives into `any` (numbers are doubles, the last of duplicate keys wins,
+// invalid UTF-8 becomes U+FFFD), and the same inputs are rejected.
+//
+// Strings point into the document's own copy of the event bytes, which the
+// garbage collector keeps alive while anything refers to it. Anything kept
+// beyond the event (state keys, remembered values, contexts) is copied out
+// (toJSONNative, valueString), so state never pins an event's bytes.
+
+// jkind is a JSON value's kind.
+type jkind uint8
+
+const (
+	jNull jkind = iota
+	jFalse
+	jTrue
+	jNumber
+	jString
+	jObject
+	jArray
+)
+
+// jnode is one JSON value. For objects and arrays idx is the index into
+// the document's objs or arrs.
+type jnode struct {
+	kind jkind
+	idx  int32
+	num  float64
+	str  string
+}
+
+type jmember struct {
+	key string
+	val jnode
+}
+
+// jsonDoc is one decoded event.
+type jsonDoc struct {
+	buf     []byte
+	members []jmember // object members, each object's contiguous
+	elems   []jnode   // array elements, each array's contiguous
+	objs    []jsonObject
+	arrs    []jsonArray
+	root    jnode
+
+	stackM []jmember // scratch while parsing
+	stackE []jnode
+}
+
+// jsonObject is a JSON object as a CEL map.
+type jsonObject struct {
+	doc         *jsonDoc
+	first, n    int32
+	dupsChecked bool
+	hasDups     bool
+}
+
+// jsonArray is a JSON array as a CEL list.
+type jsonArray struct {
+	doc      *jsonDoc
+	first, n int32
+	idx      int32
+}
+
+const maxJSONDepth = 10000 // encoding/json's nesting limit
+
+var errNotObject = errors.New("decoding event: not a JSON object")
+
+// parseEvent decodes raw, which must be a JSON object.
+func parseEvent(raw []byte) (*jsonDoc, error) {
+	d := &jsonDoc{buf: make([]byte, len(raw))}
+	copy(d.buf, raw)
+	// Rough capacities from the size: an Okta event of 2 KB has about 100
+	// members and 25 objects.
+	d.members = make([]jmember, 0, len(raw)/20+8)
+	d.objs = make([]jsonObject, 0, len(raw)/80+4)
+	p := parser{d: d, s: d.buf}
+	p.skipWS()
+	if p.i < len(p.s) && p.s[p.i] != '{' {
+		// Valid JSON that is not an object (null, a list…) is still checked.
+		if _, err := p.value(0); err != nil {
+			return nil, err
+		}
+		if p.skipWS(); p.i != len(p.s) {
+			return nil, p.syntax("after top-level value")
+		}
+		return nil, errNotObject
+	}
+	root, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if p.skipWS(); p.i != len(p.s) {
+		return nil, p.syntax("after top-level value")
+	}
+	d.root = root
+	d.stackM, d.stackE = nil, nil
+	return d, nil
+}
+
+type parser struct {
+	d *jsonDoc
+	s []byte
+	i int
+}
+
+func (p *parser) syntax(what string) error {
+	if p.i >= len(p.s) {
+		return errors.New("decoding event: unexpected end of JSON input")
+	}
+	return fmt.Errorf("decoding event: invalid character %q %s at offset %d", p.s[p.i], what, p.i)
+}
+
+func (p *parser) skipWS() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) (jnode, error) {
+	p.skipWS()
+	if p.i >= len(p.s) {
+		return jnode{}, p.syntax("")
+	}
+	switch c := p.s[p.i]; {
+	case c == '{':
+		return p.object(depth + 1)
+	case c == '[':
+		return p.array(depth + 1)
+	case c == '"':
+		s, err := p.str()
+		return jnode{kind: jString, str: s}, err
+	case c == 't':
+		return jnode{kind: jTrue}, p.lit("true")
+	case c == 'f':
+		return jnode{kind: jFalse}, p.lit("false")
+	case c == 'n':
+		return jnode{kind: jNull}, p.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	}
+	return jnode{}, p.syntax("looking for beginning of value")
+}
+
+func (p *parser) lit(word string) error {
+	if len(p.s)-p.i < len(word) || string(p.s[p.i:p.i+len(word)]) != word {
+		p.i++
+		return p.syntax("in literal (expecting " + strconv.Quote(word) + ")")
+	}
+	p.i += len(word)
+	return nil
+}
+
+func (p *parser) object(depth int) (jnode, error) {
+	if depth > maxJSONDepth {
+		return jnode{}, errors.New("decoding event: exceeded max depth")
+	}
+	p.i++ // {
+	base := len(p.d.stackM)
+	p.skipWS()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+		return p.d.endObject(base), nil
+	}
+	for {
+		p.skipWS()
+		if p.i >= len(p.s) || p.s[p.i] != '"' {
+			return jnode{}, p.syntax("looking for beginning of object key string")
+		}
+		key, err := p.str()
+		if err != nil {
+			return jnode{}, err
+		}
+		p.skipWS()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return jnode{}, p.syntax("after object key")
+		}
+		p.i++
+		v, err := p.value(depth)
+		if err != nil {
+			return jnode{}, err
+		}
+		p.d.stackM = append(p.d.stackM, jmember{key: key, val: v})
+		p.skipWS()
+		if p.i >= len(p.s) {
+			return jnode{}, p.syntax("")
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+			continue
+		case '}':
+			p.i++
+			return p.d.endObject(base), nil
+		}
+		return jnode{}, p.syntax("after object key:value pair")
+	}
+}
+
+func (d *jsonDoc) endObject(base int) jnode {
+	first := len(d.members)
+	d.members = append(d.members, d.stackM[base:]...)
+	n := len(d.stackM) - base
+	d.stackM = d.stackM[:base]
+	d.objs = append(d.objs, jsonObject{doc: d, first: int32(first), n: int32(n)})
+	return jnode{kind: jObject, idx: int32(len(d.objs) - 1)}
+}
+
+func (p *parser) array(depth int) (jnode, error) {
+	if depth > maxJSONDepth {
+		return jnode{}, errors.New("decoding event: exceeded max depth")
+	}
+	p.i++ // [
+	base := len(p.d.stackE)
+	p.skipWS()
+	if p.i < len(p.s) && p.s[p.i] == ']' {
+		p.i++
+		return p.d.endArray(base), nil
+	}
+	for {
+		v, err := p.value(depth)
+		if err != nil {
+			return jnode{}, err
+		}
+		p.d.stackE = append(p.d.stackE, v)
+		p.skipWS()
+		if p.i >= len(p.s) {
+			return jnode{}, p.syntax("")
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+			continue
+		case ']':
+			p.i++
+			return p.d.endArray(base), nil
+		}
+		return jnode{}, p.syntax("after array element")
+	}
+}
+
+func (d *jsonDoc) endArray(base int) jnode {
+	first := len(d.elems)
+	d.elems = append(d.elems, d.stackE[base:]...)
+	n := len(d.stackE) - base
+	d.stackE = d.stackE[:base]
+	d.arrs = append(d.arrs, jsonArray{doc: d, first: int32(first), n: int32(n), idx: int32(len(d.arrs))})
+	return jnode{kind: jArray, idx: int32(len(d.arrs) - 1)}
+}
+
+// str reads a string. Plain strings (no escapes, valid UTF-8) point into
+// the document's bytes; others are decoded by encoding/json itself, so that
+// escapes, surrogates and invalid UTF-8 come out exactly as it makes them.
+func (p *parser) str() (string, error) {
+	start := p.i
+	p.i++ // "
+	plain, ascii := true, true
+	for {
+		if p.i >= len(p.s) {
+			return "", p.syntax("in string literal")
+		}
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			body := p.s[start+1 : p.i-1]
+			if plain && (ascii || utf8.Valid(body)) {
+				return unsafe.String(unsafe.SliceData(body), len(body)), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.s[start:p.i], &s); err != nil {
+				return "", fmt.Errorf("decoding event: %w", err)
+			}
+			return s, nil
+		case c == '\\':
+			plain = false
+			p.i++
+			if p.i >= len(p.s) {
+				return "", p.syntax("in string literal")
+			}
+			switch p.s[p.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i++
+			case 'u':
+				p.i++
+				for range 4 {
+					if p.i >= len(p.s) || !isHex(p.s[p.i]) {
+						return "", p.syntax("in \\u hexadecimal character escape")
+					}
+					p.i++
+				}
+			default:
+				return "", p.syntax("in string escape code")
+			}
+		case c < 0x20:
+			return "", p.syntax("in string literal")
+		default:
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
+			p.i++
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// number reads a JSON number (RFC 8259 grammar) as a float64.
+func (p *parser) number() (jnode, error) {
+	start := p.i
+	if p.s[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.s) && p.s[p.i] == '0':
+		p.i++
+	case p.i < len(p.s) && isDigit(p.s[p.i]):
+		for p.i < len(p.s) && isDigit(p.s[p.i]) {
+			p.i++
+		}
+	default:
+		return jnode{}, p.syntax("in numeric literal")
+	}
+	if p.i < len(p.s) && p.s[p.i] == '.' {
+		p.i++
+		if p.i >= len(p.s) || !isDigit(p.s[p.i]) {
+			return jnode{}, p.syntax("after decimal point in numeric literal")
+		}
+		for p.i < len(p.s) && isDigit(p.s[p.i]) {
+			p.i++
+		}
+	}
+	if p.i < len(p.s) && (p.s[p.i] == 'e' || p.s[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.s) && (p.s[p.i] == '+' || p.s[p.i] == '-') {
+			p.i++
+		}
+		if p.i >= len(p.s) || !isDigit(p.s[p.i]) {
+			return jnode{}, p.syntax("in exponent of numeric literal")
+		}
+		for p.i < len(p.s) && isDigit(p.s[p.i]) {
+			p.i++
+		}
+	}
+	lit := p.s[start:p.i]
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(lit), len(lit)), 64)
+	if err != nil {
+		return jnode{}, fmt.Errorf("decoding event: json: cannot unmarshal number %s into Go value of type float64", lit)
+	}
+	return jnode{kind: jNumber, num: f}, nil
+}
+
+// --- reading -------------------------------------------------------------
+
+// val is the node as a CEL value. Strings and numbers are boxed here, on
+// read; objects and arrays are pointers into the document.
+func (d *jsonDoc) val(n jnode) ref.Val {
+	switch n.kind {
+	case jString:
+		return types.String(n.str)
+	case jNumber:
+		return types.Double(n.num)
+	case jTrue:
+		return types.True
+	case jFalse:
+		return types.False
+	case jObject:
+		return &d.objs[n.idx]
+	case jArray:
+		return &d.arrs[n.idx]
+	}
+	return types.NullValue
+}
+
+// native is the node as encoding/json would have decoded it into `any`,
+// with every string copied out of the document.
+func (d *jsonDoc) native(n jnode) any {
+	switch n.kind {
+	case jString:
+		return cloneString(n.str)
+	case jNumber:
+		return n.num
+	case jTrue:
+		return true
+	case jFalse:
+		return false
+	case jObject:
+		return d.objs[n.idx].native()
+	case jArray:
+		a := &d.arrs[n.idx]
+		out := make([]any, a.n)
+		for i, e := range d.elems[a.first : a.first+a.n] {
+			out[i] = d.native(e)
+		}
+		return out
+	}
+	return nil
+}
+
+func cloneString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return string(append([]byte(nil), s...))
+}
+
+func (o *jsonObject) members() []jmember {
+	return o.doc.members[o.first : o.first+o.n]
+}
+
+// lookup finds key; the last of duplicate keys wins, as in encoding/json.
+func (o *jsonObject) lookup(key string) (jnode, bool) {
+	ms := o.members()
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].key == key {
+			return ms[i].val, true
+		}
+	}
+	return jnode{}, false
+}
+
+func (o *jsonObject) field(key string) (ref.Val, bool) {
+	n, ok := o.lookup(key)
+	if !ok {
+		return nil, false
+	}
+	return o.doc.val(n), true
+}
+
+func (o *jsonObject) native() map[string]any {
+	m := make(map[string]any, o.n)
+	for _, mb := range o.members() {
+		m[cloneString(mb.key)] = o.doc.native(mb.val)
+	}
+	return m
+}
+
+// dups reports whether the object repeats a key (checked once, lazily:
+// only Size and iteration need it).
+func (o *jsonObject) dups() bool {
+	if !o.dupsChecked {
+		seen := make(map[string]struct{}, o.n)
+		for _, m := range o.members() {
+			if _, ok := seen[m.key]; ok {
+				o.hasDups = true
+				break
+			}
+			seen[m.key] = struct{}{}
+		}
+		o.dupsChecked = true
+	}
+	return o.hasDups
+}
+
+// asMap is the object as one of CEL's own maps, for the rare operations
+// (iteration, equality, conversion) this type delegates.
+func (o *jsonObject) asMap() traits.Mapper {
+	return types.DefaultTypeAdapter.NativeToValue(o.native()).(traits.Mapper)
+}
+
+func (o *jsonObject) ConvertToNative(t reflect.Type) (any, error) {
+	return o.asMap().ConvertToNative(t)
+}
+
+func (o *jsonObject) ConvertToType(t ref.Type) ref.Val {
+	switch t {
+	case types.MapType:
+		return o
+	case types.TypeType:
+		return types.MapType
+	}
+	return o.asMap().ConvertToType(t)
+}
+
+func (o *jsonObject) Equal(other ref.Val) ref.Val { return o.asMap().Equal(other) }
+func (o *jsonObject) Type() ref.Type              { return types.MapType }
+func (o *jsonObject) Value() any                  { return o.native() }
+
+func (o *jsonObject) Contains(key ref.Val) ref.Val {
+	_, found := o.Find(key)
+	return types.Bool(found)
+}
+
+func (o *jsonObject) Get(key ref.Val) ref.Val {
+	v, found := o.Find(key)
+	if !found {
+		return types.ValOrErr(v, "no such key: %v", key)
+	}
+	return v
+}
+
+func (o *jsonObject) Find(key ref.Val) (ref.Val, bool) {
+	if s, ok := key.(types.String); ok {
+		return o.field(string(s))
+	}
+	return o.asMap().Find(key)
+}
+
+func (o *jsonObject) Iterator() traits.Iterator { return o.asMap().Iterator() }
+
+func (o *jsonObject) Size() ref.Val {
+	if o.dups() {
+		return o.asMap().Size()
+	}
+	return types.Int(o.n)
+}
+
+// --- arrays --------------------------------------------------------------
+
+func (a *jsonArray) elem(i int) ref.Val {
+	return a.doc.val(a.doc.elems[a.first+int32(i)])
+}
+
+func (a *jsonArray) asList() traits.Lister {
+	return types.DefaultTypeAdapter.NativeToValue(a.doc.native(jnode{kind: jArray, idx: a.idx})).(traits.Lister)
+}
+
+func (a *jsonArray) ConvertToNative(t reflect.Type) (any, error) {
+	return a.asList().ConvertToNative(t)
+}
+
+func (a *jsonArray) ConvertToType(t ref.Type) ref.Val {
+	switch t {
+	case types.ListType:
+		return a
+	case types.TypeType:
+		return types.ListType
+	}
+	return a.asList().ConvertToType(t)
+}
+
+func (a *jsonArray) Equal(other ref.Val) ref.Val { return a.asList().Equal(other) }
+func (a *jsonArray) Type() ref.Type              { return types.ListType }
+func (a *jsonArray) Value() any                  { return a.asList().Value() }
+func (a *jsonArray) Contains(v ref.Val) ref.Val  { return a.asList().Contains(v) }
+func (a *jsonArray) Add(other ref.Val) ref.Val   { return a.asList().Add(other) }
+func (a *jsonArray) Size() ref.Val               { return types.Int(a.n) }
+func (a *jsonArray) Iterator() traits.Iterator   { return &jsonArrayIter{a: a} }
+func (a *jsonArray) Get(index ref.Val) ref.Val {
+	if i, err := types.IndexOrError(index); err == nil && i >= 0 && i < int(a.n) {
+		return a.elem(i)
+	}
+	return a.asList().Get(index) // the list's own errors
+
+}
+
+type jsonArrayIter struct {
+	a *jsonArray
+	i int
+}
+
+func (it *jsonArrayIter) HasNext() ref.Val { return types.Bool(it.i < int(it.a.n)) }
+func (it *jsonArrayIter) Next() ref.Val {
+	if it.i >= int(it.a.n) {
+		return nil
+	}
+	v := it.a.elem(it.i)
+	it.i++
+	return v
+}
+func (it *jsonArrayIter) ConvertToNative(reflect.Type) (any, error) {
+	return nil, errors.New("type conversion on iterators not supported")
+}
+func (it *jsonArrayIter) ConvertToType(ref.Type) ref.Val { return types.NewErr("no such overload") }
+func (it *jsonArrayIter) Equal(ref.Val) ref.Val          { return types.NewErr("no such overload") }
+func (it *jsonArrayIter) Type() ref.Type                 { return types.IteratorType }
+func (it *jsonArrayIter) Value() any                     { return nil }
