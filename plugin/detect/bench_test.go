@@ -211,11 +211,11 @@ func BenchmarkStatePerUser(b *testing.B) {
 			}
 		}
 		h2 := heap()
+		runtime.KeepAlive(e)
+		for b.Loop() {
+		}
 		b.ReportMetric(float64(h1-h0)/users, "B/remembered-user")
 		b.ReportMetric(float64(h2-h1)/users, "B/threshold-group")
-		runtime.KeepAlive(e)
-	}
-	for b.Loop() {
 	}
 }
 

@@ -70,11 +70,12 @@ func (t *template) static() (string, bool) {
 // compiler compiles the expressions of one rule and collects positioned
 // errors so that a rule reports all its problems at once.
 type compiler struct {
-	rule *Rule
-	env  *cel.Env
-	opts []cel.ProgramOption
-	errs []error
-	last *cel.Ast // the last expression compiled
+	rule  *Rule
+	env   *cel.Env
+	opts  []cel.ProgramOption
+	errs  []error
+	last  *cel.Ast // the last expression compiled
+	limit uint64
 }
 
 // Compile type-checks a parsed rule and builds its programs.
@@ -87,7 +88,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	if limit == 0 {
 		limit = DefaultCostLimit
 	}
-	c := &compiler{rule: r, env: env, opts: []cel.ProgramOption{
+	c := &compiler{rule: r, env: env, limit: limit, opts: []cel.ProgramOption{
 		cel.CostLimit(limit),
 		cel.EvalOptions(cel.OptOptimize),
 	}}
@@ -167,7 +168,7 @@ func (c *compiler) program(ast *cel.Ast) cel.Program {
 		c.errs = append(c.errs, c.rule.errAt(c.rule.header.first, 1, err.Error()))
 		return nil
 	}
-	return prg
+	return withoutTracking(c.env, ast, prg, c.limit)
 }
 
 // template splits "text {{ expr }} text" into parts and compiles each expr.

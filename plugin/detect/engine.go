@@ -218,6 +218,7 @@ type event struct {
 // CEL double, as in CEL's own JSON mapping and encoding/json's `any`, so
 // `lat > 50.0` and `n == 3` hold whether the JSON says 50 or 50.5, 3 or 3.0.
 func decodeEvent(raw []byte) (*event, error) {
+	noteEventSize(len(raw))
 	doc, err := parseEvent(raw)
 	if err != nil {
 		return nil, err

@@ -137,9 +137,32 @@ func exprGuard(e ast.Expr) *eventGuard {
 	return nil
 }
 
-// isEventType: `event.eventType` or `event['eventType']`.
+// isEventType: `event.eventType`, `event['eventType']` or
+// `event.?eventType.orValue(<string>)`. (An event whose eventType is absent
+// or not a string runs every rule, so the default never matters.)
 func isEventType(e ast.Expr) bool {
 	var operand ast.Expr
+	if e.Kind() == ast.CallKind {
+		c := e.AsCall()
+		if c.FunctionName() == "orValue" && c.IsMemberFunction() && len(c.Args()) == 1 {
+			if _, ok := stringLit(c.Args()[0]); !ok {
+				return false
+			}
+			t := c.Target()
+			if t.Kind() != ast.CallKind {
+				return false
+			}
+			opt := t.AsCall()
+			if opt.FunctionName() != operators.OptSelect || len(opt.Args()) != 2 {
+				return false
+			}
+			if k, ok := stringLit(opt.Args()[1]); !ok || k != "eventType" {
+				return false
+			}
+			o := opt.Args()[0]
+			return o.Kind() == ast.IdentKind && o.AsIdent() == "event"
+		}
+	}
 	switch e.Kind() {
 	case ast.SelectKind:
 		s := e.AsSelect()

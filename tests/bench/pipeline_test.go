@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/io"
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	_ "github.com/oktadetect/oktadetect/plugin/detect"
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+)
+
+// Whole-process pipelines over one file of realistic events (one JSON
+// event per line), each run once per benchmark iteration:
+//
+//	file → drop                                   the floor of any pipeline
+//	file → mapping: root = this → drop            the issue's baseline
+//	file → cel_detect (seed | pack) → drop
+//	file → mutation (seed rules in Bloblang) → drop   the Benthos-native peer
+//
+// Each reports ns/event and events/s. BENCH_EVENTS sets the corpus size
+// (default 100,000).
+
+func benchEventCount() int {
+	if s := os.Getenv("BENCH_EVENTS"); s != "" {
+		var n int
+		if _, err := fmt.Sscan(s, &n); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 100_000
+}
+
+var corpusFile string
+
+func writeCorpus(b *testing.B) (string, int) {
+	n := benchEventCount()
+	if corpusFile == "" {
+		dir, err := os.MkdirTemp("", "oktadetect-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		path := filepath.Join(dir, "events.jsonl")
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		for _, e := range corpus.Events(n) {
+			w.Write(e)
+			w.WriteByte('\n')
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		corpusFile = path
+	}
+	return corpusFile, n
+}
+
+// seedBloblang is the five seed rules as a Bloblang mutation: the three
+// stateless rules in full (condition, title, severity) and the conditions
+// of the two stateful ones (brute force's count over a window and the
+// geographic rule's remembered login need caches that a mapping does not
+// have), so the peer does less work than cel_detect.
+const seedBloblang = `
+let et = this.eventType.or("")
+let res = this.outcome.result.or("")
+let actor = "%s <%s>".format(this.actor.displayName.or("unknown"), this.actor.alternateId.or("unknown"))
+let pg = this.debugContext.debugData.privilegeGranted.or("")
+let d0 = if $et == "user.account.privilege.grant" && $res == "SUCCESS" && $pg.re_match("[aA]dministrator") {
+  [{"id": "Okta.AdminRoleAssigned",
+    "title": "%s granted [%s] privileges to %s <%s>".format($actor, $pg, this.target.index(0).displayName.or("MISSING DISPLAY NAME"), this.target.index(0).alternateId.or("MISSING ALTERNATE ID")),
+    "severity": if $pg.contains("Super administrator") { "HIGH" } else { "INFO" }}]
+} else { [] }
+let d1 = if $et == "system.api_token.create" && $res == "SUCCESS" {
+  [{"id": "Okta.APIKeyCreated", "title": "%s created a new API key - <%s>".format($actor, this.target.index(0).displayName.or("unknown")), "severity": "MEDIUM"}]
+} else { [] }
+let d2 = if $et == "system.api_token.revoke" && $res == "SUCCESS" {
+  [{"id": "Okta.APIKeyRevoked", "title": "%s revoked an API key - <%s>".format($actor, this.target.index(0).displayName.or("unknown")), "severity": "INFO"}]
+} else { [] }
+let d3 = if $et == "user.session.start" && $res == "FAILURE" {
+  [{"id": "Okta.BruteForceLogins", "title": "Suspected brute force Okta logins to account %s, due to [%s]".format(this.actor.alternateId.or("unknown"), this.outcome.reason.or("unknown")), "severity": "MEDIUM"}]
+} else { [] }
+let d4 = if $et == "user.session.start" && $res == "SUCCESS" && this.client.geographicalContext.geolocation.lat.or(null) != null && this.client.geographicalContext.geolocation.lon.or(null) != null {
+  [{"id": "Okta.GeographicallyImprobableAccess", "severity": "HIGH"}]
+} else { [] }
+let dets = $d0.concat($d1, $d2, $d3, $d4)
+root.detections = if $dets.length() > 0 { $dets } else { deleted() }
+meta detection_ids = $dets.map_each(d -> d.id).join(",")
+`
+
+func runPipeline(b *testing.B, processors string) {
+	path, n := writeCorpus(b)
+	yaml := fmt.Sprintf(`
+input:
+  file:
+    paths: [ %q ]
+    scanner:
+      lines: {}
+pipeline:
+  threads: -1
+  processors:
+%s
+output:
+  drop: {}
+logger:
+  level: none
+`, path, processors)
+	var total time.Duration
+	for b.Loop() {
+		sb := service.NewStreamBuilder()
+		if err := sb.SetYAML(yaml); err != nil {
+			b.Fatal(err)
+		}
+		st, err := sb.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if err := st.Run(ctx); err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		cancel()
+		total += time.Since(start)
+	}
+	per := float64(total.Nanoseconds()) / float64(b.N) / float64(n)
+	b.ReportMetric(per, "ns/event")
+	b.ReportMetric(1e9/per, "events/s")
+}
+
+func indent(s string) string {
+	out := ""
+	for _, line := range splitLines(s) {
+		out += "        " + line + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var lines []string
+	start := 0
+	for i := range len(s) {
+		if s[i] == '\n' {
+			lines = append(lines, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(lines, s[start:])
+}
+
+func BenchmarkPipelineFileDrop(b *testing.B) {
+	runPipeline(b, "    []")
+}
+
+func BenchmarkPipelineMappingRootThis(b *testing.B) {
+	runPipeline(b, "    - mapping: 'root = this'")
+}
+
+func BenchmarkPipelineCELDetectPack(b *testing.B) {
+	runPipeline(b, "    - cel_detect:\n        rules: [ ../../rules/okta ]\n        watch: false")
+}
+
+func BenchmarkPipelineCELDetectSeed(b *testing.B) {
+	dir := b.TempDir()
+	for _, f := range []string{"admin_role_assigned", "api_key_created", "api_key_revoked", "brute_force_logins", "geo_improbable_access"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "rules", "okta", f+".cel"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f+".cel"), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runPipeline(b, fmt.Sprintf("    - cel_detect:\n        rules: [ %q ]\n        watch: false", dir))
+}
+
+func BenchmarkPipelineBloblangSeed(b *testing.B) {
+	runPipeline(b, "    - mutation: |\n"+indent(seedBloblang))
+}
