@@ -51,6 +51,20 @@ func (oktaLib) ProgramOptions() []cel.ProgramOption { return nil }
 // debugData returns event.debugContext.debugData as a map (nil if absent
 // or not an object).
 func debugData(v ref.Val) map[string]any {
+	if o, ok := v.(*jsonObject); ok {
+		// The parsed event: walk to debugData and convert only it, not
+		// the whole event (the same result: lookups take the last of
+		// duplicate keys, as the conversion does).
+		dc, ok := o.lookup("debugContext")
+		if !ok || dc.kind != jObject {
+			return nil
+		}
+		dd, ok := o.doc.objs[dc.idx].lookup("debugData")
+		if !ok || dd.kind != jObject {
+			return nil
+		}
+		return o.doc.objs[dd.idx].native()
+	}
 	native, err := toJSONNative(v)
 	if err != nil {
 		return nil

@@ -33,6 +33,12 @@ const (
 	kpFieldTLS             = "tls"
 	kpFieldSASL            = "sasl"
 	kpFieldBatching        = "batching"
+
+	kpFieldTransactionalID    = "transactional_id"
+	kpFieldTransactionTimeout = "transaction_timeout"
+	kpFieldCheckpointTopic    = "checkpoint_topic"
+	kpFieldCheckpointMeta     = "checkpoint_metadata"
+	kpFieldCheckpointKey      = "checkpoint_key"
 )
 
 func kafkaProducerSpec() *service.ConfigSpec {
@@ -116,6 +122,25 @@ key are spread with sticky partitioning.`).
 				Description("TLS for broker connections: a custom CA (`root_cas`/`root_cas_file`) and client certificates (`client_certs`) for mutual TLS. `skip_cert_verify` disables server verification and is for tests only."),
 			saslField(),
 			service.NewBatchPolicyField(kpFieldBatching),
+			service.NewStringField(kpFieldTransactionalID).
+				Description("Enables exactly-once mode: each batch is written in one Kafka transaction under this transactional ID, together with the batch's checkpoint (see `checkpoint_metadata`). Keep it stable across restarts and unique per pipeline (e.g. per Okta org): a restarted producer with the same ID aborts whatever transaction its predecessor left open, and fences it off. Requires `idempotent_write` and `acks: all`, no `batching`, and forces `max_in_flight` to 1. Empty: at-least-once mode.").
+				Example("oktadetect-acme.okta.com").
+				Default(""),
+			service.NewDurationField(kpFieldTransactionTimeout).
+				Description("In exactly-once mode, how long Kafka keeps a transaction open before aborting it if this producer disappears without a successor.").
+				Default("1m").
+				Advanced(),
+			service.NewStringField(kpFieldCheckpointTopic).
+				Description("In exactly-once mode, the compacted topic the checkpoints are written to (created, compacted, if it does not exist). Read it back with the `kafka_checkpoint` cache.").
+				Default("okta.checkpoints"),
+			service.NewStringField(kpFieldCheckpointMeta).
+				Description("The metadata key holding a message's checkpoint (`okta_system_log` sets `okta_cursor` on the last message of each page). In exactly-once mode the latest checkpoint of a batch is written to `checkpoint_topic` in the batch's transaction. In both modes this key is never forwarded as a header.").
+				Default("okta_cursor").
+				Advanced(),
+			service.NewInterpolatedStringField(kpFieldCheckpointKey).
+				Description("In exactly-once mode, the record key of a checkpoint, resolved on the message that carries it; the `kafka_checkpoint` cache is read with the same key. `okta_system_log` sets `okta_cursor_key` to its `checkpoint_key`.").
+				Default(`${! meta("okta_cursor_key") }`).
+				Advanced(),
 		).
 		Example("Plaintext", "Every event to one topic, keyed by its Okta uuid.", `
 output:
@@ -174,6 +199,9 @@ type kafkaProducer struct {
 	batching        service.BatchPolicy
 	opts            []kgo.Opt
 
+	checkpointMeta string
+	txn            *txnConfig // nil: at-least-once mode
+
 	mu     sync.Mutex
 	client *kgo.Client
 }
@@ -213,8 +241,17 @@ func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 			return nil, err
 		}
 	}
+	if k.checkpointMeta, err = conf.FieldString(kpFieldCheckpointMeta); err != nil {
+		return nil, err
+	}
 	if k.opts, err = k.clientOpts(conf); err != nil {
 		return nil, err
+	}
+	if k.txn, err = parseTxnConfig(conf, k); err != nil {
+		return nil, err
+	}
+	if k.txn != nil {
+		k.maxInFlight = 1
 	}
 	return k, nil
 }
@@ -380,7 +417,7 @@ func (k *kafkaProducer) Connect(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.client == nil {
-		cl, err := kgo.NewClient(k.opts...)
+		cl, err := kgo.NewClient(k.clientOptsForMode()...)
 		if err != nil {
 			return fmt.Errorf("creating kafka client: %w", err)
 		}
@@ -390,6 +427,12 @@ func (k *kafkaProducer) Connect(ctx context.Context) error {
 	defer cancel()
 	if err := k.client.Ping(pingCtx); err != nil {
 		return fmt.Errorf("reaching kafka brokers: %w: %w", service.ErrNotConnected, err)
+	}
+	if k.txn != nil && !k.txn.topicReady {
+		if err := ensureCheckpointTopic(pingCtx, k.client, k.txn.topic); err != nil {
+			return fmt.Errorf("%w: %w", service.ErrNotConnected, err)
+		}
+		k.txn.topicReady = true
 	}
 	return nil
 }
@@ -404,6 +447,9 @@ func (k *kafkaProducer) getClient() *kgo.Client {
 // answered for each. See the spec's description for how failures map to
 // acknowledgements.
 func (k *kafkaProducer) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	if k.txn != nil {
+		return k.writeBatchTxn(ctx, batch)
+	}
 	cl := k.getClient()
 	if cl == nil {
 		return service.ErrNotConnected
@@ -530,6 +576,9 @@ func (k *kafkaProducer) addHeaders(msg *service.Message, r *kgo.Record) error {
 		return nil
 	}
 	return k.headers.Walk(msg, func(key, value string) error {
+		if key == k.checkpointMeta || key == k.checkpointMeta+"_key" {
+			return nil // a checkpoint is not a header; see checkpoint_metadata
+		}
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
 		return nil
 	})

@@ -309,7 +309,11 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 	if !newest.IsZero() {
 		in.metrics.lag.Set(int64(in.now().Sub(newest).Seconds()))
 	}
-	seq := in.tracker.track(checkpoint{Version: checkpointVersion, Next: in.next, UUIDs: uuids})
+	cp := checkpoint{Version: checkpointVersion, Next: in.next, UUIDs: uuids}
+	seq := in.tracker.track(cp)
+	if len(batch) > 0 {
+		in.tagCursor(batch[len(batch)-1], cp)
+	}
 	if len(batch) == 0 {
 		// Every event was a duplicate: nothing goes downstream, so the page
 		// is acknowledged here to let the cursor move past it.
@@ -326,6 +330,26 @@ func (in *systemLogInput) message(ev event) *service.Message {
 	msg.MetaSetMut("okta_published", ev.published)
 	msg.MetaSetMut("okta_org", in.cfg.org.Host)
 	return msg
+}
+
+// Metadata that carries the page's cursor to an output able to commit it
+// together with the events (kafka_producer with transactional_id): the
+// checkpoint JSON exactly as checkpoint_cache would store it, and the key it is
+// stored under. Only the last message of a page carries them, so a cursor
+// travels with, and is committed no earlier than, every event of its page.
+const (
+	MetaCursor    = "okta_cursor"
+	MetaCursorKey = "okta_cursor_key"
+)
+
+func (in *systemLogInput) tagCursor(msg *service.Message, cp checkpoint) {
+	raw, err := encodeCheckpoint(cp)
+	if err != nil {
+		in.log.Errorf("Cannot encode the Okta cursor for the page: %v", err)
+		return
+	}
+	msg.MetaSetMut(MetaCursor, string(raw))
+	msg.MetaSetMut(MetaCursorKey, in.cfg.checkpointKey)
 }
 
 // ackPage records a page's acknowledgement and stores the cursor once every

@@ -70,6 +70,7 @@ func startKafkaPipeline(t *testing.T, orgURL, brokers, stateDir string) *kafkaRu
 	)
 	r := &kafkaRun{cmd: cmd, output: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = r.output, r.output
+	recordOutput(r.output)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	// The secrets redaction suite, over the output of every run above.
+	if leaks := checkRedaction(); leaks != "" {
+		fmt.Fprintf(os.Stderr, "SECRETS LEAKED in the binary's output:\n%s\n", leaks)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -38,6 +38,7 @@ func startStdout(t *testing.T, orgURL, stateDir string, extraEnv ...string) *std
 	}, extraEnv...)...)
 	r := &stdoutRun{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 100_000), done: make(chan struct{})}
 	cmd.Stderr = r.stderr
+	recordOutput(r.stderr)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

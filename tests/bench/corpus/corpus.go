@@ -17,24 +17,61 @@ var Start = time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 // tokens, impossible travel, MFA reset, push bombing, …). The output depends
 // only on n.
 func Events(n int) [][]byte {
-	g := oktasim.NewGenerator(42)
+	s := NewStream(Start)
 	out := make([][]byte, 0, n)
-	at := Start
-	for len(out) < n {
-		for _, e := range g.Backlog(1000, at, time.Second) {
-			out = append(out, e.JSON())
-		}
-		at = at.Add(1000 * time.Second)
-		tl, _ := oktasim.Scenario("full", g, at)
-		for _, t := range tl {
-			if t.Offset > time.Minute*2 {
-				break
-			}
-			out = append(out, t.Event.JSON())
-		}
-		at = at.Add(oktasim.TrafficDuration)
+	for range n {
+		out = append(out, s.Next())
 	}
-	return out[:n]
+	return out
+}
+
+// Span is how much simulated time n events of a Stream cover, at most.
+func Span(n int) time.Duration {
+	blocks := time.Duration(n/1000 + 1)
+	return blocks * (1000*time.Second + oktasim.TrafficDuration)
+}
+
+// Stream yields the same events as Events, one at a time and without
+// holding them, from any start: for backlogs larger than memory should hold.
+type Stream struct {
+	g   *oktasim.Generator
+	at  time.Time
+	buf [][]byte
+}
+
+// NewStream starts the corpus sequence at start (Events uses Start).
+func NewStream(start time.Time) *Stream {
+	return &Stream{g: oktasim.NewGenerator(42), at: start}
+}
+
+// Next returns the next event's JSON.
+func (s *Stream) Next() []byte {
+	if len(s.buf) == 0 {
+		s.fill()
+	}
+	e := s.buf[0]
+	s.buf[0] = nil
+	s.buf = s.buf[1:]
+	return e
+}
+
+// fill generates one block: 1,000 ordinary events, then the scenario's
+// attacks of its first two minutes.
+func (s *Stream) fill() {
+	buf := s.buf[:0]
+	for _, e := range s.g.Backlog(1000, s.at, time.Second) {
+		buf = append(buf, e.JSON())
+	}
+	s.at = s.at.Add(1000 * time.Second)
+	tl, _ := oktasim.Scenario("full", s.g, s.at)
+	for _, t := range tl {
+		if t.Offset > time.Minute*2 {
+			break
+		}
+		buf = append(buf, t.Event.JSON())
+	}
+	s.at = s.at.Add(oktasim.TrafficDuration)
+	s.buf = buf
 }
 
 // Bytes is the total size of events.

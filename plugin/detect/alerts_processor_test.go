@@ -1,0 +1,100 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+func newTestAlertsProcessor(t *testing.T) *alertsProcessor {
+	t.Helper()
+	conf, err := detectionsToAlertsSpec().ParseYAML("events_topic: ev\nalerts_topic: al\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newAlertsProcessor(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDetectionsToAlerts(t *testing.T) {
+	p := newTestAlertsProcessor(t)
+	// Odd spacing and key order must survive byte for byte.
+	event := `{ "uuid":"u-1",  "published" : "2026-01-01T00:00:00.000Z","n":[1, 2]`
+	tagged := event + `,"detections":[{"id":"R1","alert_id":"a1"},{"id":"R2","alert_id":"a2","count":3}]}`
+	msg := service.NewMessage([]byte(tagged))
+	msg.MetaSetMut("okta_org", "acme")
+	out, err := p.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Fatalf("%d messages, want the event and 2 alerts", len(out))
+	}
+	if b, _ := out[0].AsBytes(); string(b) != tagged {
+		t.Errorf("event changed:\n%s", b)
+	}
+	wantMeta := func(m *service.Message, topic, key string) {
+		t.Helper()
+		if v, _ := m.MetaGet("kafka_topic"); v != topic {
+			t.Errorf("topic %q, want %q", v, topic)
+		}
+		if v, _ := m.MetaGet("kafka_key"); v != key {
+			t.Errorf("key %q, want %q", v, key)
+		}
+		if v, _ := m.MetaGet("okta_org"); v != "acme" {
+			t.Errorf("metadata not kept: okta_org %q", v)
+		}
+	}
+	wantMeta(out[0], "ev", "u-1")
+	wantMeta(out[1], "al", "a1")
+	wantMeta(out[2], "al", "a2")
+	for i, want := range []string{
+		`{"id":"R1","alert_id":"a1","event":` + event + `}}`,
+		`{"id":"R2","alert_id":"a2","count":3,"event":` + event + `}}`,
+	} {
+		b, _ := out[i+1].AsBytes()
+		if string(b) != want {
+			t.Errorf("alert %d:\n got %s\nwant %s", i, b, want)
+		}
+		if !json.Valid(b) {
+			t.Errorf("alert %d is not JSON", i)
+		}
+	}
+}
+
+func TestDetectionsToAlertsPassesOthers(t *testing.T) {
+	p := newTestAlertsProcessor(t)
+	for _, body := range []string{`{"uuid":"u"}`, `[1,2]`, `not json`, `{"detections":[]}`, ``} {
+		out, err := p.Process(context.Background(), service.NewMessage([]byte(body)))
+		if err != nil || len(out) != 1 {
+			t.Fatalf("%q: %d messages, %v", body, len(out), err)
+		}
+		if b, _ := out[0].AsBytes(); string(b) != body {
+			t.Errorf("%q changed to %q", body, b)
+		}
+	}
+}
+
+func TestWithoutMember(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"detections":[1],"a":1}`:        `{"a":1}`,
+		`{"a":1,"detections":[1]}`:        `{"a":1}`,
+		`{"a":1,"detections":[1],"b":2}`:  `{"a":1,"b":2}`,
+		`{"detections":{}}`:               `{}`,
+		`{ "detections" : [] , "a" : 1 }`: `{  "a" : 1 }`,
+		`{"a":{"detections":1}}`:          `{"a":{"detections":1}}`,
+	} {
+		got, err := withoutMember([]byte(in), "detections")
+		if err != nil || string(got) != want {
+			t.Errorf("%s: got %s (%v), want %s", in, got, err, want)
+		}
+		if !json.Valid(got) {
+			t.Errorf("%s: result not JSON: %s", in, got)
+		}
+	}
+}

@@ -1,0 +1,330 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Exactly-once mode (transactional_id set).
+//
+// Each batch is one Kafka transaction holding every record of the batch and,
+// when a message of the batch carries a checkpoint (metadata
+// checkpoint_metadata, e.g. okta_cursor), the latest such checkpoint as a
+// record of checkpoint_topic keyed by checkpoint_key. A read_committed consumer
+// therefore sees a page's events, their alerts and the cursor that moves past
+// them all at once or not at all, and an input that restores its cursor from
+// the topic (cache kafka_checkpoint) resumes exactly after the last committed
+// page.
+//
+// Ordering is what makes the cursor safe: a batch's cursor may be committed
+// only after every earlier batch's records. So writes are serialised
+// (max_in_flight is forced to 1), a batch is never split (no batching), and a
+// batch is never nacked while the pipeline runs — a nack would let the input
+// redeliver it after later batches. Instead WriteBatch retries the batch in a
+// new transaction until it commits; only shutdown (ctx cancelled) returns an
+// error, and then nothing of the batch is committed and the restarted
+// pipeline reads it again from the committed cursor.
+//
+// A commit whose outcome is unknown (the connection died during EndTxn) is
+// resolved before the batch is committed again: the transaction is aborted
+// (which bumps the producer epoch and settles it broker-side), and the next
+// attempt, once its records are produced, reads the checkpoint topic: if it
+// already holds this batch's checkpoint, the earlier commit landed and the new
+// transaction is aborted instead of committing the batch twice. (A batch
+// without a checkpoint cannot be checked this way and is written again.)
+//
+// Fencing: the client initialises its producer ID with transactional_id; Kafka
+// then aborts the transaction a crashed predecessor left open, and fences a
+// still running one. A fenced producer never recovers by re-initialising
+// (that would fence its successor in turn and both would write the same
+// events): it stops writing and logs an error until it is stopped.
+
+type txnConfig struct {
+	id         string
+	timeout    time.Duration
+	topic      string
+	key        *service.InterpolatedString
+	topicReady bool
+
+	mu     sync.Mutex // one transaction at a time
+	fenced bool
+}
+
+func parseTxnConfig(conf *service.ParsedConfig, k *kafkaProducer) (*txnConfig, error) {
+	id, err := conf.FieldString(kpFieldTransactionalID)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	t := &txnConfig{id: id}
+	if t.timeout, err = conf.FieldDuration(kpFieldTransactionTimeout); err != nil {
+		return nil, err
+	}
+	if t.timeout < time.Second {
+		return nil, fmt.Errorf("%s must be at least 1s, got %v", kpFieldTransactionTimeout, t.timeout)
+	}
+	if t.topic, err = conf.FieldString(kpFieldCheckpointTopic); err != nil {
+		return nil, err
+	}
+	if t.topic == "" {
+		return nil, fmt.Errorf("%s must not be empty with %s", kpFieldCheckpointTopic, kpFieldTransactionalID)
+	}
+	if t.key, err = conf.FieldInterpolatedString(kpFieldCheckpointKey); err != nil {
+		return nil, err
+	}
+	idempotent, err := conf.FieldBool(kpFieldIdempotent)
+	if err != nil {
+		return nil, err
+	}
+	if !idempotent {
+		return nil, fmt.Errorf("%s requires %s: true", kpFieldTransactionalID, kpFieldIdempotent)
+	}
+	b := k.batching
+	if b.Count > 1 || b.ByteSize > 0 || b.Period != "" || b.Check != "" {
+		return nil, fmt.Errorf("%s cannot be combined with batching: a batch policy could split an input batch across transactions and commit a page's events without its cursor; remove batching (each input batch is one transaction)", kpFieldTransactionalID)
+	}
+	return t, nil
+}
+
+// clientOptsForMode adds the transactional options in exactly-once mode.
+func (k *kafkaProducer) clientOptsForMode() []kgo.Opt {
+	if k.txn == nil {
+		return k.opts
+	}
+	return append(append([]kgo.Opt(nil), k.opts...),
+		kgo.TransactionalID(k.txn.id),
+		kgo.TransactionTimeout(k.txn.timeout),
+	)
+}
+
+// plainOpts are the client options without transactions, for reading the
+// checkpoint topic back.
+func (k *kafkaProducer) plainOpts() []kgo.Opt { return k.opts }
+
+// txnBatch is a batch turned into records, ready to be produced (again).
+type txnBatch struct {
+	records       []*kgo.Record
+	checkpoint    []byte // nil: the batch carries no checkpoint
+	checkpointKey string
+}
+
+func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch) (*txnBatch, error) {
+	tb := &txnBatch{records: make([]*kgo.Record, 0, len(batch)+1)}
+	for i := range batch {
+		r, err := k.buildRecord(batch, i)
+		if err != nil {
+			return nil, fmt.Errorf("message %d of the batch: %w", i, err)
+		}
+		tb.records = append(tb.records, r)
+		if cp, ok := batch[i].MetaGetMut(k.checkpointMeta); ok {
+			key, err := batch.TryInterpolatedString(i, k.txn.key)
+			if err != nil {
+				return nil, fmt.Errorf("interpolating %s: %w", kpFieldCheckpointKey, err)
+			}
+			if key == "" {
+				return nil, fmt.Errorf("%s resolved to an empty key for a message carrying %s", kpFieldCheckpointKey, k.checkpointMeta)
+			}
+			tb.checkpoint, tb.checkpointKey = toBytes(cp), key
+		}
+	}
+	if tb.checkpoint != nil {
+		tb.records = append(tb.records, &kgo.Record{
+			Topic: k.txn.topic, Key: []byte(tb.checkpointKey), Value: tb.checkpoint,
+		})
+	}
+	return tb, nil
+}
+
+func toBytes(v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return []byte(x)
+	case []byte:
+		return x
+	}
+	return fmt.Append(nil, v)
+}
+
+// fresh copies the records for one attempt: franz-go sets partition, offset
+// and producer fields on a record it produced.
+func (tb *txnBatch) fresh() []*kgo.Record {
+	out := make([]*kgo.Record, len(tb.records))
+	for i, r := range tb.records {
+		out[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers, Partition: r.Partition}
+	}
+	return out
+}
+
+// writeBatchTxn commits the batch in one transaction, retrying until it is
+// committed or ctx ends (shutdown).
+func (k *kafkaProducer) writeBatchTxn(ctx context.Context, batch service.MessageBatch) error {
+	t := k.txn
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	delay := 100 * time.Millisecond
+	var lastLogged time.Time
+	inDoubt := false
+	for attempt := 1; ; attempt++ {
+		err := k.tryTxn(ctx, batch, &inDoubt)
+		if err == nil {
+			if attempt > 1 {
+				k.log.Infof("Kafka transaction committed after %d attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("kafka transaction not committed before shutdown (the batch is read again after a restart): %w: %w", service.ErrNotConnected, err)
+		}
+		if time.Since(lastLogged) > 10*time.Second || attempt <= 3 {
+			k.log.Errorf("Kafka transaction %d failed, retrying the whole batch in a new transaction in %v (the pipeline waits; nothing of the batch is visible to read_committed consumers): %v", attempt, delay, err)
+			lastLogged = time.Now()
+		}
+		if serr := sleepCtx(ctx, delay); serr != nil {
+			return fmt.Errorf("kafka transaction not committed before shutdown (the batch is read again after a restart): %w: %w", service.ErrNotConnected, err)
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// errFenced marks a producer another instance took over from.
+var errFenced = errors.New("another producer with the same transactional_id took over: this instance no longer writes; stop it (and make transactional_id unique per running pipeline)")
+
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, errFenced)
+}
+
+// tryTxn makes one attempt: begin, produce everything, commit. On failure the
+// transaction is aborted. *inDoubt is set when a commit's outcome is unknown;
+// the next attempt then produces (which makes the client initialise its
+// producer ID if it was replaced, settling the earlier transaction
+// broker-side) and, before committing, reads the checkpoint topic: if it
+// already holds this batch's checkpoint, the earlier commit landed, and the
+// new transaction is aborted instead of committing the batch twice.
+func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, inDoubt *bool) error {
+	if k.txn.fenced {
+		return errFenced
+	}
+	tb, err := k.buildTxnBatch(batch)
+	if err != nil {
+		// A record that can never be written stalls the pipeline rather than
+		// be skipped or reordered; the error is logged on every attempt.
+		return err
+	}
+	cl := k.getClient()
+	if cl == nil {
+		return service.ErrNotConnected
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		return k.recover(cl, fmt.Errorf("beginning transaction: %w", err))
+	}
+	results := cl.ProduceSync(ctx, tb.fresh()...)
+	if err := results.FirstErr(); err != nil {
+		_ = k.abort(ctx, cl)
+		return k.recover(cl, fmt.Errorf("producing: %w", err))
+	}
+	// Never cancel a commit half way: its outcome would be unknown. It is
+	// bounded by the client's request timeouts and retries instead.
+	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.txn.timeout)
+	defer cancel()
+	if *inDoubt && tb.checkpoint != nil {
+		got, err := readCheckpoint(commitCtx, k.plainOpts(), k.txn.topic, tb.checkpointKey)
+		if err != nil && !errors.Is(err, errNoCheckpoint) {
+			_ = k.abort(ctx, cl)
+			return k.recover(cl, fmt.Errorf("checking whether the previous commit landed: %w", err))
+		}
+		if bytes.Equal(got, tb.checkpoint) {
+			*inDoubt = false
+			if err := k.abort(ctx, cl); err != nil {
+				k.log.Warnf("Aborting a transaction not needed: %v", err)
+				_ = k.recover(cl, err)
+			}
+			k.log.Warnf("A Kafka commit reported an error but had landed (its checkpoint is in %s): the batch is acknowledged, not written twice", k.txn.topic)
+			return nil
+		}
+	}
+	*inDoubt = false
+	commitErr := cl.EndTransaction(commitCtx, kgo.TryCommit)
+	if commitErr == nil {
+		return nil
+	}
+	*inDoubt = true
+	if err := k.abort(commitCtx, cl); err != nil {
+		return k.recover(cl, fmt.Errorf("committing: %w; then aborting: %w", commitErr, err))
+	}
+	return k.recover(cl, fmt.Errorf("committing: %w", commitErr))
+}
+
+// abort aborts the open transaction, dropping buffered records.
+func (k *kafkaProducer) abort(ctx context.Context, cl *kgo.Client) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.txn.timeout)
+	defer cancel()
+	if err := cl.AbortBufferedRecords(actx); err != nil {
+		return err
+	}
+	return cl.EndTransaction(actx, kgo.TryAbort)
+}
+
+// recover decides what a failed attempt leaves behind. A fenced producer
+// stops for good. Otherwise, if the client cannot start a new transaction
+// (its producer ID failed, or a transaction is stuck open), it is replaced by
+// a new client with the same transactional ID: initialising it aborts
+// whatever the old one left open.
+func (k *kafkaProducer) recover(cl *kgo.Client, err error) error {
+	fenced := func(err error) error {
+		k.txn.fenced = true
+		k.log.Errorf("Kafka: %v (%v)", errFenced, err)
+		return fmt.Errorf("%w: %w", errFenced, err)
+	}
+	if isFenced(err) {
+		return fenced(err)
+	}
+	// Abort whatever may still be open: for a producer a successor took over
+	// from, this is where Kafka says so — and then it must not replace its
+	// client, as that would fence the successor in turn.
+	if aerr := k.abort(context.Background(), cl); isFenced(aerr) {
+		return fenced(aerr)
+	}
+	if berr := cl.BeginTransaction(); berr == nil {
+		// Healthy: undo the probe. Nothing was produced, so ending is a no-op.
+		_ = cl.EndTransaction(context.Background(), kgo.TryAbort)
+		return err
+	}
+	k.mu.Lock()
+	if k.client == cl {
+		k.client = nil
+	}
+	k.mu.Unlock()
+	cl.Close()
+	ncl, nerr := kgo.NewClient(k.clientOptsForMode()...)
+	if nerr != nil {
+		return fmt.Errorf("%w; replacing the kafka client: %w", err, nerr)
+	}
+	k.mu.Lock()
+	if k.client == nil {
+		k.client = ncl
+	} else {
+		ncl.Close()
+	}
+	k.mu.Unlock()
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

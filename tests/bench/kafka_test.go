@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+)
+
+// The whole pipeline, simulator → okta_system_log → cel_detect (the pack)
+// → kafka_producer → kfake (an in-process Kafka speaking the protocol), all
+// in this process, against the same pipeline without one stage:
+//
+//	E2EOktaDrop          okta_system_log → drop               (the input alone)
+//	E2EOktaKafka         okta_system_log → kafka_producer     (no detection)
+//	E2EOktaDetectDrop    okta_system_log → cel_detect → drop  (no Kafka)
+//	E2EOktaDetectKafka   okta_system_log → cel_detect → kafka_producer
+//	E2EShipped           … → cel_detect → fan_out{events, alerts} as config/okta-to-kafka.yaml
+//
+// kafka_producer is in its at-least-once configuration (idempotent, acks=all,
+// no transactions), batching and compression as the shipped config. A run
+// ends when the input's stored cursor names the last event, i.e. when Kafka
+// has acknowledged every record; the record count is then checked.
+
+const (
+	eventsTopic = "okta.system_log"
+	alertsTopic = "okta.alerts"
+)
+
+const detectProcessors = `
+pipeline:
+  processors:
+    - cel_detect:
+        rules: [ ../../rules/okta ]
+        watch: false
+`
+
+func eventsProducer(brokers string) string {
+	return fmt.Sprintf(`kafka_producer:
+  seed_brokers: [ %q ]
+  topic: %s
+  key: ${! meta("okta_uuid") }
+  compression: zstd
+  metadata:
+    include_prefixes: [ "okta_", "detection_ids" ]
+  batching:
+    count: 1000
+    period: 1s
+`, brokers, eventsTopic)
+}
+
+func shippedOutputs(brokers string) string {
+	return fmt.Sprintf(`output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - %s
+      - processors:
+          - mapping: |
+              root = if (this.detections | []).length() == 0 {
+                deleted()
+              } else {
+                this.detections.map_each(d -> d.assign({"event": this.without("detections")}))
+              }
+          - unarchive:
+              format: json_array
+        kafka_producer:
+          seed_brokers: [ %q ]
+          topic: %s
+          key: ${! json("alert_id") }
+          compression: zstd
+          metadata:
+            include_prefixes: [ "okta_" ]
+`, strings.ReplaceAll(strings.TrimSpace(eventsProducer(brokers)), "\n", "\n        "), brokers, alertsTopic)
+}
+
+func newKfake(b *testing.B) *kfake.Cluster {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// countRecords sums the topic's end offsets (outside the timed part).
+func countRecords(b *testing.B, c *kfake.Cluster, topic string) int {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			b.Fatal(o.Err)
+		}
+		n += int(o.Offset)
+	})
+	return n
+}
+
+type e2eShape struct {
+	name   string
+	detect bool
+	output string // "drop", "kafka" or "shipped"
+}
+
+var e2eShapes = []e2eShape{
+	{"okta_drop", false, "drop"},
+	{"okta_kafka", false, "kafka"},
+	{"okta_detect_drop", true, "drop"},
+	{"okta_detect_kafka", true, "kafka"},
+	{"shipped", true, "shipped"},
+}
+
+// runE2EOnce drains the shared org's backlog through one pipeline shape and
+// returns the time until every event is acknowledged.
+func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
+	var cluster *kfake.Cluster
+	run, p := newRun(org.n)
+	yaml := oktaInputYAML(org.srv.URL, 1, run)
+	if shape.detect {
+		yaml += detectProcessors
+	}
+	switch shape.output {
+	case "drop":
+		yaml += "output:\n  drop: {}\n"
+	case "kafka":
+		cluster = newKfake(b)
+		yaml += "output:\n  " + strings.ReplaceAll(eventsProducer(cluster.ListenAddrs()[0]), "\n", "\n  ") + "\n"
+	case "shipped":
+		cluster = newKfake(b)
+		yaml += shippedOutputs(cluster.ListenAddrs()[0])
+	}
+	elapsed := runStream(b, yaml, p, 10*time.Minute, nil)
+	if cluster != nil {
+		if got := countRecords(b, cluster, eventsTopic); got != org.n {
+			b.Errorf("%s: %d records in %s, want %d", shape.name, got, eventsTopic, org.n)
+		}
+		if shape.output == "shipped" {
+			b.ReportMetric(float64(countRecords(b, cluster, alertsTopic)), "alerts")
+		}
+		cluster.Close()
+	}
+	return elapsed
+}
+
+func runE2E(b *testing.B, shape e2eShape) {
+	org := fastOrg(b)
+	var total time.Duration
+	for b.Loop() {
+		total += runE2EOnce(b, org, shape)
+	}
+	reportEvents(b, total, b.N*org.n)
+}
+
+func BenchmarkE2EOktaDrop(b *testing.B)        { runE2E(b, e2eShapes[0]) }
+func BenchmarkE2EOktaKafka(b *testing.B)       { runE2E(b, e2eShapes[1]) }
+func BenchmarkE2EOktaDetectDrop(b *testing.B)  { runE2E(b, e2eShapes[2]) }
+func BenchmarkE2EOktaDetectKafka(b *testing.B) { runE2E(b, e2eShapes[3]) }
+func BenchmarkE2EShipped(b *testing.B)         { runE2E(b, e2eShapes[4]) }
+
+// BenchmarkE2EInterleaved runs every shape once per iteration, in turn, so
+// each shape sees the same background load on a shared machine; it reports
+// each shape's best (least disturbed) events/s over the iterations and the
+// ratios of its time to okta → drop's. Use -benchtime 3x for three rounds.
+func BenchmarkE2EInterleaved(b *testing.B) {
+	org := fastOrg(b)
+	best := make([]time.Duration, len(e2eShapes))
+	for b.Loop() {
+		for i, shape := range e2eShapes {
+			d := runE2EOnce(b, org, shape)
+			if best[i] == 0 || d < best[i] {
+				best[i] = d
+			}
+		}
+	}
+	for i, shape := range e2eShapes {
+		b.ReportMetric(float64(org.n)/best[i].Seconds(), shape.name+"_events/s")
+		if i > 0 {
+			b.ReportMetric(float64(best[i])/float64(best[0]), shape.name+"_x_okta_drop")
+		}
+	}
+}

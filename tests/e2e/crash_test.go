@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/tests/oktasim"
+)
+
+const checkpointsTopic = "okta.checkpoints"
+
+// pipelineRun is one run of the real binary on a Kafka config.
+type pipelineRun struct {
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	done   chan struct{}
+	err    error
+}
+
+// allOutputs collects the output of every binary run of the fault suites, for
+// the secrets redaction suite (redaction_test.go).
+var allOutputs struct {
+	mu   sync.Mutex
+	runs []*lockedBuffer
+}
+
+func recordOutput(b *lockedBuffer) {
+	allOutputs.mu.Lock()
+	defer allOutputs.mu.Unlock()
+	allOutputs.runs = append(allOutputs.runs, b)
+}
+
+func startPipeline(t *testing.T, config string, env ...string) *pipelineRun {
+	t.Helper()
+	cmd := exec.Command(binary, "-c", configPath(config))
+	cmd.Env = environ(env...)
+	r := &pipelineRun{cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = r.output, r.output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	recordOutput(r.output)
+	go func() { r.err = cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-r.done
+	})
+	return r
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (r *pipelineRun) kill() {
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
+}
+
+// terminate sends SIGTERM and returns how long the process took to exit, or
+// fails the test if it did not exit within limit.
+func (r *pipelineRun) terminate(t *testing.T, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(limit):
+		t.Errorf("oktadetect did not exit within %v of SIGTERM", limit)
+		r.kill()
+	}
+	return time.Since(start)
+}
+
+// committedContents is what a read_committed consumer sees in the three topics.
+type committedContents struct {
+	events      map[string]int // event uuid → records
+	alerts      map[string]int // rule id + "/" + event uuid → records
+	alertRules  map[string]int // rule id → records
+	checkpoints int
+}
+
+// readCommitted reads everything committed so far from the start of the
+// topics (up to the high watermarks at the time of the call).
+func readCommitted(t *testing.T, brokers []string) *committedContents {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(eventsTopic, alertsTopic, checkpointsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Poll until a fetch returns nothing new for a while: every partition is
+	// then read up to its last stable offset.
+	idle := 0
+	for idle < 3 {
+		pctx, pcancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		fetches := cl.PollFetches(pctx)
+		pcancel()
+		if ctx.Err() != nil {
+			t.Fatal("reading the topics timed out")
+		}
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			switch r.Topic {
+			case eventsTopic:
+				var ev struct {
+					UUID string `json:"uuid"`
+				}
+				if err := json.Unmarshal(r.Value, &ev); err != nil || string(r.Key) != ev.UUID {
+					t.Errorf("bad event record key %q: %.200s", r.Key, r.Value)
+				}
+				got.events[ev.UUID]++
+			case alertsTopic:
+				var a struct {
+					ID      string `json:"id"`
+					AlertID string `json:"alert_id"`
+					Event   struct {
+						UUID       string          `json:"uuid"`
+						Detections json.RawMessage `json:"detections"`
+					} `json:"event"`
+				}
+				if err := json.Unmarshal(r.Value, &a); err != nil || a.Event.UUID == "" || string(r.Key) != a.AlertID {
+					t.Errorf("bad alert record key %q: %.300s", r.Key, r.Value)
+				}
+				if a.Event.Detections != nil {
+					t.Errorf("an alert's event still holds its detections: %.300s", r.Value)
+				}
+				got.alerts[a.ID+"/"+a.Event.UUID]++
+				got.alertRules[a.ID]++
+			case checkpointsTopic:
+				got.checkpoints++
+			}
+		})
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+	return got
+}
+
+// crashEvents is the size of the crash suite's backlog: 50,000 as the issue
+// asks; OKTADETECT_CRASH_EVENTS overrides it.
+func crashEvents(t *testing.T) int {
+	if s := os.Getenv("OKTADETECT_CRASH_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return 50_000
+}
+
+// The crash suite, exactly-once mode: a 50,000-event backlog with attacks,
+// the real binary SIGKILLed at 10 random instants (during fetches, produces,
+// commits, cursor reads, state snapshots — wherever it happens to be) and
+// restarted on the same Kafka and state directory each time, then SIGTERMed
+// mid-backlog, then run to the end. A read_committed consumer sees every
+// event exactly once and every alert exactly once, brute-force and
+// impossible-travel detections that span the crashes fire, and SIGTERM exits
+// within the shutdown timeout.
+func TestCrashSuiteExactlyOnce(t *testing.T) {
+	runCrashSuite(t, "okta-to-kafka.yaml", true)
+}
+
+// The same crashes in at-least-once mode (fan_out to two plain producers, the
+// cursor in a file): nothing is missing; duplicates are counted and printed.
+func TestCrashSuiteAtLeastOnce(t *testing.T) {
+	runCrashSuite(t, "okta-to-kafka-at-least-once.yaml", false)
+}
+
+func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
+	if testing.Short() {
+		t.Skip("crash suite: about a minute")
+	}
+	total := crashEvents(t)
+	const kills = 10
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("OKTADETECT_CRASH_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rnd := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("crash suite: %d events, %d kills, seed %d (OKTADETECT_CRASH_SEED to replay)", total, kills, seed)
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+
+	sim := oktasim.New(oktasim.Options{Token: token, RateLimit: 10, RateWindow: time.Second})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	uuids := seedCrashBacklog(sim, oktasim.NewGenerator(rnd.Int64()), total)
+	total = len(uuids)
+	state := t.TempDir()
+	env := []string{
+		"OKTA_ORG_URL=" + srv.URL,
+		"OKTA_API_TOKEN=" + token,
+		"OKTA_POLL_INTERVAL=300ms",
+		"OKTA_INITIAL_LOOKBACK=6h",
+		"OKTA_PAGE_LIMIT=200",
+		"OKTA_RATE_LIMIT_SHARE=1",
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"OKTADETECT_STATE_DIR=" + state,
+		"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
+		"OKTADETECT_SHUTDOWN_TIMEOUT=10s",
+	}
+
+	progress := func() int { return len(readCommitted(t, brokers).events) }
+	var killedAt []string
+	for i := range kills {
+		run := startPipeline(t, config, env...)
+		// Random instant: anywhere from start-up (cursor read, producer
+		// init) to deep in the backlog.
+		d := time.Duration(300+rnd.IntN(2700)) * time.Millisecond
+		select {
+		case <-run.done:
+			t.Fatalf("run %d exited by itself: %v\n%s", i, run.err, run.output.String())
+		case <-time.After(d):
+		}
+		run.kill()
+		killedAt = append(killedAt, d.Round(time.Millisecond).String())
+		if i%3 == 2 {
+			t.Logf("after kill %d: %d of %d events committed", i+1, progress(), total)
+		}
+	}
+	t.Logf("SIGKILLed %d times, at %v after each start", kills, killedAt)
+
+	// Graceful shutdown mid-backlog.
+	run := startPipeline(t, config, env...)
+	time.Sleep(2 * time.Second)
+	took := run.terminate(t, 15*time.Second)
+	if run.err != nil {
+		t.Errorf("exit after SIGTERM: %v (want status 0)\n%s", run.err, tail(run.output.String(), 3000))
+	}
+	if _, err := os.Stat(filepath.Join(state, "cel-detect-state.json")); err != nil {
+		t.Errorf("no detection state after SIGTERM: %v", err)
+	}
+	t.Logf("SIGTERM mid-backlog: exited in %v; %d of %d events committed", took.Round(time.Millisecond), progress(), total)
+
+	// The last run drains the backlog.
+	run = startPipeline(t, config, env...)
+	deadline := time.Now().Add(4 * time.Minute)
+	var got *committedContents
+	for {
+		got = readCommitted(t, brokers)
+		if len(got.events) >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(1500 * time.Millisecond) // let anything extra (a duplicate) land
+	took = run.terminate(t, 15*time.Second)
+	if run.err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", run.err, tail(run.output.String(), 3000))
+	}
+	t.Logf("SIGTERM when idle: exited in %v", took.Round(time.Millisecond))
+	got = readCommitted(t, brokers)
+
+	missing, dups := 0, 0
+	for _, u := range uuids {
+		switch n := got.events[u]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	alertDups := 0
+	for k, n := range got.alerts {
+		if n > 1 {
+			alertDups += n - 1
+			if exactlyOnce && alertDups < 5 {
+				t.Errorf("alert %s committed %d times", k, n)
+			}
+		}
+	}
+	rules := make([]string, 0, len(got.alertRules))
+	for id, n := range got.alertRules {
+		rules = append(rules, fmt.Sprintf("%s=%d", id, n))
+	}
+	sort.Strings(rules)
+	t.Logf("read_committed: %d events (%d distinct of %d), %d missing, %d duplicate events; %d alerts, %d duplicate alerts; %d checkpoint records; alerts by rule: %v",
+		sum(got.events), len(got.events), total, missing, dups, sum(got.alerts), alertDups, got.checkpoints, rules)
+	switch {
+	case missing > 0 || len(got.events) != total:
+		t.Errorf("want every event: %d missing, %d distinct of %d", missing, len(got.events), total)
+	case exactlyOnce && dups > 0:
+		t.Errorf("want every event exactly once: %d duplicates", dups)
+	case !exactlyOnce:
+		fmt.Printf("crash suite, at-least-once mode: %d kills, %d events, %d duplicate events (%.2f%%), %d duplicate alerts\n",
+			kills, total, dups, 100*float64(dups)/float64(total), alertDups)
+	}
+	for _, id := range []string{"Okta.BruteForceLogins", "Okta.GeographicallyImprobableAccess"} {
+		if got.alertRules[id] == 0 {
+			t.Errorf("no %s alert after the crashes", id)
+		}
+	}
+	if t.Failed() {
+		t.Logf("last run output:\n%s", tail(run.output.String(), 5000))
+	}
+}
+
+// seedCrashBacklog persists n ordinary events over the last 5 hours with
+// brute-force and impossible-travel attacks sprinkled through, so that some
+// of them span the crashes.
+func seedCrashBacklog(sim *oktasim.Sim, g *oktasim.Generator, n int) []string {
+	now := time.Now()
+	start := now.Add(-5 * time.Hour)
+	step := 5 * time.Hour / time.Duration(n+1)
+	evs := g.Backlog(n, start, step)
+	for i := range 8 {
+		at := start.Add(time.Duration(i+1) * 30 * time.Minute)
+		evs = append(evs, g.BruteForce(fmt.Sprintf("victim%d@example.com", i), fmt.Sprintf("203.0.113.%d", 10+i), at, 8)...)
+		evs = append(evs, g.ImpossibleTravel(fmt.Sprintf("traveller%d@example.com", i), at.Add(5*time.Minute))...)
+	}
+	sim.Persist(evs...)
+	return uuidsOf(evs)
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
