@@ -1,6 +1,7 @@
 package okta
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -46,8 +47,9 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 type ackTracker struct {
 	mu      sync.Mutex
 	nextSeq uint64
-	first   uint64      // sequence number of inflight[0]
-	pending []*inflight // pages read and not yet committed, in read order
+	first   uint64        // sequence number of inflight[0]
+	pending []*inflight   // pages read and not yet committed, in read order
+	changed chan struct{} // closed and replaced whenever pages are committed
 }
 
 type inflight struct {
@@ -92,7 +94,34 @@ func (t *ackTracker) ack(seq uint64, commit func(checkpoint) error) error {
 	}
 	t.pending = t.pending[n:]
 	t.first += uint64(n)
+	if t.changed != nil {
+		close(t.changed)
+		t.changed = nil
+	}
 	return nil
+}
+
+// waitBelow blocks until fewer than n pages are uncommitted, or ctx is done.
+// It bounds what one stuck acknowledgement can make the input hold: without
+// it, every page read after the stuck one stays pending with its uuids.
+func (t *ackTracker) waitBelow(ctx context.Context, n int) error {
+	for {
+		t.mu.Lock()
+		if len(t.pending) < n {
+			t.mu.Unlock()
+			return nil
+		}
+		if t.changed == nil {
+			t.changed = make(chan struct{})
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // unacked returns the number of pages read and not yet committed.

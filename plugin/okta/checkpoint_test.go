@@ -1,10 +1,12 @@
 package okta
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestAckTrackerCommitsOnlyContiguousPrefix(t *testing.T) {
@@ -118,5 +120,29 @@ func TestUUIDSetForgetsOldest(t *testing.T) {
 	s.add("c") // forgets a
 	if !s.add("a") {
 		t.Fatal("a was forgotten and is new again")
+	}
+}
+
+func TestAckTrackerWaitBelow(t *testing.T) {
+	var tr ackTracker
+	s1 := tr.track(checkpoint{Next: "n1"})
+	tr.track(checkpoint{Next: "n2"})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := tr.waitBelow(ctx, 2); err == nil {
+		t.Fatal("two pages pending: waitBelow(2) must block until ctx ends")
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.waitBelow(context.Background(), 2) }()
+	if err := tr.ack(s1, func(checkpoint) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitBelow did not return once a page was committed")
 	}
 }

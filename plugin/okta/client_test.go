@@ -1,6 +1,9 @@
 package okta
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,6 +47,19 @@ func FuzzParseEvents(f *testing.F) {
 		if err != nil && evs != nil {
 			t.Fatal("events returned with an error")
 		}
+		// The one-pass parser must agree with encoding/json on every page.
+		ref, refErr := parseEventsStdlib(body, "application/json")
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("parseEvents error %v, encoding/json error %v", err, refErr)
+		}
+		if len(evs) != len(ref) {
+			t.Fatalf("%d events, encoding/json %d", len(evs), len(ref))
+		}
+		for i := range evs {
+			if !bytes.Equal(evs[i].raw, ref[i].raw) || evs[i].uuid != ref[i].uuid || evs[i].eventType != ref[i].eventType || evs[i].published != ref[i].published {
+				t.Fatalf("event %d: %+v, encoding/json %+v", i, evs[i], ref[i])
+			}
+		}
 	})
 }
 
@@ -62,4 +78,31 @@ func TestStatusErrorsNameTheCause(t *testing.T) {
 	if e := statusError(429, nil, "acme.okta.com"); e.kind != failRateLimited {
 		t.Fatalf("429: %v", e)
 	}
+}
+
+// parseEventsStdlib is the straightforward encoding/json reading of a page:
+// the reference parseEvents is checked against (TestParseEventsMatchesStdlib,
+// FuzzParseEvents) and benchmarked against (BenchmarkParsePage).
+func parseEventsStdlib(body []byte, contentType string) ([]event, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, transientError(fmt.Sprintf("System Log response is not a JSON array (Content-Type %q, body starts %q)", contentType, snippet(trimmed)), nil)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(trimmed, &raws); err != nil {
+		return nil, transientError(fmt.Sprintf("System Log response is not valid JSON (%d bytes)", len(body)), err)
+	}
+	events := make([]event, 0, len(raws))
+	for i, raw := range raws {
+		var fields struct {
+			UUID      string `json:"uuid"`
+			EventType string `json:"eventType"`
+			Published string `json:"published"`
+		}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", i), err)
+		}
+		events = append(events, event{raw: raw, uuid: fields.UUID, eventType: fields.EventType, published: fields.Published})
+	}
+	return events, nil
 }

@@ -23,6 +23,11 @@ var configRetryDelays = []time.Duration{15 * time.Second, 30 * time.Second, time
 // several full pages.
 const recentUUIDs = 20_000
 
+// maxUnackedPages bounds the pages read but not yet committed (acknowledged
+// together with every earlier page), and so the input's memory, whatever the
+// backlog: reading waits while this many are outstanding.
+const maxUnackedPages = 64
+
 func defaultBackoff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = time.Second
@@ -178,6 +183,9 @@ func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 		return nil, nil, service.ErrNotConnected
 	}
 	for {
+		if err := in.tracker.waitBelow(ctx, maxUnackedPages); err != nil {
+			return nil, nil, err
+		}
 		if err := in.waitTurn(ctx); err != nil {
 			return nil, nil, err
 		}
