@@ -12,8 +12,17 @@ import (
 // after a resume are not passed on twice.
 type checkpoint struct {
 	Version int      `json:"v"`
+	Seq     uint64   `json:"seq,omitempty"` // commit number: the newest of the slots wins
 	Next    string   `json:"next"`
 	UUIDs   []string `json:"uuids,omitempty"`
+}
+
+// checkpointSlots are the cache keys commits alternate between. A cache may
+// not write atomically (Benthos' file cache truncates, then writes), so a
+// crash mid-write can leave one key torn; the other still holds the commit
+// before it, and the input resumes from that one page earlier.
+func checkpointSlots(key string) [2]string {
+	return [2]string{key, key + ".alt"}
 }
 
 const checkpointVersion = 1

@@ -3,6 +3,7 @@ package okta
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +71,16 @@ type client struct {
 	auth      authorizer
 	userAgent string
 	now       func() time.Time
+
+	// Okta's Date minus the local clock at the last response that had one.
+	dateSkew atomic.Int64 // nanoseconds
+	dateSeen atomic.Bool
+}
+
+// skew returns Okta's Date minus the local clock, as of the last response
+// with a Date header.
+func (c *client) skew() (time.Duration, bool) {
+	return time.Duration(c.dateSkew.Load()), c.dateSeen.Load()
 }
 
 // event is one System Log event exactly as Okta sent it, with the fields the
@@ -127,6 +139,12 @@ func (c *client) read(resp *http.Response) (*page, error) {
 	defer resp.Body.Close()
 	received := c.now()
 	rate := parseRateHeaders(resp.Header, received)
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		// Date has a resolution of a second and is stamped before the
+		// response travels: a clock in sync reads 0 to about -1s.
+		c.dateSkew.Store(int64(d.Sub(received)))
+		c.dateSeen.Store(true)
+	}
 
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
@@ -183,10 +201,10 @@ func (c *client) checkNext(next string) error {
 	}
 	u, err := url.Parse(next)
 	if err != nil {
-		return transientError("Okta sent an unparseable next link", err)
+		return malformed(reasonBadNext, "Okta sent an unparseable next link", err)
 	}
 	if !sameOrigin(c.org, u) {
-		return transientError(fmt.Sprintf("refusing next link to %s://%s: it is not org_url's origin %s", u.Scheme, u.Host, c.org), nil)
+		return malformed(reasonForeignNext, fmt.Sprintf("refusing next link to %s://%s: it is not org_url's origin %s", u.Scheme, u.Host, c.org), nil)
 	}
 	return nil
 }
@@ -198,7 +216,7 @@ func readEvents(resp *http.Response) ([]event, error) {
 		return nil, transientError("reading System Log response", scrubURLError(err))
 	}
 	if len(body) > maxResponseBytes {
-		return nil, transientError(fmt.Sprintf("System Log response exceeds %d bytes", maxResponseBytes), nil)
+		return nil, malformed(reasonTooLarge, fmt.Sprintf("System Log response exceeds %d bytes", maxResponseBytes), nil)
 	}
 	return parseEvents(body, resp.Header.Get("Content-Type"))
 }
@@ -206,20 +224,27 @@ func readEvents(resp *http.Response) ([]event, error) {
 // parseEvents splits a System Log page into events in one pass, keeping each
 // event's bytes exactly as Okta sent them (slices of body, not copies).
 //
-// The page is validated strictly once (fastjson.ValidateBytes: fastjson's
-// parser alone is lenient), split by a string-aware scan, and each event's
-// uuid, eventType and published read with a pooled fastjson parser: one
-// fifth of the time of encoding/json splitting into RawMessages and
-// unmarshalling each again (BenchmarkParsePage).
+// The page's nesting is bounded (tooDeep), then it is validated strictly once
+// (fastjson.ValidateBytes), split by a string-aware scan, and each event's
+// uuid, eventType and published read from its top level only (eventFields),
+// without building values for the rest: a fraction of the time of
+// encoding/json splitting into RawMessages and unmarshalling each again
+// (BenchmarkParsePage).
 func parseEvents(body []byte, contentType string) ([]event, error) {
-	p := parserPool.Get()
-	defer parserPool.Put(p)
 	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		return nil, transientError(fmt.Sprintf("System Log response is not a JSON array (Content-Type %q, body starts %q)", contentType, snippet(trimmed)), nil)
+	if len(trimmed) == 0 {
+		return nil, malformed(reasonEmptyBody, fmt.Sprintf("System Log response is not a JSON array: the body is empty (Content-Type %q)", contentType), nil)
+	}
+	if trimmed[0] != '[' {
+		return nil, malformed(reasonNotJSONArray, fmt.Sprintf("System Log response is not a JSON array (Content-Type %q, body starts %q)", contentType, snippet(trimmed)), nil)
 	}
 	invalid := func(err error) error {
-		return transientError(fmt.Sprintf("System Log response is not valid JSON (%d bytes)", len(body)), err)
+		return malformed(reasonInvalidJSON, fmt.Sprintf("System Log response is not valid JSON (%d bytes)", len(body)), err)
+	}
+	// The validator below recurses once per level: bound the nesting first
+	// (encoding/json's limit), so a hostile body cannot exhaust the stack.
+	if tooDeep(trimmed, maxJSONDepth) {
+		return nil, malformed(reasonTooDeep, fmt.Sprintf("System Log response nests deeper than %d levels (%d bytes)", maxJSONDepth, len(body)), nil)
 	}
 	// fastjson's parser is lenient (bad numbers, escapes, control
 	// characters): one strict validating pass over the page first.
@@ -240,41 +265,9 @@ func parseEvents(body []byte, contentType string) ([]event, error) {
 			return nil, invalid(err)
 		}
 		raw := trimmed[i:end:end]
-		v, err := p.ParseBytes(raw)
+		ev, err := eventFields(raw, n)
 		if err != nil {
-			return nil, invalid(err)
-		}
-		if v.Type() != fastjson.TypeObject {
-			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", n), nil)
-		}
-		ev := event{raw: raw}
-		var fieldErr error
-		// Visit, not Get: with duplicate keys the last wins, and keys match
-		// case-insensitively, both as in encoding/json.
-		v.GetObject().Visit(func(k []byte, fv *fastjson.Value) {
-			var dst *string
-			switch key := string(k); {
-			case strings.EqualFold(key, "uuid"):
-				dst = &ev.uuid
-			case strings.EqualFold(key, "eventType"):
-				dst = &ev.eventType
-			case strings.EqualFold(key, "published"):
-				dst = &ev.published
-			default:
-				return
-			}
-			if fv.Type() == fastjson.TypeNull {
-				return
-			}
-			s, err := fv.StringBytes()
-			if err != nil {
-				fieldErr = err
-				return
-			}
-			*dst = validUTF8(s)
-		})
-		if fieldErr != nil {
-			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", n), fieldErr)
+			return nil, err
 		}
 		events = append(events, ev)
 		i = skipWS(trimmed, end)
@@ -347,9 +340,6 @@ func validUTF8(s []byte) string {
 	return string([]rune(string(s)))
 }
 
-// parserPool reuses fastjson parsers across pages.
-var parserPool fastjson.ParserPool
-
 // snippet returns the first bytes of a body for an error message, printable only.
 func snippet(b []byte) string {
 	const n = 40
@@ -394,4 +384,114 @@ func scrubURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// maxJSONDepth is the deepest nesting a page may have: encoding/json's limit,
+// and cel_detect's. No System Log event comes near it.
+const maxJSONDepth = 10_000
+
+// tooDeep reports whether b nests arrays and objects deeper than limit
+// (a string-aware scan, without recursion).
+func tooDeep(b []byte, limit int) bool {
+	depth := 0
+	for j := 0; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			for j++; j < len(b) && b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					j++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// eventFields reads uuid, eventType and published from the top level of
+// event n (raw, already validated) without parsing its nested values, so an
+// event's depth is bounded only by maxJSONDepth, not by fastjson's parser
+// (300). As encoding/json: keys match case-insensitively after unescaping,
+// the last duplicate wins, null leaves the field empty, and any other
+// non-string value is an error.
+func eventFields(raw []byte, n int) (event, error) {
+	ev := event{raw: raw}
+	notObject := func(cause error) error {
+		return malformed(reasonInvalidEvent, fmt.Sprintf("System Log event %d is not a JSON object", n), cause)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return ev, notObject(nil)
+	}
+	i := skipWS(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return ev, nil
+	}
+	for i < len(raw) {
+		kend, err := valueEnd(raw, i)
+		if err != nil || raw[i] != '"' {
+			return ev, notObject(err)
+		}
+		key := raw[i+1 : kend-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if err := json.Unmarshal(raw[i:kend], &k); err != nil {
+				return ev, notObject(err)
+			}
+			key = []byte(k)
+		}
+		i = skipWS(raw, kend)
+		if i >= len(raw) || raw[i] != ':' {
+			return ev, notObject(fmt.Errorf("no ':' after a key"))
+		}
+		i = skipWS(raw, i+1)
+		vend, err := valueEnd(raw, i)
+		if err != nil {
+			return ev, notObject(err)
+		}
+		var dst *string
+		switch k := string(key); {
+		case strings.EqualFold(k, "uuid"):
+			dst = &ev.uuid
+		case strings.EqualFold(k, "eventType"):
+			dst = &ev.eventType
+		case strings.EqualFold(k, "published"):
+			dst = &ev.published
+		}
+		if dst != nil {
+			switch raw[i] {
+			case 'n': // null
+			case '"':
+				str := raw[i+1 : vend-1]
+				if bytes.IndexByte(str, '\\') < 0 {
+					*dst = validUTF8(str)
+					break
+				}
+				// Escapes (rare in these fields): decoded exactly as
+				// encoding/json does, lone surrogates included.
+				if err := json.Unmarshal(raw[i:vend], dst); err != nil {
+					return ev, notObject(err)
+				}
+			default:
+				return ev, notObject(fmt.Errorf("field %s is not a string", key))
+			}
+		}
+		i = skipWS(raw, vend)
+		if i >= len(raw) {
+			break
+		}
+		switch raw[i] {
+		case ',':
+			i = skipWS(raw, i+1)
+		case '}':
+			return ev, nil
+		default:
+			return ev, notObject(fmt.Errorf("unexpected %q in an object", raw[i]))
+		}
+	}
+	return ev, notObject(fmt.Errorf("unterminated object"))
 }

@@ -31,6 +31,7 @@ type requestError struct {
 	errorID string   // Okta errorId, quoted to Okta support
 	rate    rateInfo // the rate headers of the answer
 	msg     string   // what went wrong, in words an admin can act on
+	reason  string   // for a 200 that could not be used: okta_response_errors_total's reason
 	cause   error
 }
 
@@ -95,4 +96,22 @@ func statusError(status int, body []byte, org string) *requestError {
 
 func transientError(msg string, cause error) *requestError {
 	return &requestError{kind: failTransient, msg: msg, cause: cause}
+}
+
+// Reasons a 200 response could not be used (okta_response_errors_total).
+const (
+	reasonEmptyBody    = "empty_body"
+	reasonNotJSONArray = "not_json_array" // HTML login pages, proxies' error pages
+	reasonInvalidJSON  = "invalid_json"   // truncated or corrupt
+	reasonInvalidEvent = "invalid_event"
+	reasonTooLarge     = "too_large"
+	reasonTooDeep      = "too_deep"
+	reasonBadNext      = "bad_next_link"
+	reasonForeignNext  = "foreign_next_link"
+	reasonMissingNext  = "missing_next_link"
+)
+
+// malformed is a 200 whose body or links cannot be used: retried like a 5xx.
+func malformed(reason, msg string, cause error) *requestError {
+	return &requestError{kind: failTransient, reason: reason, msg: msg, cause: cause}
 }

@@ -127,6 +127,7 @@ func (s *syncBuffer) String() string {
 // pipeline runs okta_system_log with the given extra YAML fields into c.
 type pipeline struct {
 	logs   *syncBuffer
+	stream *service.Stream
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -152,7 +153,7 @@ func startPipeline(t *testing.T, inputYAML, resourcesYAML string, c *collector) 
 		t.Fatalf("build: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pipeline{logs: logs, cancel: cancel, done: make(chan error, 1)}
+	p := &pipeline{logs: logs, stream: stream, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- stream.Run(ctx) }()
 	t.Cleanup(func() {
 		p.stop()
@@ -164,7 +165,11 @@ func startPipeline(t *testing.T, inputYAML, resourcesYAML string, c *collector) 
 }
 
 func (p *pipeline) stop() {
+	stopErr := p.stream.StopWithin(5 * time.Second)
 	p.cancel()
+	if stopErr == nil {
+		return // stopped gracefully: Run may not return by itself
+	}
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -397,8 +402,8 @@ func TestResumesFromCheckpointWithoutLossOrDuplicates(t *testing.T) {
 	c1.waitFor(t, len(first), 10*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	p1.stop()
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Fatalf("want one cursor file in %s, got %v", dir, entries)
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("want the cursor's two slots in %s, got %v", dir, entries)
 	}
 
 	second := org.backlog(250)
@@ -432,4 +437,57 @@ func TestHTMLBodyIsAClearErrorAndRetried(t *testing.T) {
 	waitLog(t, p, `System Log response is not a JSON array (Content-Type \"text/html`)
 	c.waitFor(t, len(want), 10*time.Second)
 	assertExactlyOnce(t, c, want)
+}
+
+// A crash while the file cache rewrites the cursor leaves that file torn; the
+// input resumes from the other slot, one commit earlier: nothing is lost.
+func TestTornCheckpointResumesFromTheOtherSlot(t *testing.T) {
+	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
+	first := org.backlog(300)
+	dir := t.TempDir()
+	resources := fmt.Sprintf("cache_resources:\n  - label: cursor\n    file:\n      directory: %s\n", dir)
+	conf := inputConf(org, "  limit: 100\n  checkpoint_cache: cursor")
+
+	c1 := &collector{}
+	p1 := startPipeline(t, conf, resources, c1)
+	c1.waitFor(t, len(first), 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	p1.stop()
+
+	// Tear the newest slot, as a SIGKILL between truncate and write does.
+	newest, newestSeq := "", -1.0
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		raw, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		var cp struct{ Seq float64 }
+		_ = json.Unmarshal(raw, &cp)
+		if cp.Seq > newestSeq {
+			newest, newestSeq = e.Name(), cp.Seq
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, newest), []byte(`{"v":1,"ne`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := org.backlog(100)
+	c2 := &collector{}
+	p2 := startPipeline(t, conf, resources, c2)
+	c2.waitFor(t, len(second), 10*time.Second)
+	waitLog(t, p2, "Ignoring the unreadable cursor")
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	for _, u := range second {
+		if c2.counts[u] != 1 {
+			t.Fatalf("event %s delivered %d times after resuming from the older slot", u, c2.counts[u])
+		}
+	}
+	if extra := len(c2.uuids) - len(second); extra > 100 {
+		t.Fatalf("%d events read again, want at most one page (100)", extra)
+	}
+
+	// Both slots unreadable: a clear error, no silent restart from scratch.
+	for _, e := range entries {
+		_ = os.WriteFile(filepath.Join(dir, e.Name()), []byte("garbage"), 0o644)
+	}
+	p3 := startPipeline(t, conf, resources, &collector{})
+	waitLog(t, p3, "no readable cursor")
 }

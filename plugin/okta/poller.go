@@ -47,7 +47,8 @@ type systemLogInput struct {
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
 
-	tracker ackTracker
+	tracker   ackTracker
+	cursorSeq uint64 // the last commit's number; written under the tracker's lock
 
 	// Reader state, owned by the ReadBatch goroutine.
 	connected     bool
@@ -58,6 +59,7 @@ type systemLogInput struct {
 	seen          *uuidSet
 	transientBoff *backoff.ExponentialBackOff
 	configFails   int
+	skewed        bool // the last Date was beyond clockSkewWarning
 }
 
 type inputMetrics struct {
@@ -68,6 +70,8 @@ type inputMetrics struct {
 	lag            *service.MetricGauge
 	commits        *service.MetricCounter
 	commitFailures *service.MetricCounter
+	responseErrors *service.MetricCounter // 200s that could not be used, by reason
+	clockSkew      *service.MetricGauge   // Okta's Date − the local clock, seconds
 }
 
 func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*systemLogInput, error) {
@@ -107,6 +111,8 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 			lag:            m.NewGauge("okta_lag_seconds"),
 			commits:        m.NewCounter("okta_cursor_commits_total"),
 			commitFailures: m.NewCounter("okta_checkpoint_errors_total"),
+			responseErrors: m.NewCounter("okta_response_errors_total", "reason"),
+			clockSkew:      m.NewGauge("okta_clock_skew_seconds"),
 		},
 		now:           time.Now,
 		sleep:         sleepCtx,
@@ -150,29 +156,51 @@ func (in *systemLogInput) loadCheckpoint(ctx context.Context) (checkpoint, bool,
 		return checkpoint{}, false, nil
 	}
 	var (
+		best              checkpoint
+		found, unreadable int
+	)
+	for _, key := range checkpointSlots(in.cfg.checkpointKey) {
+		raw, err := in.getCheckpoint(ctx, key)
+		if errors.Is(err, service.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return checkpoint{}, false, fmt.Errorf("reading the cursor %q from checkpoint_cache %q: %w", key, in.cfg.checkpointCache, err)
+		}
+		cp, err := decodeCheckpoint(raw)
+		if err != nil {
+			// A write torn by a crash: the other slot holds the commit before.
+			unreadable++
+			in.log.Warnf("Ignoring the unreadable cursor %q in checkpoint_cache %q: %v", key, in.cfg.checkpointCache, err)
+			continue
+		}
+		if err := in.client.checkNext(cp.Next); err != nil {
+			return checkpoint{}, false, fmt.Errorf("cursor %q in checkpoint_cache %q belongs to another org: %w (use another checkpoint_key per org)", key, in.cfg.checkpointCache, err)
+		}
+		if found == 0 || cp.Seq > best.Seq {
+			best = cp
+		}
+		found++
+	}
+	if found == 0 && unreadable > 0 {
+		return checkpoint{}, false, fmt.Errorf("no readable cursor under %q in checkpoint_cache %q (delete it to start again from initial_lookback)", in.cfg.checkpointKey, in.cfg.checkpointCache)
+	}
+	in.cursorSeq = best.Seq
+	return best, found > 0, nil
+}
+
+func (in *systemLogInput) getCheckpoint(ctx context.Context, key string) ([]byte, error) {
+	var (
 		raw    []byte
 		getErr error
 	)
 	err := in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
-		raw, getErr = c.Get(ctx, in.cfg.checkpointKey)
+		raw, getErr = c.Get(ctx, key)
 	})
 	if err == nil {
 		err = getErr
 	}
-	if errors.Is(err, service.ErrKeyNotFound) {
-		return checkpoint{}, false, nil
-	}
-	if err != nil {
-		return checkpoint{}, false, fmt.Errorf("reading the cursor %q from checkpoint_cache %q: %w", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
-	}
-	cp, err := decodeCheckpoint(raw)
-	if err != nil {
-		return checkpoint{}, false, fmt.Errorf("cursor %q in checkpoint_cache %q: %w (delete it to start again from initial_lookback)", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
-	}
-	if err := in.client.checkNext(cp.Next); err != nil {
-		return checkpoint{}, false, fmt.Errorf("cursor %q in checkpoint_cache %q belongs to another org: %w (use another checkpoint_key per org)", in.cfg.checkpointKey, in.cfg.checkpointCache, err)
-	}
-	return cp, true, nil
+	return raw, err
 }
 
 // ReadBatch returns the next non-empty page of events. It blocks through idle
@@ -228,7 +256,11 @@ func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
 	for range attempts.Load() - 1 {
 		in.budget.sent(in.now())
 	}
+	in.observeSkew()
 	var reqErr *requestError
+	if errors.As(err, &reqErr) && reqErr.reason != "" {
+		in.metrics.responseErrors.Incr(1, reqErr.reason)
+	}
 	switch {
 	case err == nil:
 		in.metrics.requests.Incr(1, "200")
@@ -246,6 +278,34 @@ func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
 		in.metrics.requests.Incr(1, "error")
 	}
 	return p, err
+}
+
+// clockSkewWarning is the difference between Okta's clock and the local one
+// worth a warning: beyond it, something reading the local clock (lag, the
+// first request's since) is visibly off.
+const clockSkewWarning = time.Minute
+
+// observeSkew publishes how far Okta's Date is from the local clock, and
+// warns when it moves beyond clockSkewWarning (and says when it is back).
+// Rate-limit waits are measured against Date, so they are right either way.
+func (in *systemLogInput) observeSkew() {
+	skew, ok := in.client.skew()
+	if !ok {
+		return
+	}
+	in.metrics.clockSkew.Set(int64(skew.Round(time.Second).Seconds()))
+	far := skew >= clockSkewWarning || skew <= -clockSkewWarning
+	switch {
+	case far && !in.skewed:
+		dir := "ahead of"
+		if skew < 0 {
+			dir = "behind"
+		}
+		in.log.Warnf("Okta's clock (Date header of %s) is %v %s the local clock: check NTP on this host; rate-limit waits are measured against Okta's Date and stay correct, okta_lag_seconds and the first request's since use the local clock", in.cfg.org.Host, skew.Abs().Round(time.Second), dir)
+	case !far && in.skewed:
+		in.log.Infof("Okta's clock and the local clock agree again (within %v)", clockSkewWarning)
+	}
+	in.skewed = far
 }
 
 func (in *systemLogInput) observeRate(rate rateInfo) {
@@ -289,6 +349,7 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 	in.transientBoff.Reset()
 	in.configFails = 0
 	if p.next == "" {
+		in.metrics.responseErrors.Incr(1, reasonMissingNext)
 		in.log.Warnf("Okta sent no next link for a polling request; requesting the same link again")
 	} else {
 		in.next = p.next
@@ -377,11 +438,13 @@ func (in *systemLogInput) storeCheckpoint(ctx context.Context, cp checkpoint) er
 		in.metrics.commits.Incr(1)
 		return nil
 	}
+	cp.Seq = in.cursorSeq + 1
+	key := checkpointSlots(in.cfg.checkpointKey)[cp.Seq%2]
 	raw, err := encodeCheckpoint(cp)
 	if err == nil {
 		var setErr error
 		err = in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
-			setErr = c.Set(ctx, in.cfg.checkpointKey, raw, nil)
+			setErr = c.Set(ctx, key, raw, nil)
 		})
 		if err == nil {
 			err = setErr
@@ -389,9 +452,10 @@ func (in *systemLogInput) storeCheckpoint(ctx context.Context, cp checkpoint) er
 	}
 	if err != nil {
 		in.metrics.commitFailures.Incr(1)
-		in.log.Errorf("Cannot save the Okta cursor to checkpoint_cache %q key %q: %v (events keep flowing, but a restart would read them again; check the cache, e.g. that a file cache's directory exists and is writable)", in.cfg.checkpointCache, in.cfg.checkpointKey, err)
+		in.log.Errorf("Cannot save the Okta cursor to checkpoint_cache %q key %q: %v (events keep flowing, but a restart would read them again; check the cache, e.g. that a file cache's directory exists and is writable)", in.cfg.checkpointCache, key, err)
 		return fmt.Errorf("saving the Okta cursor: %w", err)
 	}
+	in.cursorSeq = cp.Seq
 	in.metrics.commits.Incr(1)
 	return nil
 }
