@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // checkpoint is what the input stores in the checkpoint cache: the next link to
@@ -64,6 +65,7 @@ type ackTracker struct {
 type inflight struct {
 	cp    checkpoint
 	acked bool
+	read  time.Time // when the page was read
 }
 
 // track registers a page whose cursor is cp and returns its sequence number.
@@ -75,7 +77,7 @@ func (t *ackTracker) track(cp checkpoint) uint64 {
 	}
 	seq := t.nextSeq
 	t.nextSeq++
-	t.pending = append(t.pending, &inflight{cp: cp})
+	t.pending = append(t.pending, &inflight{cp: cp, read: time.Now()})
 	return seq
 }
 
@@ -108,6 +110,17 @@ func (t *ackTracker) ack(seq uint64, commit func(checkpoint) error) error {
 		t.changed = nil
 	}
 	return nil
+}
+
+// oldest returns how many pages are uncommitted and when the oldest of them
+// was read (zero when none is).
+func (t *ackTracker) oldest() (int, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pending) == 0 {
+		return 0, time.Time{}
+	}
+	return len(t.pending), t.pending[0].read
 }
 
 // waitBelow blocks until fewer than n pages are uncommitted, or ctx is done.

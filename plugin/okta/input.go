@@ -60,7 +60,9 @@ retries 5xx and network errors on the same link with backoff. Credentials are on
 `+"`okta_cursor_commits_total`"+`, `+"`okta_checkpoint_errors_total`"+`, `+"`okta_response_errors_total`"+` (label
 `+"`reason`"+`: a 200 that could not be used — `+"`empty_body`"+`, `+"`not_json_array`"+`, `+"`invalid_json`"+`,
 `+"`invalid_event`"+`, `+"`too_large`"+`, `+"`too_deep`"+`, `+"`bad_next_link`"+`, `+"`foreign_next_link`"+`, `+"`missing_next_link`"+`),
-`+"`okta_clock_skew_seconds`"+` (Okta's `+"`Date`"+` − the local clock).`).
+`+"`okta_clock_skew_seconds`"+` (Okta's `+"`Date`"+` − the local clock), `+"`okta_unacked_pages`"+` and
+`+"`okta_unacked_oldest_seconds`"+` (pages waiting for the output's acknowledgement; a warning is logged
+when the oldest has waited 15 s).`).
 		Fields(
 			service.NewStringField(fieldOrgURL).
 				Description("The Okta org, as an origin: `https://<org>.okta.com`. Only https is allowed, except plain http to loopback hosts (for tests and the simulator).").

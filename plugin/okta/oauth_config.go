@@ -242,10 +242,14 @@ func assertionAlgorithm(k crypto.Signer) jose.SignatureAlgorithm {
 	return jose.RS256
 }
 
-// oauthLintRule flags configs that set both credentials, or neither. An empty
+// oauthLintRule flags configs that set both credentials, or neither, and a
+// limit or rate_limit_share out of range (the constructor checks them too, for
+// values that come from the environment). An empty
 // api_token (an unset ${OKTA_API_TOKEN:}) counts as unset, so configs that
 // take either from the environment stay lint-clean.
 const oauthLintRule = `root = match {
   this.api_token.or("") != "" && this.exists("oauth") => ["set either api_token or oauth, not both"],
   !this.exists("api_token") && !this.exists("oauth") => ["set api_token (an Okta API token) or oauth (an OAuth 2.0 service app)"],
+  this.limit.type() == "number" && (this.limit < 1 || this.limit > 1000) => ["limit must be between 1 and 1000, got %v".format(this.limit)],
+  this.rate_limit_share.type() == "number" && !(this.rate_limit_share > 0 && this.rate_limit_share <= 1) => ["rate_limit_share must be in (0, 1], got %v".format(this.rate_limit_share)],
 }`

@@ -60,6 +60,8 @@ type systemLogInput struct {
 	transientBoff *backoff.ExponentialBackOff
 	configFails   int
 	skewed        bool // the last Date was beyond clockSkewWarning
+
+	stopWatch context.CancelFunc // ends watchAcks
 }
 
 type inputMetrics struct {
@@ -71,6 +73,8 @@ type inputMetrics struct {
 	commits        *service.MetricCounter
 	commitFailures *service.MetricCounter
 	responseErrors *service.MetricCounter // 200s that could not be used, by reason
+	unacked        *service.MetricGauge   // pages read and not yet acknowledged downstream
+	unackedAge     *service.MetricGauge   // seconds since the oldest of them was read
 	clockSkew      *service.MetricGauge   // Okta's Date − the local clock, seconds
 }
 
@@ -113,6 +117,8 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 			commitFailures: m.NewCounter("okta_checkpoint_errors_total"),
 			responseErrors: m.NewCounter("okta_response_errors_total", "reason"),
 			clockSkew:      m.NewGauge("okta_clock_skew_seconds"),
+			unacked:        m.NewGauge("okta_unacked_pages"),
+			unackedAge:     m.NewGauge("okta_unacked_oldest_seconds"),
 		},
 		now:           time.Now,
 		sleep:         sleepCtx,
@@ -148,7 +154,50 @@ func (in *systemLogInput) Connect(ctx context.Context) error {
 	}
 	in.tickStart = in.now()
 	in.connected = true
+	ctx, cancel := context.WithCancel(context.Background())
+	in.stopWatch = cancel
+	go in.watchAcks(ctx, time.Second)
 	return nil
+}
+
+// stuckAckWarning is how long a page may wait for the output's
+// acknowledgement before the input says the output is stuck (and again every
+// twice as long while it stays stuck).
+const stuckAckWarning = 15 * time.Second
+
+// watchAcks publishes the pages waiting for the output's acknowledgement and
+// warns while the oldest waits longer than stuckAckWarning: an output that
+// cannot write (Kafka down) holds the cursor back without any request
+// failing, and this is where that shows.
+func (in *systemLogInput) watchAcks(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var stuckSince, lastWarn time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, read := in.tracker.oldest()
+		age := time.Duration(0)
+		if n > 0 {
+			age = time.Since(read)
+		}
+		in.metrics.unacked.Set(int64(n))
+		in.metrics.unackedAge.Set(int64(age.Seconds()))
+		switch {
+		case age >= stuckAckWarning && time.Since(lastWarn) >= 2*stuckAckWarning:
+			if stuckSince.IsZero() {
+				stuckSince = read
+			}
+			in.log.Warnf("%d page(s) read from Okta are not acknowledged by the output after %v (the oldest): the output is not accepting events (is Kafka reachable?); the Okta cursor stays at the last acknowledged page and nothing is skipped", n, age.Round(time.Second))
+			lastWarn = time.Now()
+		case age < stuckAckWarning && !stuckSince.IsZero():
+			in.log.Infof("The output acknowledges pages again, after %v", time.Since(stuckSince).Round(time.Second))
+			stuckSince, lastWarn = time.Time{}, time.Time{}
+		}
+	}
 }
 
 func (in *systemLogInput) loadCheckpoint(ctx context.Context) (checkpoint, bool, error) {
@@ -462,6 +511,9 @@ func (in *systemLogInput) storeCheckpoint(ctx context.Context, cp checkpoint) er
 
 // Close has nothing to flush: the cursor is written as acks arrive.
 func (in *systemLogInput) Close(ctx context.Context) error {
+	if in.stopWatch != nil {
+		in.stopWatch()
+	}
 	in.client.http.CloseIdleConnections()
 	return nil
 }

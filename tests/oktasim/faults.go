@@ -36,9 +36,15 @@ const (
 	// Fault.NextOrigin (default https://attacker.example), which a client
 	// must refuse to send its token to.
 	FaultForeignNext
+	// FaultEmptyBody answers 200 application/json with an empty body (no
+	// bytes at all), as a proxy that lost the upstream response may.
+	FaultEmptyBody
+	// FaultNoNext serves the real page without its rel="next" link (the
+	// self link stays), as a proxy that strips or truncates headers may.
+	FaultNoNext
 )
 
-var faultNames = [...]string{"status", "rate_limit", "slow", "reset", "truncated", "html", "foreign_next"}
+var faultNames = [...]string{"status", "rate_limit", "slow", "reset", "truncated", "html", "foreign_next", "empty_body", "no_next"}
 
 func (k FaultKind) String() string {
 	if k >= 0 && int(k) < len(faultNames) {

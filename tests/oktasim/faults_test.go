@@ -121,12 +121,44 @@ func TestForeignNextFault(t *testing.T) {
 }
 
 func TestFaultKindString(t *testing.T) {
-	for k := FaultStatus; k <= FaultForeignNext; k++ {
+	for k := FaultStatus; k <= FaultNoNext; k++ {
 		if s := k.String(); s == "unknown" || s == "" {
 			t.Errorf("FaultKind(%d) has no name", k)
 		}
 	}
 	if FaultKind(99).String() != "unknown" {
 		t.Error("out-of-range kind")
+	}
+}
+
+func TestEmptyBodyFault(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.sim.Persist(NewGenerator(1).Ordinary(t0))
+	f.sim.Inject(Fault{Kind: FaultEmptyBody})
+	r := f.get(t, f.logsURL(nil))
+	if r.StatusCode != 200 || r.Header.Get("Content-Type") != "application/json" || len(r.body) != 0 {
+		t.Errorf("empty body fault: %d %q %q", r.StatusCode, r.Header.Get("Content-Type"), r.body)
+	}
+	if n := len(f.get(t, f.logsURL(nil)).events(t)); n != 1 {
+		t.Errorf("after the fault: %d events, want 1", n)
+	}
+}
+
+func TestNoNextFault(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.sim.Persist(NewGenerator(1).Ordinary(t0))
+	f.sim.Inject(Fault{Kind: FaultNoNext})
+	r := f.get(t, f.logsURL(nil))
+	if n := len(r.events(t)); n != 1 {
+		t.Errorf("no-next fault: %d events, want the real page (1)", n)
+	}
+	if n := r.link("next"); n != "" {
+		t.Errorf("no-next fault: next = %q", n)
+	}
+	if s := r.link("self"); !strings.HasPrefix(s, f.srv.URL) {
+		t.Errorf("self = %q", s)
+	}
+	if n := f.get(t, f.logsURL(nil)).link("next"); n == "" {
+		t.Error("after the fault: no next link")
 	}
 }

@@ -212,6 +212,10 @@ func (s *Sim) serveLogs(w *statusWriter, r *http.Request) {
 		}
 	}
 	s.setLinks(h, r, q, p, origin, nextOrigin)
+	if faulty && fault.Kind == FaultNoNext {
+		h.Del("Link")
+		h.Set("Link", "<"+origin+r.URL.RequestURI()+`>; rel="self"`)
+	}
 	if faulty && fault.Kind == FaultTruncated {
 		body = truncate(body)
 	}
@@ -233,6 +237,10 @@ func (s *Sim) writeFault(w http.ResponseWriter, f Fault, now time.Time) bool {
 		resetConn(w)
 	case FaultHTML:
 		writeHTMLFault(w)
+	case FaultEmptyBody:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
 	default:
 		return false
 	}
