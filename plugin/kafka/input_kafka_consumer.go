@@ -323,6 +323,8 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	return k, nil
 }
 
+// splitList reads a string list field whose entries may each hold several
+// comma-separated values.
 func splitList(conf *service.ParsedConfig, field string) ([]string, error) {
 	raw, err := conf.FieldStringList(field)
 	if err != nil {

@@ -311,17 +311,9 @@ func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error
 const batchOverhead = 256
 
 func seedBrokers(conf *service.ParsedConfig) ([]string, error) {
-	raw, err := conf.FieldStringList(kpFieldSeedBrokers)
+	brokers, err := splitList(conf, kpFieldSeedBrokers)
 	if err != nil {
 		return nil, err
-	}
-	var brokers []string
-	for _, entry := range raw {
-		for _, b := range strings.Split(entry, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				brokers = append(brokers, b)
-			}
-		}
 	}
 	if len(brokers) == 0 {
 		return nil, fmt.Errorf("%s must list at least one broker", kpFieldSeedBrokers)

@@ -236,21 +236,7 @@ func TestOktaToKafkaEndToEnd(t *testing.T) {
 // is killed during the outage and started again once Kafka is back: every
 // event arrives, because the Okta cursor never moved past an unacknowledged one.
 func TestKafkaOutageLosesNothing(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	var down atomic.Bool
-	var refused atomic.Int64
-	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		if !down.Load() {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		return nil, errors.New("broker unavailable"), true
-	})
+	cluster, down, refused := switchableKafka(t)
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
 	sim := oktasim.New(oktasim.Options{Token: token})
 	srv := httptest.NewServer(sim)
@@ -293,4 +279,25 @@ func uuidsOf(evs []oktasim.LogEvent) []string {
 		out[i] = e.UUID
 	}
 	return out
+}
+
+// switchableKafka starts a kfake cluster that refuses every produce request
+// while down is set, counting the refusals in refused.
+func switchableKafka(t *testing.T) (cluster *kfake.Cluster, down *atomic.Bool, refused *atomic.Int64) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	down, refused = &atomic.Bool{}, &atomic.Int64{}
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if !down.Load() {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		return nil, errors.New("broker unavailable"), true
+	})
+	return cluster, down, refused
 }

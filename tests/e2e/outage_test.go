@@ -11,7 +11,6 @@ package e2e
 // being the longest); each Okta fault runs in sequence within one process.
 
 import (
-	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,13 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
@@ -361,21 +356,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 	t.Parallel()
 	const outage = 30 * time.Second
 	start := time.Now()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	var down atomic.Bool
-	var refused atomic.Int64
-	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		if !down.Load() {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		return nil, errors.New("broker unavailable"), true
-	})
+	cluster, down, refused := switchableKafka(t)
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
 	sim := oktasim.New(oktasim.Options{Token: token})
 	srv := httptest.NewServer(sim)

@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
@@ -22,21 +17,7 @@ import (
 // delivers every event exactly once.
 func TestSIGTERMWithKafkaDownExitsInBoundedTime(t *testing.T) {
 	const shutdownTimeout = 4 * time.Second
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	var down atomic.Bool
-	var refused atomic.Int64
-	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		if !down.Load() {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		return nil, errors.New("broker unavailable"), true
-	})
+	cluster, down, refused := switchableKafka(t)
 	brokers := cluster.ListenAddrs()
 	sim := oktasim.New(oktasim.Options{Token: token})
 	srv := httptest.NewServer(sim)
