@@ -172,27 +172,26 @@ func (s *ruleState) expire(horizon int64, keep retention) {
 func expireThreshold(sh *thresholdShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for g, times := range sh.groups {
-		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
-		switch {
-		case i == len(times):
-			delete(sh.groups, g)
-		case i > 0:
-			sh.groups[g] = slices.Clone(times[i:])
-		}
-	}
+	dropTimesUpTo(sh.groups, cutoff)
 }
 
 func expireDedup(sh *dedupShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for k, opens := range sh.openings {
-		i := sort.Search(len(opens), func(i int) bool { return opens[i] > cutoff })
+	dropTimesUpTo(sh.openings, cutoff)
+}
+
+// dropTimesUpTo removes the times at or before cutoff from each sorted list,
+// and the lists left empty. Kept tails are copied so the dropped heads can be
+// freed.
+func dropTimesUpTo(lists map[string][]int64, cutoff int64) {
+	for k, times := range lists {
+		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
 		switch {
-		case i == len(opens):
-			delete(sh.openings, k)
+		case i == len(times):
+			delete(lists, k)
 		case i > 0:
-			sh.openings[k] = slices.Clone(opens[i:])
+			lists[k] = slices.Clone(times[i:])
 		}
 	}
 }

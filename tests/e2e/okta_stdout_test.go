@@ -36,6 +36,13 @@ func startStdout(t *testing.T, orgURL, stateDir string, extraEnv ...string) *std
 		"OKTA_POLL_INTERVAL=200ms",
 		"OKTA_INITIAL_LOOKBACK=24h",
 	}, extraEnv...)...)
+	return runStdout(t, cmd)
+}
+
+// runStdout starts cmd, scanning its stdout into lines and keeping its
+// stderr; at cleanup it is killed, and its output must not hold the token.
+func runStdout(t *testing.T, cmd *exec.Cmd) *stdoutRun {
+	t.Helper()
 	r := &stdoutRun{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 100_000), done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	recordOutput(r.stderr)
@@ -50,8 +57,12 @@ func startStdout(t *testing.T, orgURL, stateDir string, extraEnv ...string) *std
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-r.done
+		_ = cmd.Wait()
 		if strings.Contains(r.stderr.String(), token) {
 			t.Errorf("the API token appears in the binary's output")
+		}
+		if t.Failed() {
+			t.Logf("oktadetect output:\n%s", r.stderr.String())
 		}
 	})
 	return r

@@ -67,25 +67,7 @@ func startOutageStdout(t *testing.T, orgURL string) (*stdoutRun, string) {
 	cmd := exec.Command(binary, "-c", cfg)
 	cmd.Env = environ("OKTA_ORG_URL="+orgURL, "OKTA_API_TOKEN="+token,
 		"OKTADETECT_STATE_DIR="+t.TempDir(), "OKTADETECT_HTTP_ADDRESS="+addr)
-	r := &stdoutRun{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 100_000), done: make(chan struct{})}
-	cmd.Stderr = r.stderr
-	recordOutput(r.stderr)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go r.scan(out)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-r.done
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("oktadetect output:\n%s", r.stderr.String())
-		}
-	})
+	r := runStdout(t, cmd)
 	return r, addr
 }
 
