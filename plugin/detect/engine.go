@@ -55,6 +55,10 @@ type EngineOptions struct {
 	// errors on events a rule could never tag differ. For tests and
 	// benchmarks.
 	NoIndex bool
+
+	// trackChanges records the state keys each event changes, for a
+	// partition's changelog (partitioned.go).
+	trackChanges bool
 }
 
 // RuleSet is a compiled, immutable set of rules, ordered by id.
@@ -110,11 +114,12 @@ type Engine struct {
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
 	noIndex     bool // evaluate every rule on every event (tests)
+	track       bool // record changed state keys (partitioned state)
 }
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.NoIndex}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.NoIndex, track: opts.trackChanges}
 	if e.maxLateness == 0 {
 		e.maxLateness = int64(DefaultMaxLateness)
 	}
@@ -140,7 +145,7 @@ func (e *Engine) Swap(rs *RuleSet) {
 	for _, r := range rs.rules {
 		st, ok := old[r.ID+"\x00"+r.fingerprint]
 		if !ok {
-			st = newRuleState()
+			st = newRuleState(e.track)
 		}
 		next.rules = append(next.rules, activeRule{compiledRule: r, state: st})
 	}
@@ -253,12 +258,7 @@ func publishedTime(obj *jsonObject) (int64, error) {
 // advance moves the watermark and now and then frees expired state.
 func (e *Engine) advance(ev *event) {
 	if ev.timeErr == nil {
-		for {
-			w := e.watermark.Load()
-			if ev.at <= w || e.watermark.CompareAndSwap(w, ev.at) {
-				break
-			}
-		}
+		e.setWatermark(ev.at)
 	}
 	if e.events.Add(1)%sweepEvery == 0 {
 		e.Expire()

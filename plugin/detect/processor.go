@@ -3,12 +3,14 @@ package detect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/plugin/kafka"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
@@ -20,7 +22,12 @@ const (
 	fieldWatch            = "watch"
 	fieldMaxLateness      = "max_lateness"
 	fieldCostLimit        = "cost_limit"
+	fieldChangelog        = "changelog"
 )
+
+// idlePartition is how long the state of a source partition no batch came
+// for stays in memory (partitioned state); it is in the changelog anyway.
+const idlePartition = 10 * time.Minute
 
 // MetaDetectionIDs is the metadata key holding the matched rule ids.
 const MetaDetectionIDs = "detection_ids"
@@ -55,7 +62,26 @@ edit is logged with file:line:col and the running set kept, and unchanged rules 
 - `+"`cel_detect_matches{rule}`"+`: events tagged by each rule.
 - `+"`cel_detect_rule_errors{rule}`"+`: evaluation errors of each rule.
 - `+"`cel_detect_decode_errors`"+`: messages that are not JSON objects (passed on unchanged).
-- `+"`cel_detect_eval_ns`"+`: time to evaluate all rules on one event.`).
+- `+"`cel_detect_eval_ns`"+`: time to evaluate all rules on one event.
+
+With `+"`changelog`"+` (partitioned state):
+- `+"`cel_detect_state_restores`"+`: partitions whose state was restored from the changelog.
+- `+"`cel_detect_records_already_evaluated`"+`: re-delivered records dropped because their batch was evaluated and written out before.
+- `+"`cel_detect_records_replayed`"+`: re-delivered records of the last committed batch, written out again as first tagged.
+- `+"`cel_detect_changelog_errors`"+`: failed restores and commits (each is retried after restoring the state again).
+- `+"`cel_detect_records_without_partition`"+`: messages without Kafka metadata, passed on untagged with an error.
+
+### Partitioned state
+
+For detection workers reading a partitioned topic with `+"`kafka_consumer`"+`, `+"`changelog`"+` keeps
+state per source partition and writes every batch's changes to a compacted Kafka topic before the
+batch moves on (one transaction per batch and partition). When a partition moves to another worker
+(rebalance, crash, scale-out), that worker restores the partition's state from the topic and
+continues exactly where the last committed batch ended: records evaluated before are not counted
+again, and the last batch's tagged records are written out again as they were first tagged. This
+needs the input to hand out one batch per partition at a time (kafka_consumer's default
+`+"`max_in_flight_per_partition: 1`"+`) and records of one state key (the actor) in one partition.
+Rules grouping by something else (a source IP) only see the events of each partition.`).
 		Fields(
 			service.NewStringListField(fieldRules).
 				Description("Rule files, directories (searched recursively for `*.cel`) or glob patterns. Empty: the rule pack embedded in the binary.").
@@ -82,6 +108,9 @@ edit is logged with file:line:col and the running set kept, and unchanged rules 
 				Description("CEL cost limit of one expression evaluation; a rule exceeding it errors on that event.").
 				Default(DefaultCostLimit).
 				Advanced(),
+			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
+				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
+				Optional(),
 		).
 		Example("Detect with the built-in rules", "Tags Okta System Log events with the embedded rule pack and keeps state across restarts.", `
 pipeline:
@@ -95,12 +124,25 @@ pipeline:
     - cel_detect:
         rules: [ ./rules/okta, ./rules/local ]
         state_file: ./data/cel_detect.state.json
+`).
+		Example("Detection worker with partitioned state", "One of several workers of a consumer group; each partition's state moves with the partition.", `
+input:
+  kafka_consumer:
+    seed_brokers: [ localhost:9092 ]
+    topics: [ okta.system_log ]
+    consumer_group: oktadetect-detect
+pipeline:
+  processors:
+    - cel_detect:
+        changelog:
+          seed_brokers: [ localhost:9092 ]
+          topic: oktadetect.state
 `)
 }
 
 func init() {
-	err := service.RegisterProcessor("cel_detect", ConfigSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Processor, error) {
+	err := service.RegisterBatchProcessor("cel_detect", ConfigSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchProcessor, error) {
 			return newProcessorFromConfig(conf, mgr)
 		})
 	if err != nil {
@@ -110,7 +152,8 @@ func init() {
 
 // processor is the cel_detect Benthos processor.
 type processor struct {
-	engine    *Engine
+	engine    *Engine      // single-process state
+	parts     *partitioned // partitioned state (changelog set); engine is then nil
 	log       *service.Logger
 	stateFile string
 
@@ -130,6 +173,7 @@ type processorConfig struct {
 	watch            bool
 	maxLateness      time.Duration
 	costLimit        int
+	changelog        *kafka.Changelog
 }
 
 func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
@@ -159,7 +203,42 @@ func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 	if c.snapshotInterval <= 0 {
 		return c, errors.New("snapshot_interval must be positive")
 	}
+	if on, err := changelogWritten(conf); err != nil {
+		return c, err
+	} else if on {
+		if c.stateFile != "" {
+			return c, errors.New("state_file and changelog are exclusive: state lives either in a file (one process) or in the changelog topic (workers sharing partitions)")
+		}
+		if c.changelog, err = kafka.NewChangelog(conf.Namespace(fieldChangelog)); err != nil {
+			return c, fmt.Errorf("changelog: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// changelogWritten says whether the config sets a changelog. Benthos fills
+// the block's defaults in whether or not it was written, so seed_brokers
+// decides; a block changed from its defaults without them is an error.
+func changelogWritten(conf *service.ParsedConfig) (bool, error) {
+	if !conf.Contains(fieldChangelog) {
+		return false, nil
+	}
+	var brokers []string
+	if conf.Contains(fieldChangelog, "seed_brokers") {
+		var err error
+		if brokers, err = conf.FieldStringList(fieldChangelog, "seed_brokers"); err != nil {
+			return false, err
+		}
+	}
+	if len(brokers) > 0 {
+		return true, nil
+	}
+	defaults, _ := ConfigSpec().ParseYAML(fieldChangelog+": {}", nil)
+	written, _ := conf.FieldAny(fieldChangelog)
+	if want, _ := defaults.FieldAny(fieldChangelog); fmt.Sprint(written) != fmt.Sprint(want) {
+		return false, errors.New("changelog: seed_brokers must list at least one broker")
+	}
+	return false, nil
 }
 
 func newProcessorFromConfig(conf *service.ParsedConfig, mgr *service.Resources) (*processor, error) {
@@ -198,7 +277,7 @@ func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *proce
 		evalTime:     m.NewTimer("cel_detect_eval_ns"),
 		stop:         func() {},
 	}
-	p.engine = NewEngine(rs, EngineOptions{
+	opts := EngineOptions{
 		MaxLateness: c.maxLateness,
 		Hooks: Hooks{
 			Match: func(id string) { matches.Incr(1, id) },
@@ -207,7 +286,12 @@ func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *proce
 				log.Debugf("cel_detect: rule %s: %v", id, err)
 			},
 		},
-	})
+	}
+	if c.changelog != nil {
+		p.parts = newPartitioned(c.changelog, rs, opts, mgr)
+	} else {
+		p.engine = NewEngine(rs, opts)
+	}
 	return p
 }
 
@@ -224,8 +308,16 @@ func (p *processor) start(c processorConfig, opts CompileOptions) error {
 		p.done.Add(1)
 		go p.snapshotLoop(ctx, c.snapshotInterval)
 	}
+	if p.parts != nil {
+		p.done.Add(1)
+		go p.evictLoop(ctx)
+	}
 	if c.watch && len(c.rules) > 0 {
-		rl, err := NewReloader(p.engine, c.rules, opts,
+		var target ruleSwapper = p.engine
+		if p.parts != nil {
+			target = p.parts
+		}
+		rl, err := NewReloader(target, c.rules, opts,
 			func(ids []string) {
 				p.log.Infof("cel_detect: reloaded %d rules: %s", len(ids), strings.Join(ids, ", "))
 			},
@@ -259,7 +351,40 @@ func (p *processor) snapshotLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Process tags one event. It never drops or fails a message.
+func (p *processor) evictLoop(ctx context.Context) {
+	defer p.done.Done()
+	t := time.NewTicker(idlePartition / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.parts.evictIdle(idlePartition)
+		}
+	}
+}
+
+// ProcessBatch tags the events of a batch. With partitioned state it also
+// commits the batch's state changes, and may drop re-delivered records that
+// were evaluated and written out before; it fails only on shutdown.
+func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	if p.parts != nil {
+		out, err := p.parts.processBatch(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		p.events.Incr(int64(len(batch)))
+		return []service.MessageBatch{out}, nil
+	}
+	for _, msg := range batch {
+		p.Process(ctx, msg)
+	}
+	return []service.MessageBatch{batch}, nil
+}
+
+// Process tags one event (single-process state). It never drops or fails a
+// message.
 func (p *processor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
 	raw, err := msg.AsBytes()
 	if err != nil {
@@ -273,11 +398,7 @@ func (p *processor) Process(_ context.Context, msg *service.Message) (service.Me
 		p.decodeErrors.Incr(1)
 		p.log.Debugf("cel_detect: event passed on untagged: %v", err)
 	}
-	ids := make([]string, len(res.Detections))
-	for i, d := range res.Detections {
-		ids[i] = d.ID
-	}
-	msg.MetaSetMut(MetaDetectionIDs, strings.Join(ids, ","))
+	msg.MetaSetMut(MetaDetectionIDs, detectionIDs(res.Detections))
 	if len(res.Detections) > 0 {
 		msg.SetBytes(res.Out)
 	}
@@ -290,9 +411,21 @@ func (p *processor) Close(context.Context) error {
 	p.closeOne.Do(func() {
 		p.stop()
 		p.done.Wait()
+		if p.parts != nil {
+			p.parts.close()
+		}
 		if p.stateFile != "" {
 			err = p.engine.SaveSnapshot(p.stateFile)
 		}
 	})
 	return err
+}
+
+// detectionIDs joins the matched rule ids, the detection_ids metadata.
+func detectionIDs(dets []Detection) string {
+	ids := make([]string, len(dets))
+	for i, d := range dets {
+		ids[i] = d.ID
+	}
+	return strings.Join(ids, ",")
 }

@@ -15,10 +15,14 @@ import (
 // reload, well within the 2 s promise.
 const reloadDebounce = 250 * time.Millisecond
 
+// ruleSwapper installs a new rule set: an Engine, or partitioned state's
+// engines.
+type ruleSwapper interface{ Swap(*RuleSet) }
+
 // Reloader watches rule files on disk and swaps recompiled rule sets into
 // an engine. A set that fails to compile is reported and the old one kept.
 type Reloader struct {
-	engine   *Engine
+	engine   ruleSwapper
 	paths    []string
 	opts     CompileOptions
 	watcher  *fsnotify.Watcher
@@ -29,7 +33,7 @@ type Reloader struct {
 // NewReloader watches the directories holding paths (directories are
 // watched recursively; files and globs through their parent directory, so
 // that editors' rename-over-save is seen).
-func NewReloader(e *Engine, paths []string, opts CompileOptions, onReload func([]string), onError func(error)) (*Reloader, error) {
+func NewReloader(e ruleSwapper, paths []string, opts CompileOptions, onReload func([]string), onError func(error)) (*Reloader, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("starting rule watcher: %w", err)

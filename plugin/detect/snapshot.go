@@ -81,12 +81,7 @@ func (e *Engine) ReadSnapshot(r io.Reader) (int, error) {
 		r.state.restore(rs)
 		restored++
 	}
-	for {
-		w := e.watermark.Load()
-		if snap.Watermark <= w || e.watermark.CompareAndSwap(w, snap.Watermark) {
-			break
-		}
-	}
+	e.setWatermark(snap.Watermark)
 	return restored, nil
 }
 

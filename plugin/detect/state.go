@@ -28,20 +28,38 @@ type ruleState struct {
 	previous  [stateShards]previousShard
 }
 
-func newRuleState() *ruleState {
+// newRuleState makes empty state; with track, the keys each change touches
+// are recorded for the changelog (see changelog.go).
+func newRuleState(track bool) *ruleState {
 	s := &ruleState{}
 	for i := range stateShards {
 		s.threshold[i].groups = map[string][]int64{}
 		s.dedup[i].openings = map[string][]int64{}
 		s.previous[i].values = map[string]remembered{}
+		if track {
+			s.threshold[i].dirty = dirtyKeys{}
+			s.dedup[i].dirty = dirtyKeys{}
+			s.previous[i].dirty = dirtyKeys{}
+		}
 	}
 	return s
+}
+
+// dirtyKeys are the keys of a shard changed since the changes were last
+// taken; nil when changes are not tracked.
+type dirtyKeys map[string]struct{}
+
+func (d dirtyKeys) mark(key string) {
+	if d != nil {
+		d[key] = struct{}{}
+	}
 }
 
 // thresholdShard holds, per group, the sorted times of matching events.
 type thresholdShard struct {
 	mu     sync.Mutex
 	groups map[string][]int64
+	dirty  dirtyKeys
 }
 
 // observe records a matching event at t and returns the largest number of
@@ -56,6 +74,7 @@ func (s *ruleState) observe(group string, t, window int64) int {
 	}
 	times = insertSorted(times, t)
 	sh.groups[group] = times
+	sh.dirty.mark(group)
 	return maxWindowCount(times, t, window)
 }
 
@@ -83,6 +102,7 @@ func insertSorted(times []int64, t int64) []int64 {
 type dedupShard struct {
 	mu       sync.Mutex
 	openings map[string][]int64
+	dirty    dirtyKeys
 }
 
 // assign returns the opening time of the alert a tagged event at t belongs
@@ -108,6 +128,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 		return opens[i]
 	}
 	sh.openings[key] = slices.Insert(opens, i, t)
+	sh.dirty.mark(key)
 	return t
 }
 
@@ -115,6 +136,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 type previousShard struct {
 	mu     sync.Mutex
 	values map[string]remembered
+	dirty  dirtyKeys
 }
 
 type remembered struct {
@@ -151,6 +173,7 @@ func (sh *previousShard) remember(key string, t int64, v any) {
 		key = strings.Clone(key) // keys may point into an event's bytes
 	}
 	sh.values[key] = remembered{At: t, Value: v}
+	sh.dirty.mark(key)
 }
 
 // retention says how long, in event time, each kind of entry must be kept.
@@ -172,26 +195,28 @@ func (s *ruleState) expire(horizon int64, keep retention) {
 func expireThreshold(sh *thresholdShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	dropTimesUpTo(sh.groups, cutoff)
+	dropTimesUpTo(sh.groups, cutoff, sh.dirty)
 }
 
 func expireDedup(sh *dedupShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	dropTimesUpTo(sh.openings, cutoff)
+	dropTimesUpTo(sh.openings, cutoff, sh.dirty)
 }
 
 // dropTimesUpTo removes the times at or before cutoff from each sorted list,
 // and the lists left empty. Kept tails are copied so the dropped heads can be
 // freed.
-func dropTimesUpTo(lists map[string][]int64, cutoff int64) {
+func dropTimesUpTo(lists map[string][]int64, cutoff int64, dirty dirtyKeys) {
 	for k, times := range lists {
 		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
 		switch {
 		case i == len(times):
 			delete(lists, k)
+			dirty.mark(k)
 		case i > 0:
 			lists[k] = slices.Clone(times[i:])
+			dirty.mark(k)
 		}
 	}
 }
@@ -202,6 +227,7 @@ func expirePrevious(sh *previousShard, cutoff int64) {
 	for k, r := range sh.values {
 		if r.At < cutoff {
 			delete(sh.values, k)
+			sh.dirty.mark(k)
 		}
 	}
 }

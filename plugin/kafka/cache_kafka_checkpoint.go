@@ -92,28 +92,8 @@ func newKafkaCheckpointCache(conf *service.ParsedConfig) (*kafkaCheckpointCache,
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("%s must be positive", kcFieldTimeout)
 	}
-	brokers, err := seedBrokers(conf)
-	if err != nil {
+	if c.opts, err = connectionOpts(conf); err != nil {
 		return nil, err
-	}
-	clientID, err := conf.FieldString(kpFieldClientID)
-	if err != nil {
-		return nil, err
-	}
-	c.opts = []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID)}
-	tlsConf, tlsOn, err := conf.FieldTLSToggled(kpFieldTLS)
-	if err != nil {
-		return nil, err
-	}
-	if tlsOn {
-		c.opts = append(c.opts, kgo.DialTLSConfig(tlsConf))
-	}
-	mechs, err := saslMechanisms(conf)
-	if err != nil {
-		return nil, err
-	}
-	if len(mechs) > 0 {
-		c.opts = append(c.opts, kgo.SASL(mechs...))
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,45 +20,72 @@ var errNoCheckpoint = errors.New("no committed checkpoint for the key")
 // It reads every partition from the start up to its last stable offset, so the
 // answer does not depend on how the writer partitioned the key. A tombstone
 // (nil value) means no checkpoint.
+func readCheckpoint(ctx context.Context, opts []kgo.Opt, topic, key string) ([]byte, error) {
+	// The latest record of the key in each partition, in offset order; across
+	// partitions (should the key ever have moved) the newest timestamp wins.
+	latest := map[int32]*kgo.Record{}
+	err := readCommitted(ctx, opts, topic, nil, func(r *kgo.Record) {
+		if string(r.Key) != key {
+			return
+		}
+		if prev := latest[r.Partition]; prev == nil || r.Offset > prev.Offset {
+			latest[r.Partition] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var best *kgo.Record
+	for _, r := range latest {
+		if best == nil || r.Timestamp.After(best.Timestamp) {
+			best = r
+		}
+	}
+	if best == nil || best.Value == nil {
+		return nil, errNoCheckpoint
+	}
+	return bytes.Clone(best.Value), nil
+}
+
+// readCommitted calls fn, in offset order per partition, with every record a
+// read_committed consumer sees in the given partitions of topic (all when
+// only is nil), from the log start up to the last stable offset at the time
+// of the call. Transaction markers are not passed to fn.
 //
 // Knowing when the read is complete: with KeepControlRecords the transaction
 // markers are returned too, and everything below the last stable offset is
 // either a committed record, a marker, or an aborted record followed by its
 // marker, so the last offset below the LSO is always seen.
-func readCheckpoint(ctx context.Context, opts []kgo.Opt, topic, key string) ([]byte, error) {
+func readCommitted(ctx context.Context, opts []kgo.Opt, topic string, only []int32, fn func(*kgo.Record)) error {
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return nil, fmt.Errorf("creating kafka client: %w", err)
+		return fmt.Errorf("creating kafka client: %w", err)
 	}
 	defer cl.Close()
 
 	ends, err := lastStableOffsets(ctx, cl, topic)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	consume := map[int32]kgo.Offset{}
 	for p, end := range ends {
-		if end.lso > end.start {
+		if end.lso > end.start && (only == nil || slices.Contains(only, p)) {
 			consume[p] = kgo.NewOffset().At(end.start)
 		}
 	}
 	if len(consume) == 0 {
-		return nil, errNoCheckpoint
+		return nil
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume})
-
-	// The latest record of the key in each partition, in offset order; across
-	// partitions (should the key ever have moved) the newest timestamp wins.
-	latest := map[int32]*kgo.Record{}
 	remaining := len(consume)
 	seen := map[int32]int64{}
 	for remaining > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading checkpoint topic %q: %w", topic, err)
+			return fmt.Errorf("reading topic %q: %w", topic, err)
 		}
 		var fetchErr error
 		fetches.EachError(func(_ string, _ int32, err error) {
@@ -66,7 +94,7 @@ func readCheckpoint(ctx context.Context, opts []kgo.Opt, topic, key string) ([]b
 			}
 		})
 		if fetchErr != nil {
-			return nil, fmt.Errorf("reading checkpoint topic %q: %w", topic, fetchErr)
+			return fmt.Errorf("reading topic %q: %w", topic, fetchErr)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			end := ends[r.Partition]
@@ -79,25 +107,12 @@ func readCheckpoint(ctx context.Context, opts []kgo.Opt, topic, key string) ([]b
 					remaining--
 				}
 			}
-			if r.Attrs.IsControl() || string(r.Key) != key {
-				return
-			}
-			if prev := latest[r.Partition]; prev == nil || r.Offset > prev.Offset {
-				latest[r.Partition] = r
+			if !r.Attrs.IsControl() {
+				fn(r)
 			}
 		})
 	}
-	var best *kgo.Record
-	for _, r := range latest {
-		if best == nil || r.Timestamp.After(best.Timestamp) {
-			best = r
-		}
-	}
-	if best == nil || best.Value == nil {
-		return nil, errNoCheckpoint
-	}
-	value := best.Value
-	return bytes.Clone(value), nil
+	return nil
 }
 
 type partitionEnds struct{ start, lso int64 }
@@ -111,17 +126,17 @@ func lastStableOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[i
 	meta.Topics = append(meta.Topics, mt)
 	mresp, err := meta.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("reading metadata of checkpoint topic %q: %w", topic, err)
+		return nil, fmt.Errorf("reading metadata of topic %q: %w", topic, err)
 	}
 	if len(mresp.Topics) != 1 {
-		return nil, fmt.Errorf("metadata for checkpoint topic %q: %d topics in the answer", topic, len(mresp.Topics))
+		return nil, fmt.Errorf("metadata for topic %q: %d topics in the answer", topic, len(mresp.Topics))
 	}
 	t := mresp.Topics[0]
 	if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 		if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			return map[int32]partitionEnds{}, nil
 		}
-		return nil, fmt.Errorf("metadata for checkpoint topic %q: %w", topic, err)
+		return nil, fmt.Errorf("metadata for topic %q: %w", topic, err)
 	}
 	ends := map[int32]partitionEnds{}
 	for _, ts := range []int64{-2, -1} { // earliest, then latest (the LSO under read_committed)
@@ -142,13 +157,13 @@ func lastStableOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[i
 		shards := cl.RequestSharded(ctx, req)
 		for _, sh := range shards {
 			if sh.Err != nil {
-				return nil, fmt.Errorf("listing offsets of checkpoint topic %q: %w", topic, sh.Err)
+				return nil, fmt.Errorf("listing offsets of topic %q: %w", topic, sh.Err)
 			}
 			resp := sh.Resp.(*kmsg.ListOffsetsResponse)
 			for _, rt := range resp.Topics {
 				for _, rp := range rt.Partitions {
 					if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-						return nil, fmt.Errorf("listing offsets of checkpoint topic %q partition %d: %w", topic, rp.Partition, err)
+						return nil, fmt.Errorf("listing offsets of topic %q partition %d: %w", topic, rp.Partition, err)
 					}
 					e := ends[rp.Partition]
 					if ts == -2 {
@@ -164,14 +179,14 @@ func lastStableOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[i
 	return ends, nil
 }
 
-// ensureCheckpointTopic creates the checkpoint topic, compacted, when it does
-// not exist. A topic that exists is left as it is.
-func ensureCheckpointTopic(ctx context.Context, cl *kgo.Client, topic string) error {
+// ensureCompactedTopic creates topic, compacted, with the given number of
+// partitions when it does not exist. A topic that exists is left as it is.
+func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 10_000
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic = topic
-	rt.NumPartitions = 1
+	rt.NumPartitions = partitions
 	rt.ReplicationFactor = -1
 	for k, v := range map[string]string{"cleanup.policy": "compact"} {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
@@ -182,11 +197,11 @@ func ensureCheckpointTopic(ctx context.Context, cl *kgo.Client, topic string) er
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("creating checkpoint topic %q: %w", topic, err)
+		return fmt.Errorf("creating topic %q: %w", topic, err)
 	}
 	for _, t := range resp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating checkpoint topic %q: %w", topic, err)
+			return fmt.Errorf("creating topic %q: %w", topic, err)
 		}
 	}
 	return nil

@@ -214,7 +214,7 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 		mRevoked: mgr.Metrics().NewCounter("kafka_consumer_revoked_partitions_total"),
 		changed:  make(chan struct{}),
 	}
-	brokers, err := seedBrokers(conf)
+	conn, err := connectionOpts(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -231,10 +231,6 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	}
 	if group = strings.TrimSpace(group); group == "" {
 		return nil, fmt.Errorf("%s is empty", kcoFieldConsumerGroup)
-	}
-	clientID, err := conf.FieldString(kpFieldClientID)
-	if err != nil {
-		return nil, err
 	}
 	startName, err := conf.FieldString(kcoFieldStartOffset)
 	if err != nil {
@@ -284,9 +280,7 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 		return nil, fmt.Errorf("%s (%v) must be at least 0 and shorter than %s (%v)", kcoFieldDrainTimeout, k.drainTimeout, kcoFieldRebalanceTimeout, rebalance)
 	}
 
-	k.opts = []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID(clientID),
+	k.opts = append(conn,
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumerGroup(group),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -302,23 +296,9 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 		kgo.OnPartitionsAssigned(k.onAssigned),
 		kgo.OnPartitionsRevoked(k.onRevoked),
 		kgo.OnPartitionsLost(k.onLost),
-	}
+	)
 	if readCommitted {
 		k.opts = append(k.opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	tlsConf, tlsOn, err := conf.FieldTLSToggled(kpFieldTLS)
-	if err != nil {
-		return nil, err
-	}
-	if tlsOn {
-		k.opts = append(k.opts, kgo.DialTLSConfig(tlsConf))
-	}
-	mechs, err := saslMechanisms(conf)
-	if err != nil {
-		return nil, err
-	}
-	if len(mechs) > 0 {
-		k.opts = append(k.opts, kgo.SASL(mechs...))
 	}
 	return k, nil
 }

@@ -421,7 +421,7 @@ func (k *kafkaProducer) Connect(ctx context.Context) error {
 		return fmt.Errorf("reaching kafka brokers: %w: %w", service.ErrNotConnected, err)
 	}
 	if k.txn != nil && !k.txn.topicReady {
-		if err := ensureCheckpointTopic(pingCtx, k.client, k.txn.topic); err != nil {
+		if err := ensureCompactedTopic(pingCtx, k.client, k.txn.topic, 1); err != nil {
 			return fmt.Errorf("%w: %w", service.ErrNotConnected, err)
 		}
 		k.txn.topicReady = true

@@ -17,8 +17,13 @@ import (
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
-// stageRun is the real binary running one of the shipped stage configs.
-func startStage(t *testing.T, config string, env ...string) *lockedBuffer {
+// stageProc is the real binary running one of the shipped stage configs.
+type stageProc struct {
+	*lockedBuffer // its output
+	cmd           *exec.Cmd
+}
+
+func startStage(t *testing.T, config string, env ...string) stageProc {
 	t.Helper()
 	cmd := exec.Command(binary, "-c", configPath(config))
 	cmd.Env = environ(append([]string{"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0", "OKTADETECT_STATE_DIR=" + t.TempDir()}, env...)...)
@@ -49,7 +54,7 @@ func startStage(t *testing.T, config string, env ...string) *lockedBuffer {
 			t.Logf("%s output:\n%s", config, out.String())
 		}
 	})
-	return out
+	return stageProc{out, cmd}
 }
 
 // The shipped two-stage topology end to end: stage 1 polls the simulated org

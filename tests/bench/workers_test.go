@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+)
+
+// Detection workers in one process (issue 9): k stage-2 pipelines
+// (kafka_consumer → cel_detect with the pack → drop) in one consumer group
+// drain a 12-partition topic of realistic events keyed by actor, as stage 1
+// writes it. Reported: events/s; compare the k=2, 3 figures with k=1 of the
+// same run. "memory" is one worker whose state stays in memory (no
+// changelog), the cost of the changelog. WORKERS_EVENTS sets the number of
+// events (default 50,000).
+//
+//	go test -run XXX -bench DetectWorkers -benchtime 1x .
+
+const workersPartitions = 12
+
+func workersEventCount() int {
+	n := 50_000
+	if s := os.Getenv("WORKERS_EVENTS"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	return n
+}
+
+var workersCorpus [][]byte
+
+// workersTopic produces the corpus, keyed by actor, into a new cluster.
+func workersTopic(b *testing.B) *kfake.Cluster {
+	if workersCorpus == nil {
+		workersCorpus = corpus.Events(workersEventCount())
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(workersPartitions, "events"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(workersCorpus))
+	for i, e := range workersCorpus {
+		var ev struct {
+			UUID  string `json:"uuid"`
+			Actor struct {
+				AlternateID string `json:"alternateId"`
+			} `json:"actor"`
+		}
+		if err := json.Unmarshal(e, &ev); err != nil {
+			b.Fatal(err)
+		}
+		key := ev.Actor.AlternateID
+		if key == "" {
+			key = ev.UUID
+		}
+		recs[i] = &kgo.Record{Topic: "events", Key: []byte(key), Value: e}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// runWorkers starts k workers and returns the time until every event has
+// passed cel_detect.
+func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Duration {
+	var done atomic.Int64
+	want := int64(len(workersCorpus))
+	finished := make(chan struct{})
+	var streams []*service.Stream
+	group := fmt.Sprintf("g%d-%v-%d", k, changelog, time.Now().UnixNano())
+	state := ""
+	if changelog {
+		state = fmt.Sprintf("\n  changelog:\n    seed_brokers: [ %q ]\n    topic: %s-state\n    transactional_id_prefix: %s", brokers, group, group)
+	}
+	for i := range k {
+		sb := service.NewStreamBuilder()
+		if err := sb.AddInputYAML(fmt.Sprintf("kafka_consumer:\n  seed_brokers: [ %q ]\n  topics: [ events ]\n  consumer_group: %s\n  client_id: w%d\n", brokers, group, i)); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddProcessorYAML("cel_detect:" + map[bool]string{true: state, false: " {}"}[changelog]); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.SetLoggerYAML("level: warn"); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+			if done.Add(int64(len(batch))) >= want {
+				select {
+				case <-finished:
+				default:
+					close(finished)
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		s, err := sb.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	start := time.Now()
+	for _, s := range streams {
+		go func() { _ = s.Run(context.Background()) }()
+	}
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("%d of %d events after 10 minutes", done.Load(), want)
+	}
+	elapsed := time.Since(start)
+	for _, s := range streams {
+		_ = s.StopWithin(30 * time.Second)
+	}
+	return elapsed
+}
+
+func BenchmarkDetectWorkers(b *testing.B) {
+	shapes := []struct {
+		name      string
+		k         int
+		changelog bool
+	}{
+		{"memory_1", 1, false},
+		{"changelog_1", 1, true},
+		{"changelog_2", 2, true},
+		{"changelog_3", 3, true},
+	}
+	totals := make([]time.Duration, len(shapes))
+	for range b.N {
+		for i, sh := range shapes { // interleaved: every shape sees the same background load
+			c := workersTopic(b)
+			totals[i] += runWorkers(b, c.ListenAddrs()[0], sh.k, sh.changelog)
+			c.Close()
+		}
+	}
+	n := float64(len(workersCorpus) * b.N)
+	for i, sh := range shapes {
+		b.ReportMetric(n/totals[i].Seconds(), sh.name+"_events/s")
+		b.ReportMetric(totals[1].Seconds()/totals[i].Seconds(), sh.name+"_x_changelog_1")
+	}
+}

@@ -1,0 +1,545 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/plugin/detect"
+	"github.com/oktadetect/oktadetect/rules"
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+)
+
+// State that follows partitions: detection workers (kafka_consumer →
+// cel_detect with a changelog) share a 12-partition topic of realistic
+// events keyed by actor, as stage 1 writes it. Whatever the number of
+// workers, and when one joins mid-run, every event leaves with the tags one
+// worker owning every partition gives it.
+
+// tagLog collects, per event uuid, the tags every output of it carried.
+type tagLog struct {
+	mu      sync.Mutex
+	tags    map[string]string // uuid → "rule=alert_id,…" (sorted)
+	outputs int
+	differs []string // a uuid written out twice with different tags
+	changed chan struct{}
+}
+
+func newTagLog() *tagLog { return &tagLog{tags: map[string]string{}, changed: make(chan struct{}, 1)} }
+
+func (l *tagLog) add(uuid, tags string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.outputs++
+	if prev, ok := l.tags[uuid]; ok && prev != tags {
+		l.differs = append(l.differs, fmt.Sprintf("%s: %q then %q", uuid, prev, tags))
+	}
+	l.tags[uuid] = tags
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (l *tagLog) waitCount(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		got := len(l.tags)
+		l.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-l.changed:
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%d of %d events written out after %v", got, n, timeout)
+		}
+	}
+}
+
+// tagsOf renders an event's detections as "rule=alert_id" pairs.
+func tagsOf(body []byte) (uuid, tags string, err error) {
+	var ev struct {
+		UUID       string `json:"uuid"`
+		Detections []struct {
+			ID      string `json:"id"`
+			AlertID string `json:"alert_id"`
+		} `json:"detections"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return "", "", err
+	}
+	pairs := make([]string, len(ev.Detections))
+	for i, d := range ev.Detections {
+		pairs[i] = d.ID + "=" + d.AlertID
+	}
+	sort.Strings(pairs)
+	return ev.UUID, strings.Join(pairs, ","), nil
+}
+
+// detectWorker is one in-process stage-2 worker writing into a tagLog.
+type detectWorker struct {
+	stream *service.Stream
+	done   chan error
+}
+
+func startDetectWorker(t *testing.T, brokers, group, name string, log *tagLog) *detectWorker {
+	t.Helper()
+	b := service.NewStreamBuilder()
+	if err := b.AddInputYAML(fmt.Sprintf(`
+kafka_consumer:
+  seed_brokers: [ %q ]
+  topics: [ %s ]
+  consumer_group: %s
+  client_id: %s
+  commit_period: 500ms
+  session_timeout: 6s
+`, brokers, eventsTopic, group, name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddProcessorYAML(fmt.Sprintf(`
+cel_detect:
+  changelog:
+    seed_brokers: [ %q ]
+    topic: %s-state
+    transactional_id_prefix: %s
+`, brokers, group, group)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetLoggerYAML("level: warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		for _, m := range batch {
+			body, _ := m.AsBytes()
+			uuid, tags, err := tagsOf(body)
+			if err != nil {
+				return err
+			}
+			log.add(uuid, tags)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &detectWorker{stream: s, done: make(chan error, 1)}
+	go func() { w.done <- s.Run(context.Background()) }()
+	t.Cleanup(func() { w.stop(t) })
+	return w
+}
+
+func (w *detectWorker) stop(t *testing.T) {
+	if w.stream == nil {
+		return
+	}
+	if err := w.stream.StopWithin(30 * time.Second); err != nil {
+		t.Errorf("stopping worker: %v", err)
+	}
+	<-w.done
+	w.stream = nil
+}
+
+// produceCorpus writes events keyed by actor (uuid without one), as stage 1.
+func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const chunk = 5000
+	for start := 0; start < len(evs); start += chunk {
+		var recs []*kgo.Record
+		for _, e := range evs[start:min(start+chunk, len(evs))] {
+			var ev struct {
+				UUID  string `json:"uuid"`
+				Actor struct {
+					AlternateID string `json:"alternateId"`
+				} `json:"actor"`
+			}
+			if err := json.Unmarshal(e, &ev); err != nil {
+				t.Fatal(err)
+			}
+			key := ev.Actor.AlternateID
+			if key == "" {
+				key = ev.UUID
+			}
+			recs = append(recs, &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("producing events: %v", err)
+		}
+	}
+}
+
+// runDetectWorkers runs the corpus through workers of one group: start of
+// them at once, then one more per entry of later once the log holds that
+// many events. It returns the tags per uuid.
+func runDetectWorkers(t *testing.T, evs [][]byte, group string, start int, later ...int) *tagLog {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	log := newTagLog()
+	var workers []*detectWorker
+	for i := range start {
+		workers = append(workers, startDetectWorker(t, brokers[0], group, fmt.Sprintf("w%d", i+1), log))
+	}
+	produced := make(chan struct{})
+	go func() { defer close(produced); produceCorpus(t, brokers, evs) }()
+	for i, at := range later {
+		log.waitCount(t, at, 3*time.Minute)
+		workers = append(workers, startDetectWorker(t, brokers[0], group, fmt.Sprintf("w%d", start+i+1), log))
+	}
+	<-produced
+	log.waitCount(t, len(evs), 5*time.Minute)
+	for _, w := range workers {
+		w.stop(t)
+	}
+	if len(log.differs) > 0 {
+		t.Errorf("%d events written out twice with different tags, e.g. %s", len(log.differs), log.differs[0])
+	}
+	return log
+}
+
+// oneEngineTags evaluates the events in order in one engine with global
+// state, as the single-process pipeline does.
+func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
+	t.Helper()
+	rs, err := detect.LoadFS(rules.FS, rules.Root, detect.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := detect.NewEngine(rs, detect.EngineOptions{})
+	out := map[string]string{}
+	for _, raw := range evs {
+		res, err := e.Process(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uuid, tags, err := tagsOf(res.Out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[uuid] = tags
+	}
+	return out
+}
+
+// diffTags counts, per rule, the events whose tag of that rule differs.
+func diffTags(a, b map[string]string) map[string]int {
+	byRule := map[string]int{}
+	split := func(s string) map[string]string {
+		m := map[string]string{}
+		for _, p := range strings.Split(s, ",") {
+			if id, alert, ok := strings.Cut(p, "="); ok {
+				m[id] = alert
+			}
+		}
+		return m
+	}
+	for uuid, ta := range a {
+		if tb := b[uuid]; tb != ta {
+			ma, mb := split(ta), split(tb)
+			for id := range ma {
+				if ma[id] != mb[id] {
+					byRule[id]++
+				}
+			}
+			for id := range mb {
+				if _, ok := ma[id]; !ok {
+					byRule[id]++
+				}
+			}
+		}
+	}
+	return byRule
+}
+
+func countTags(m map[string]string) (tagged, tags int) {
+	for _, t := range m {
+		if t != "" {
+			tagged++
+			tags += strings.Count(t, ",") + 1
+		}
+	}
+	return tagged, tags
+}
+
+// partitionBound are the pack rules whose state is not keyed by the actor
+// (the partition key): a source IP's failures or a session spread over the
+// partitions of several actors, so each worker sees its partitions' share.
+var partitionBound = map[string]string{
+	"Standard.BruteForceByIP":                     "threshold grouped by client IP",
+	"Okta.Elastic.PasswordSpraySingleSource":      "remembered per client IP",
+	"Okta.PotentiallyStolenSession":               "remembered per session and device",
+	"Okta.Elastic.MultipleDeviceTokensPerSession": "remembered per session",
+}
+
+// Three workers from the start, and two workers joined by a third mid-run:
+// both give every event exactly the tags (rule and alert id) one worker
+// gives it; against one engine with global state only the rules keyed by
+// something other than the actor differ.
+func TestStateFollowsPartitions(t *testing.T) {
+	evs := corpus.Events(scaleEvents)
+	one := runDetectWorkers(t, evs, "one", 1)
+	tagged, tags := countTags(one.tags)
+	if tagged < 1000 {
+		t.Fatalf("only %d of %d events tagged: the corpus should hold attacks", tagged, len(evs))
+	}
+	for _, run := range []struct {
+		name, group string
+		start       int
+		later       []int
+	}{
+		{"three workers", "three", 3, nil},
+		{"two workers, a third joins at 40,000 events", "joined", 2, []int{40_000}},
+	} {
+		got := runDetectWorkers(t, evs, run.group, run.start, run.later...)
+		if d := diffTags(one.tags, got.tags); len(d) > 0 {
+			t.Errorf("%s: tags differ from one worker's, per rule: %v", run.name, d)
+		} else {
+			t.Logf("%s: %d events, %d outputs (%d written twice), tags identical to one worker's: %d events tagged, %d tags",
+				run.name, len(got.tags), got.outputs, got.outputs-len(got.tags), tagged, tags)
+		}
+	}
+	global := oneEngineTags(t, evs)
+	d := diffTags(global, one.tags)
+	for id := range d {
+		if _, ok := partitionBound[id]; !ok {
+			t.Errorf("rule %s tags differently per partition than with global state (%d events)", id, d[id])
+		}
+	}
+	gTagged, gTags := countTags(global)
+	t.Logf("one engine with global state: %d events tagged, %d tags; per-partition state differs only in %v", gTagged, gTags, d)
+}
+
+// authEvent is a user.session.start event as Okta writes it.
+func authEvent(uuid, actor string, at time.Time, result, city string, lat, lon float64) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"uuid": uuid, "published": at.UTC().Format(time.RFC3339Nano), "eventType": "user.session.start",
+		"displayMessage": "User login to Okta", "severity": "INFO",
+		"actor":   map[string]any{"id": "00u" + actor, "type": "User", "alternateId": actor, "displayName": actor},
+		"outcome": map[string]any{"result": result, "reason": map[bool]any{true: nil, false: "INVALID_CREDENTIALS"}[result == "SUCCESS"]},
+		"client": map[string]any{"ipAddress": "203.0.113.7", "geographicalContext": map[string]any{
+			"city": city, "country": "X", "geolocation": map[string]any{"lat": lat, "lon": lon}}},
+	})
+	return b
+}
+
+// groupOwners maps each partition of the events topic to the client id of
+// the group member owning it.
+func groupOwners(t *testing.T, brokers []string, group string) map[int32]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[int32]string{}
+	for _, m := range groups[group].Members {
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, tp := range a.Topics {
+				for _, p := range tp.Partitions {
+					owners[p] = m.ClientID
+				}
+			}
+		}
+	}
+	return owners
+}
+
+// keyOwnedBy finds an actor whose events land in a partition w owns.
+func keyOwnedBy(t *testing.T, owners map[int32]string, w, prefix string) (string, int32) {
+	t.Helper()
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic)
+	for i := range 1000 {
+		actor := fmt.Sprintf("%s%03d@acme.io", prefix, i)
+		p := int32(part.Partition(&kgo.Record{Key: []byte(actor)}, scalePartitions))
+		if owners[p] == w {
+			return actor, p
+		}
+	}
+	t.Fatalf("no actor lands in a partition of %s (%v)", w, owners)
+	return "", 0
+}
+
+// produceRaw writes events keyed by their actor and returns their offsets.
+func produceRaw(t *testing.T, brokers []string, actor string, evs ...[]byte) []int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, e := range evs {
+		recs = append(recs, &kgo.Record{Topic: eventsTopic, Key: []byte(actor), Value: e})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	offs := make([]int64, len(res))
+	for i, r := range res {
+		offs[i] = r.Record.Offset
+	}
+	return offs
+}
+
+// Three workers running the shipped stage-2 config; the one owning a brute
+// force's and an impossible travel's partition is SIGKILLed after their
+// first half was evaluated and committed. The rest arrives after the kill,
+// on the workers the partitions move to, which restore the state from the
+// changelog: the brute force alerts once, counting all five failures, and
+// the travel alerts with the login before the kill as its origin.
+func TestStateFollowsKilledWorker(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic),
+		kfake.SeedTopics(3, alertsTopic), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokersList := cluster.ListenAddrs()
+	brokers := strings.Join(brokersList, ",")
+	procs := map[string]*exec.Cmd{}
+	for _, w := range []string{"w1", "w2", "w3"} {
+		out := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CLIENT_ID="+w,
+			"KAFKA_CONSUMER_GROUP=killed", "KAFKA_SESSION_TIMEOUT=3s", "LOG_LEVEL=INFO")
+		procs[w] = out.cmd
+	}
+	waitGroupAssigned(t, brokersList, "killed", 3)
+	owners := groupOwners(t, brokersList, "killed")
+	victim := owners[0]
+	brute, bp := keyOwnedBy(t, owners, victim, "brute")
+	traveller, tp := keyOwnedBy(t, owners, victim, "travel")
+	produceCorpus(t, brokersList, corpus.Events(5000)) // background traffic
+
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	var before []int64
+	for i := range 3 {
+		before = append(before, produceRaw(t, brokersList, brute, authEvent(fmt.Sprintf("bf-%d", i), brute, t0.Add(time.Duration(i)*time.Minute), "FAILURE", "Paris", 48.85, 2.35))...)
+	}
+	paris := produceRaw(t, brokersList, traveller, authEvent("tr-0", traveller, t0, "SUCCESS", "Paris", 48.85, 2.35))
+	// Wait until the victim has evaluated and committed them.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		offs := groupOffsets(t, brokersList, "killed")
+		if offs[bp] > before[len(before)-1] && offs[tp] > paris[0] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first half was not committed in 60s (offsets %v, want past %d on %d and %d on %d)", offs, before[len(before)-1], bp, paris[0], tp)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = procs[victim].Process.Kill()
+	killed := time.Now()
+	for i := 3; i < 5; i++ {
+		produceRaw(t, brokersList, brute, authEvent(fmt.Sprintf("bf-%d", i), brute, t0.Add(time.Duration(i)*time.Minute), "FAILURE", "Paris", 48.85, 2.35))
+	}
+	produceRaw(t, brokersList, traveller, authEvent("tr-1", traveller, t0.Add(time.Hour), "SUCCESS", "Tokyo", 35.68, 139.69))
+
+	type alert struct {
+		ID      string         `json:"id"`
+		AlertID string         `json:"alert_id"`
+		Count   int            `json:"count"`
+		Context map[string]any `json:"context"`
+		Event   struct {
+			UUID  string `json:"uuid"`
+			Actor struct {
+				AlternateID string `json:"alternateId"`
+			} `json:"actor"`
+		} `json:"event"`
+	}
+	var bruteAlerts, travelAlerts []alert
+	collect := func(r *kgo.Record) {
+		var a alert
+		if json.Unmarshal(r.Value, &a) != nil {
+			return
+		}
+		switch {
+		case a.ID == "Okta.BruteForceLogins" && a.Event.Actor.AlternateID == brute:
+			bruteAlerts = append(bruteAlerts, a)
+		case a.ID == "Okta.GeographicallyImprobableAccess" && a.Event.Actor.AlternateID == traveller:
+			travelAlerts = append(travelAlerts, a)
+		}
+	}
+	consumeTopic(t, brokersList, alertsTopic, 90*time.Second, collect, func() bool { return len(bruteAlerts) > 0 && len(travelAlerts) > 0 })
+	moved := time.Since(killed)
+	time.Sleep(2 * time.Second) // any second alert would be on its way
+	consumeTopic(t, brokersList, alertsTopic, 0, func(*kgo.Record) {}, nil)
+
+	ids := map[string]bool{}
+	for _, a := range bruteAlerts {
+		ids[a.AlertID] = true
+	}
+	if len(bruteAlerts) != 1 || bruteAlerts[0].Event.UUID != "bf-4" || bruteAlerts[0].Count != 5 {
+		t.Errorf("brute force across the kill: %d alerts (%d alert ids) %+v, want one, on the fifth failure, counting 5", len(bruteAlerts), len(ids), bruteAlerts)
+	}
+	if len(travelAlerts) != 1 || travelAlerts[0].Event.UUID != "tr-1" || travelAlerts[0].Context["previous_city"] != "Paris" {
+		t.Errorf("impossible travel across the kill: %+v, want one alert on the Tokyo login from Paris", travelAlerts)
+	}
+	t.Logf("%s (owning partitions %d and %d of %v) killed; brute force alerted once (count %d), travel alerted from %v; alerts %v after the kill",
+		victim, bp, tp, owners, bruteAlerts[0].Count, travelAlerts[0].Context["previous_city"], moved.Round(time.Millisecond))
+}
+
+// consumeTopic reads topic from the start into fn until done holds or
+// timeout passes (fails); with a nil done it reads what is there now.
+func consumeTopic(t *testing.T, brokers []string, topic string, timeout time.Duration, fn func(*kgo.Record), done func() bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if done == nil {
+		timeout = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(fn)
+		if done != nil && done() {
+			return
+		}
+		if ctx.Err() != nil {
+			if done != nil {
+				t.Fatalf("%s: not there after %v", topic, timeout)
+			}
+			return
+		}
+	}
+}
