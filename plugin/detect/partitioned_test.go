@@ -299,3 +299,25 @@ func TestChangelogConfigErrors(t *testing.T) {
 	}
 	p.Close(context.Background())
 }
+
+// A reloaded rule set reaches every partition's engine; an unchanged rule
+// keeps its state there, and a partition released while idle is restored
+// from the changelog with it.
+func TestPartitionedStateReloadAndEviction(t *testing.T) {
+	cl := newTestChangelog(t)
+	w := newTestWorker(t, cl, compileRules(t, thresholdRule))
+	mustProcess(t, w, sourceBatch(0, 0, [][]byte{fail(0, "ann"), fail(time.Second, "ann")}))
+	w.Swap(compileRules(t, thresholdRule, dedupRule))
+	got := mustProcess(t, w, sourceBatch(0, 2, [][]byte{fail(2*time.Second, "ann"), login(3*time.Second, "ann", "Paris")}))
+	if got[2].ids != "T" || got[3].ids != "D" {
+		t.Fatalf("after the reload: %+v", got)
+	}
+	w.evictIdle(0)
+	if len(w.tasks) != 0 {
+		t.Fatalf("%d partitions still held after eviction", len(w.tasks))
+	}
+	got = mustProcess(t, w, sourceBatch(0, 4, [][]byte{fail(4*time.Second, "ann")}))
+	if got[4].ids != "T" || !strings.Contains(got[4].body, `"count":4`) {
+		t.Fatalf("after eviction and restore: %+v", got[4])
+	}
+}

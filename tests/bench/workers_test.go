@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,8 +23,9 @@ import (
 // drain a 12-partition topic of realistic events keyed by actor, as stage 1
 // writes it. Reported: events/s; compare the k=2, 3 figures with k=1 of the
 // same run. "memory" is one worker whose state stays in memory (no
-// changelog), the cost of the changelog. WORKERS_EVENTS sets the number of
-// events (default 50,000).
+// changelog), the cost of the changelog. The clock starts once the group is
+// stable (rebalancing at start-up is not measured) and the events are
+// produced then. WORKERS_EVENTS sets the number of events (default 50,000).
 //
 //	go test -run XXX -bench DetectWorkers -benchtime 1x .
 
@@ -39,18 +41,12 @@ func workersEventCount() int {
 
 var workersCorpus [][]byte
 
-// workersTopic produces the corpus, keyed by actor, into a new cluster.
-func workersTopic(b *testing.B) *kfake.Cluster {
-	if workersCorpus == nil {
-		workersCorpus = corpus.Events(workersEventCount())
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(workersPartitions, "events"))
+// workersProduce writes the corpus, keyed by actor, into the events topic.
+func workersProduce(b *testing.B, brokers string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return
 	}
 	defer cl.Close()
 	recs := make([]*kgo.Record, len(workersCorpus))
@@ -62,7 +58,8 @@ func workersTopic(b *testing.B) *kfake.Cluster {
 			} `json:"actor"`
 		}
 		if err := json.Unmarshal(e, &ev); err != nil {
-			b.Fatal(err)
+			b.Error(err)
+			return
 		}
 		key := ev.Actor.AlternateID
 		if key == "" {
@@ -73,12 +70,41 @@ func workersTopic(b *testing.B) *kfake.Cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		b.Fatal(err)
+		b.Error(err)
 	}
-	return c
 }
 
-// runWorkers starts k workers and returns the time until every event has
+// workersStable waits until the group has k members owning partitions.
+func workersStable(b *testing.B, brokers, group string, k int) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		groups, err := adm.DescribeGroups(ctx, group)
+		cancel()
+		if g, ok := groups[group]; err == nil && ok && g.State == "Stable" && len(g.Members) == k {
+			owning := 0
+			for _, m := range g.Members {
+				if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 {
+					owning++
+				}
+			}
+			if owning == k {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("group %s never had %d members owning partitions", group, k)
+}
+
+// runWorkers starts k workers, waits until the group is stable, then
+// produces the corpus and returns the time from then until every event has
 // passed cel_detect.
 func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Duration {
 	var done atomic.Int64
@@ -119,10 +145,12 @@ func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Durati
 		}
 		streams = append(streams, s)
 	}
-	start := time.Now()
 	for _, s := range streams {
 		go func() { _ = s.Run(context.Background()) }()
 	}
+	workersStable(b, brokers, group, k)
+	start := time.Now()
+	go workersProduce(b, brokers)
 	select {
 	case <-finished:
 	case <-time.After(10 * time.Minute):
@@ -146,10 +174,16 @@ func BenchmarkDetectWorkers(b *testing.B) {
 		{"changelog_2", 2, true},
 		{"changelog_3", 3, true},
 	}
+	if workersCorpus == nil {
+		workersCorpus = corpus.Events(workersEventCount())
+	}
 	totals := make([]time.Duration, len(shapes))
 	for range b.N {
 		for i, sh := range shapes { // interleaved: every shape sees the same background load
-			c := workersTopic(b)
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(workersPartitions, "events"))
+			if err != nil {
+				b.Fatal(err)
+			}
 			totals[i] += runWorkers(b, c.ListenAddrs()[0], sh.k, sh.changelog)
 			c.Close()
 		}
