@@ -22,7 +22,7 @@ import (
 // (kafka_consumer → cel_detect with the pack → drop) in one consumer group
 // drain a 12-partition topic of realistic events keyed by actor, as stage 1
 // writes it. Reported: events/s; compare the k=2, 3 figures with k=1 of the
-// same run. "memory" is one worker whose state stays in memory (no
+// same run (…_speedup: throughput over one worker's with the same threads). "memory" is one worker whose state stays in memory (no
 // changelog), the cost of the changelog. The clock starts once the group is
 // stable (rebalancing at start-up is not measured) and the events are
 // produced then. WORKERS_EVENTS sets the number of events (default 50,000).
@@ -41,7 +41,34 @@ func workersEventCount() int {
 
 var workersCorpus [][]byte
 
-// workersProduce writes the corpus, keyed by actor, into the events topic.
+// workersKeys are the corpus events' record keys: the actor, as stage 1 keys
+// them (uuid without one).
+var workersKeys [][]byte
+
+func workersLoad(b *testing.B) {
+	if workersCorpus != nil {
+		return
+	}
+	workersCorpus = corpus.Events(workersEventCount())
+	for _, e := range workersCorpus {
+		var ev struct {
+			UUID  string `json:"uuid"`
+			Actor struct {
+				AlternateID string `json:"alternateId"`
+			} `json:"actor"`
+		}
+		if err := json.Unmarshal(e, &ev); err != nil {
+			b.Fatal(err)
+		}
+		key := ev.Actor.AlternateID
+		if key == "" {
+			key = ev.UUID
+		}
+		workersKeys = append(workersKeys, []byte(key))
+	}
+}
+
+// workersProduce writes the corpus into the events topic.
 func workersProduce(b *testing.B, brokers string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
@@ -51,21 +78,7 @@ func workersProduce(b *testing.B, brokers string) {
 	defer cl.Close()
 	recs := make([]*kgo.Record, len(workersCorpus))
 	for i, e := range workersCorpus {
-		var ev struct {
-			UUID  string `json:"uuid"`
-			Actor struct {
-				AlternateID string `json:"alternateId"`
-			} `json:"actor"`
-		}
-		if err := json.Unmarshal(e, &ev); err != nil {
-			b.Error(err)
-			return
-		}
-		key := ev.Actor.AlternateID
-		if key == "" {
-			key = ev.UUID
-		}
-		recs[i] = &kgo.Record{Topic: "events", Key: []byte(key), Value: e}
+		recs[i] = &kgo.Record{Topic: "events", Key: workersKeys[i], Value: e}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -106,7 +119,7 @@ func workersStable(b *testing.B, brokers, group string, k int) {
 // runWorkers starts k workers, waits until the group is stable, then
 // produces the corpus and returns the time from then until every event has
 // passed cel_detect.
-func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Duration {
+func runWorkers(b *testing.B, brokers string, k, threads int, changelog bool) time.Duration {
 	var done atomic.Int64
 	want := int64(len(workersCorpus))
 	finished := make(chan struct{})
@@ -118,6 +131,7 @@ func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Durati
 	}
 	for i := range k {
 		sb := service.NewStreamBuilder()
+		sb.SetThreads(threads)
 		if err := sb.AddInputYAML(fmt.Sprintf("kafka_consumer:\n  seed_brokers: [ %q ]\n  topics: [ events ]\n  consumer_group: %s\n  client_id: w%d\n", brokers, group, i)); err != nil {
 			b.Fatal(err)
 		}
@@ -164,19 +178,23 @@ func runWorkers(b *testing.B, brokers string, k int, changelog bool) time.Durati
 }
 
 func BenchmarkDetectWorkers(b *testing.B) {
+	// threads -1: each worker uses every core (Benthos' default), so on a
+	// small machine one worker already takes it all; threads 1: one core
+	// per worker, which shows how workers add up until the cores run out.
 	shapes := []struct {
-		name      string
-		k         int
-		changelog bool
+		name       string
+		k, threads int
+		changelog  bool
 	}{
-		{"memory_1", 1, false},
-		{"changelog_1", 1, true},
-		{"changelog_2", 2, true},
-		{"changelog_3", 3, true},
+		{"memory_1", 1, -1, false},
+		{"changelog_1", 1, -1, true},
+		{"changelog_2", 2, -1, true},
+		{"changelog_3", 3, -1, true},
+		{"t1_changelog_1", 1, 1, true},
+		{"t1_changelog_2", 2, 1, true},
+		{"t1_changelog_3", 3, 1, true},
 	}
-	if workersCorpus == nil {
-		workersCorpus = corpus.Events(workersEventCount())
-	}
+	workersLoad(b)
 	totals := make([]time.Duration, len(shapes))
 	for range b.N {
 		for i, sh := range shapes { // interleaved: every shape sees the same background load
@@ -184,13 +202,17 @@ func BenchmarkDetectWorkers(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			totals[i] += runWorkers(b, c.ListenAddrs()[0], sh.k, sh.changelog)
+			totals[i] += runWorkers(b, c.ListenAddrs()[0], sh.k, sh.threads, sh.changelog)
 			c.Close()
 		}
 	}
 	n := float64(len(workersCorpus) * b.N)
 	for i, sh := range shapes {
 		b.ReportMetric(n/totals[i].Seconds(), sh.name+"_events/s")
-		b.ReportMetric(totals[1].Seconds()/totals[i].Seconds(), sh.name+"_x_changelog_1")
+		base := totals[1]
+		if sh.threads == 1 {
+			base = totals[4]
+		}
+		b.ReportMetric(base.Seconds()/totals[i].Seconds(), sh.name+"_speedup")
 	}
 }
