@@ -226,7 +226,12 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 	if err := cl.BeginTransaction(); err != nil {
 		return k.recover(cl, fmt.Errorf("beginning transaction: %w", err))
 	}
-	results := cl.ProduceSync(ctx, tb.fresh()...)
+	recs := tb.fresh()
+	stopWarning := warnWhileWaiting(txnStallWarning, func(waited time.Duration) {
+		k.log.Warnf("Kafka has not acknowledged the %d records of this transaction for %v (brokers down or refusing writes?); still waiting, nothing is lost", len(recs), waited.Round(time.Second))
+	})
+	results := cl.ProduceSync(ctx, recs...)
+	stopWarning()
 	if err := results.FirstErr(); err != nil {
 		_ = k.abort(ctx, cl)
 		return k.recover(cl, fmt.Errorf("producing: %w", err))
@@ -316,6 +321,30 @@ func (k *kafkaProducer) recover(cl *kgo.Client, err error) error {
 	}
 	k.mu.Unlock()
 	return err
+}
+
+// txnStallWarning is how often a transaction waiting on Kafka says so.
+const txnStallWarning = 10 * time.Second
+
+// warnWhileWaiting calls warn every period until the returned stop is
+// called: franz-go retries a produce silently for as long as Kafka is
+// unreachable, and an operator must see why the pipeline stands still.
+func warnWhileWaiting(period time.Duration, warn func(waited time.Duration)) (stop func()) {
+	done := make(chan struct{})
+	started := time.Now()
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				warn(time.Since(started))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

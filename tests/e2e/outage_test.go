@@ -397,8 +397,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 		t.Fatal("the pipeline never tried to write during the outage")
 	}
 	// The input sees the output stall: pages wait for an acknowledgement
-	// and the cursor does not move. (kafka_producer itself logs nothing and
-	// counts no output_error while franz-go retries: see the report.)
+	// and the cursor does not move; kafka_producer says what it waits for.
 	sentDuring, _ := metricValue(body, "output_sent")
 	if sentDuring != sentBefore {
 		t.Errorf("output_sent went from %v to %v while Kafka refused every write", sentBefore, sentDuring)
@@ -412,6 +411,9 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 	}
 	if !strings.Contains(logs, "not acknowledged by the output after") || !strings.Contains(logs, "level=warning") {
 		t.Errorf("no warning about the stalled output in the log during the outage:\n%s", logs)
+	}
+	if !strings.Contains(logs, "Kafka has not acknowledged the") {
+		t.Errorf("kafka_producer did not log that its transaction waits on Kafka:\n%s", logs)
 	}
 
 	got := consumeUntil(t, brokers, 60*time.Second, hasAll(all))
