@@ -115,9 +115,11 @@ func BenchmarkParseEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := decodeEvent(events[i%len(events)]); err != nil {
+		pe, err := acquireEvent(events[i%len(events)])
+		if err != nil {
 			b.Fatal(err)
 		}
+		releaseEvent(pe)
 	}
 	reportRate(b)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -86,7 +87,9 @@ const maxJSONDepth = 10000 // encoding/json's nesting limit
 
 var errNotObject = errors.New("decoding event: not a JSON object")
 
-// parseEvent decodes raw, which must be a JSON object.
+// parseEvent decodes raw, which must be a JSON object, into a document of
+// its own (a copy of raw) that the garbage collector keeps while anything
+// refers to it.
 func parseEvent(raw []byte) (*jsonDoc, error) {
 	d := &jsonDoc{buf: make([]byte, len(raw))}
 	copy(d.buf, raw)
@@ -94,28 +97,97 @@ func parseEvent(raw []byte) (*jsonDoc, error) {
 	// members and 25 objects.
 	d.members = make([]jmember, 0, len(raw)/20+8)
 	d.objs = make([]jsonObject, 0, len(raw)/80+4)
+	if err := d.parse(); err != nil {
+		return nil, err
+	}
+	d.stackM, d.stackE = nil, nil
+	return d, nil
+}
+
+// pooledEvent is a decoded event whose document reuses the slices of
+// earlier events (see acquireEvent).
+type pooledEvent struct {
+	ev  event
+	doc jsonDoc
+}
+
+var eventPool = sync.Pool{New: func() any { return new(pooledEvent) }}
+
+// maxPooledMembers: documents that grew larger (a huge event) are not kept.
+const maxPooledMembers = 1 << 14
+
+// acquireEvent decodes raw into a pooled document that does not copy raw:
+// its strings point into raw itself. The caller must not change raw, and
+// must call releaseEvent once nothing refers to the document any more (all
+// that outlives an evaluation is copied out: state keys, remembered values,
+// contexts, alert fields).
+func acquireEvent(raw []byte) (*pooledEvent, error) {
+	pe := eventPool.Get().(*pooledEvent)
+	d := &pe.doc
+	d.buf = raw
+	if cap(d.members) == 0 {
+		d.members = make([]jmember, 0, len(raw)/20+8)
+		d.objs = make([]jsonObject, 0, len(raw)/80+4)
+	}
+	noteEventSize(len(raw))
+	if err := d.parse(); err != nil {
+		releaseEvent(pe)
+		return nil, err
+	}
+	pe.ev.setDoc(raw, d)
+	return pe, nil
+}
+
+// releaseEvent returns pe to the pool, dropping its references to the
+// event's bytes.
+func releaseEvent(pe *pooledEvent) {
+	d := &pe.doc
+	if cap(d.members) > maxPooledMembers || cap(d.elems) > maxPooledMembers {
+		return
+	}
+	clear(d.members)
+	clear(d.elems)
+	clear(d.stackM)
+	clear(d.stackE)
+	d.buf = nil
+	d.members, d.elems, d.objs, d.arrs = d.members[:0], d.elems[:0], d.objs[:0], d.arrs[:0]
+	d.stackM, d.stackE = d.stackM[:0], d.stackE[:0]
+	d.root = jnode{}
+	pe.ev = event{}
+	eventPool.Put(pe)
+}
+
+// setDoc points ev at its decoded document.
+func (ev *event) setDoc(raw []byte, d *jsonDoc) {
+	ev.raw = raw
+	ev.root = &d.objs[d.root.idx]
+	ev.act.event = ev.root
+	ev.at, ev.timeErr = publishedTime(ev.root)
+}
+
+// parse decodes d.buf into d's (empty) slices.
+func (d *jsonDoc) parse() error {
 	p := parser{d: d, s: d.buf}
 	p.skipWS()
 	if p.i < len(p.s) && p.s[p.i] != '{' {
 		// Valid JSON that is not an object (null, a list…) is still checked.
 		if _, err := p.value(0); err != nil {
-			return nil, err
+			return err
 		}
 		if p.skipWS(); p.i != len(p.s) {
-			return nil, p.syntax("after top-level value")
+			return p.syntax("after top-level value")
 		}
-		return nil, errNotObject
+		return errNotObject
 	}
 	root, err := p.value(0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if p.skipWS(); p.i != len(p.s) {
-		return nil, p.syntax("after top-level value")
+		return p.syntax("after top-level value")
 	}
 	d.root = root
-	d.stackM, d.stackE = nil, nil
-	return d, nil
+	return nil
 }
 
 type parser struct {
