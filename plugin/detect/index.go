@@ -14,8 +14,10 @@ import (
 // The rule index: at compile time each rule's condition is analysed for
 // guards on event.eventType that must hold for it to be true —
 // `event.eventType == 'x'`, `event.eventType in ['x', 'y']`,
-// `event.eventType.startsWith('p')` — found in the conjuncts of `&&`, in
-// every branch of `||`, and through cel.bind. At run time only the rules
+// `event.eventType.startsWith('p')`, and `exists` over a list of string
+// literals of either test (`['p.', 'q.'].exists(p, event.eventType.startsWith(p))`)
+// — found in the conjuncts of `&&`, in every branch of `||`, and through
+// cel.bind. At run time only the rules
 // whose guard admits the event's type are evaluated; rules without a guard
 // always run.
 //
@@ -128,10 +130,63 @@ func exprGuard(e ast.Expr) *eventGuard {
 		}
 	case ast.ComprehensionKind:
 		// cel.bind(v, init, body): no iteration (an empty range), the
-		// result is the body. Other comprehensions are not analysed.
+		// result is the body.
 		c := e.AsComprehension()
 		if r := c.IterRange(); r.Kind() == ast.ListKind && len(r.AsList().Elements()) == 0 {
 			return exprGuard(c.Result())
+		}
+		return existsGuard(c)
+	}
+	return nil
+}
+
+// existsGuard recognises `['a', 'b'].exists(p, event.eventType.startsWith(p))`
+// (prefixes) and `['a', 'b'].exists(p, event.eventType == p)` (exact
+// types): the expansion of the exists macro over a list of string literals,
+// whose predicate is one of those tests of the iteration variable. Exists
+// is true only if the predicate holds for some element.
+func existsGuard(c ast.ComprehensionExpr) *eventGuard {
+	if c.HasIterVar2() || c.IterRange().Kind() != ast.ListKind {
+		return nil
+	}
+	l := c.IterRange().AsList()
+	if len(l.OptionalIndices()) > 0 {
+		return nil
+	}
+	var lits []string
+	for _, el := range l.Elements() {
+		s, ok := stringLit(el)
+		if !ok {
+			return nil
+		}
+		lits = append(lits, s)
+	}
+	isIdent := func(e ast.Expr, name string) bool {
+		return e.Kind() == ast.IdentKind && e.AsIdent() == name
+	}
+	init := c.AccuInit()
+	if init.Kind() != ast.LiteralKind || init.AsLiteral() != types.False || !isIdent(c.Result(), c.AccuVar()) {
+		return nil
+	}
+	step := c.LoopStep()
+	if step.Kind() != ast.CallKind || step.AsCall().FunctionName() != operators.LogicalOr {
+		return nil
+	}
+	sargs := step.AsCall().Args()
+	if len(sargs) != 2 || !isIdent(sargs[0], c.AccuVar()) || sargs[1].Kind() != ast.CallKind {
+		return nil
+	}
+	pred := sargs[1].AsCall()
+	args := pred.Args()
+	switch pred.FunctionName() {
+	case "startsWith":
+		if pred.IsMemberFunction() && len(args) == 1 && isEventType(pred.Target()) && isIdent(args[0], c.IterVar()) {
+			return &eventGuard{prefixes: lits}
+		}
+	case operators.Equals:
+		if len(args) == 2 && (isEventType(args[0]) && isIdent(args[1], c.IterVar()) ||
+			isEventType(args[1]) && isIdent(args[0], c.IterVar())) {
+			return &eventGuard{exact: lits}
 		}
 	}
 	return nil
