@@ -294,6 +294,7 @@ func (r *compiledRule) retention() retention {
 type activation struct {
 	event    ref.Val
 	previous ref.Val
+	prevSize int // jsonSize of previous (costbound.go)
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -315,7 +316,7 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // threshold, then the alert fields.
 func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
 	act := &ev.act
-	act.previous = nil
+	act.previous, act.prevSize = nil, 0
 	if r.Previous != nil || r.Threshold != nil {
 		if ev.timeErr != nil {
 			return nil, ev.timeErr
@@ -357,6 +358,7 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	defer sh.mu.Unlock()
 	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
 		act.previous = types.DefaultTypeAdapter.NativeToValue(v)
+		act.prevSize = jsonSize(v, untrackedMaxEvent)
 	}
 	matched, condErr := evalBool(r.condition, act)
 	if err := e.rememberLocked(r, sh, key, ev, act); err != nil {
