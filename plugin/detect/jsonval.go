@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -351,6 +352,20 @@ func (d *jsonDoc) endArray(base int) jnode {
 func (p *parser) str() (string, error) {
 	start := p.i
 	p.i++ // "
+	// Fast path: printable ASCII without escapes, eight bytes at a time.
+	for s := p.s; p.i+8 <= len(s); p.i += 8 {
+		if strSpecial(binary.LittleEndian.Uint64(s[p.i:])) {
+			break
+		}
+	}
+	for p.i < len(p.s) && plainASCII[p.s[p.i]] {
+		p.i++
+	}
+	if p.i < len(p.s) && p.s[p.i] == '"' {
+		p.i++
+		body := p.s[start+1 : p.i-1]
+		return unsafe.String(unsafe.SliceData(body), len(body)), nil
+	}
 	plain, ascii := true, true
 	for {
 		if p.i >= len(p.s) {
@@ -398,6 +413,26 @@ func (p *parser) str() (string, error) {
 			p.i++
 		}
 	}
+}
+
+// plainASCII marks the bytes a string may hold as they are, that are not
+// multi-byte UTF-8: printable ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// strSpecial reports whether one of the eight bytes of w is a quote, a
+// backslash, a control character or not ASCII (SWAR: no false negatives).
+func strSpecial(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lo * '"')
+	b := w ^ (lo * '\\')
+	zero := (q-lo)&^q | (b-lo)&^b
+	ctrl := (w - lo*0x20) &^ w
+	return (zero|ctrl|w)&hi != 0
 }
 
 func isHex(c byte) bool {
