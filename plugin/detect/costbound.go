@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/decls"
 	"github.com/google/cel-go/common/types/ref"
 )
@@ -113,11 +114,34 @@ func withoutTracking(env *cel.Env, ast *cel.Ast, prg cel.Program, limit uint64) 
 	if !slices.ContainsFunc(env.Variables(), func(v *decls.VariableDecl) bool { return v.Name() == "previous" }) {
 		bound = noPrevious
 	}
-	fast, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if fastAttributes && !declares(ast, "event") {
+		opts = append(opts, cel.CustomDecoratorV2(fastEventAttrs))
+	}
+	fast, err := env.Program(ast, opts...)
 	if err != nil {
 		return prg
 	}
 	return boundedProgram{Program: prg, untracked: fast, prevBound: bound}
+}
+
+// fastAttributes turns on fastEventAttrs (jsonval.go) in the untracked
+// programs; tests compare with it off.
+var fastAttributes = true
+
+// declares reports whether a comprehension (or cel.bind) in the expression
+// declares a variable of that name.
+func declares(a *cel.Ast, name string) bool {
+	found := false
+	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			c := e.AsComprehension()
+			if c.IterVar() == name || c.IterVar2() == name || c.AccuVar() == name {
+				found = true
+			}
+		}
+	}))
+	return found
 }
 
 // jsonSize is the size CEL gives the largest string (bytes bound its code
