@@ -115,7 +115,7 @@ func withoutTracking(env *cel.Env, ast *cel.Ast, prg cel.Program, limit uint64) 
 		bound = noPrevious
 	}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if fastAttributes && !declares(ast, "event") {
+	if fastAttributes && !declares(ast, "event") && !declares(ast, "previous") {
 		opts = append(opts, cel.CustomDecoratorV2(fastEventAttrs))
 	}
 	fast, err := env.Program(ast, opts...)

@@ -60,6 +60,15 @@ func TestFastAttributesMatchCEL(t *testing.T) {
 		`cel.bind(x, event.a, x.b + event.a.b)`,
 		`event.t.map(v, v.?x.orValue(0.0))`,
 		`(event.?a.orValue({})).b`,
+		`cel.bind(loc, event.?a.orValue({}), loc.?b.orValue('none') + string(loc.?c.orValue(0.0)))`,
+		`cel.bind(loc, event.a, loc.b.c)`,
+		`cel.bind(loc, event.t, loc[0].x)`,
+		`cel.bind(loc, event.t, loc.?x)`,
+		`event.t.exists(p, p.?x.orValue(0.0) > 1.0)`,
+		`event.t.map(p, p.x)`,
+		`[{'x': 1}].map(p, p.x)`,
+		`cel.bind(previous, event.a, previous.b)`,
+		`[event.a].exists(event, event.b == 'x')`,
 	}
 	events := []string{
 		`{"a":{"b":"x","c":1},"t":[{"x":1.5},{"x":{"y":2}}],"s":"str","n":3,"dup":{"k":1},"dup":{"k":2},"nul":null,"e":[]}`,

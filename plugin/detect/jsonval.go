@@ -707,17 +707,20 @@ func (it *jsonArrayIter) Value() any                     { return nil }
 // --- fast field access -----------------------------------------------------
 
 // fastEventAttrs is a program decorator for the untracked programs
-// (costbound.go): a selection chain on `event` with constant keys and
-// indices (`event.a.b`, `event.?a.?b`, `event.target[0]`, `event['a']`),
-// evaluated by walking the document directly instead of through CEL's
-// qualifier and adapter layers. It only takes the paths whose result it can
-// give exactly as CEL would: every step found in one of this file's objects
-// and arrays, or absent after an optional step (optional.none()). Anything
-// else (a missing key without `?`, another kind of value on the way, an
-// unusual qualifier) is evaluated by CEL's own node, errors included.
+// (costbound.go): a selection chain with constant keys and indices on a
+// variable holding one of this file's objects (`event.a.b`, `event.?a.?b`,
+// `event.target[0]`, `event['a']`, `loc.?city` after cel.bind(loc,
+// event.client, …)), evaluated by walking the document directly instead of
+// through CEL's qualifier and adapter layers. It only takes the paths whose
+// result it can give exactly as CEL would: every step found, or absent after
+// an optional step (optional.none()). Anything else (another root value, a
+// missing key without `?`, another kind of value on the way, an unusual
+// qualifier) is evaluated by CEL's own node, errors included.
 //
 // Only for expressions where no comprehension or cel.bind declares a
-// variable named event (shadowing would matter for `.event`).
+// variable named event or previous: a leading dot (`.event`) resolves the
+// global variable past local ones, and only those names can carry one in a
+// checked expression (an undeclared global does not compile).
 func fastEventAttrs(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
 	if _, done := i.(*fastAttr); done {
 		return i, nil
@@ -727,16 +730,17 @@ func fastEventAttrs(i interpreter.InterpretableV2) (interpreter.InterpretableV2,
 		return i, nil
 	}
 	na, ok := ia.Attr().(interpreter.NamespacedAttribute)
-	if !ok || !slices.Equal(na.CandidateVariableNames(), []string{"event"}) || len(na.Qualifiers()) > 0 {
+	if !ok || len(na.CandidateVariableNames()) != 1 || len(na.Qualifiers()) > 0 {
 		return i, nil
 	}
-	return &fastAttr{InterpretableAttribute: ia}, nil
+	return &fastAttr{InterpretableAttribute: ia, name: na.CandidateVariableNames()[0]}, nil
 }
 
 // fastAttr wraps CEL's node for one attribute; qualifiers are still added
 // to CEL's node while planning, and read on first evaluation.
 type fastAttr struct {
 	interpreter.InterpretableAttribute
+	name  string // the variable: event, or a local one (cel.bind, comprehensions)
 	once  sync.Once
 	steps []fastStep // nil: not a chain this node can walk
 }
@@ -750,7 +754,7 @@ type fastStep struct {
 
 func (a *fastAttr) plan() {
 	na, ok := a.Attr().(interpreter.NamespacedAttribute)
-	if !ok || !slices.Equal(na.CandidateVariableNames(), []string{"event"}) {
+	if !ok || !slices.Equal(na.CandidateVariableNames(), []string{a.name}) {
 		return
 	}
 	var steps []fastStep
@@ -785,7 +789,7 @@ func (a *fastAttr) walk(vars interpreter.Activation) ref.Val {
 	if a.steps == nil {
 		return nil
 	}
-	root, found := vars.ResolveName("event")
+	root, found := vars.ResolveName(a.name)
 	if !found {
 		return nil
 	}
