@@ -253,6 +253,22 @@ func mapToJSON(m traits.Mapper) (map[string]any, bool) {
 	if !ok {
 		return nil, false
 	}
+	// CEL's map literals hold a map[ref.Val]ref.Val: range it directly.
+	if entries, isRef := m.Value().(map[ref.Val]ref.Val); isRef && len(entries) == int(n) {
+		out := make(map[string]any, len(entries))
+		for k, v := range entries {
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, false
+			}
+			nv, err := toJSONNative(v)
+			if err != nil {
+				return nil, false
+			}
+			out[cloneString(string(ks))] = nv
+		}
+		return out, true
+	}
 	out := make(map[string]any, int(n))
 	for it := m.Iterator(); it.HasNext() == types.True; {
 		k := it.Next()

@@ -1,9 +1,12 @@
 package detect
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // TestGrowingPreviousStillHitsCostLimit: a remembered list that grows with
@@ -68,5 +71,53 @@ func TestJSONSize(t *testing.T) {
 	}
 	if got := jsonSize([]any{strings.Repeat("x", 500)}, 100); got <= 100 {
 		t.Errorf("over the limit: %d", got)
+	}
+}
+
+// TestToJSONNativeMatchesStructpb: the direct conversions (map literals
+// ranged as Go maps, the document's own objects) give what CEL's protobuf
+// JSON conversion gives.
+func TestToJSONNativeMatchesStructpb(t *testing.T) {
+	exprs := []string{
+		`{'published': event.published, 'city': event.a.b, 'n': 1.5, 'l': [event.t, {'x': event.a}], 'none': null, 't': true}`,
+		`[[event.a.b, event.published], [event.t[0], 2.0]]`,
+		`{'a': {'b': {'c': [event.a]}}}`,
+		`event.a`,
+		`{}`,
+	}
+	raw := []byte(`{"published":"2024-05-01T12:00:00Z","a":{"b":"x","c":[1,{"d":null}]},"t":[{"y":true}]}`)
+	for _, x := range exprs {
+		env, err := newEnv(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, iss := env.Compile(x)
+		if iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		prg, err := env.Program(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe, err := acquireEvent(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := prg.Eval(&pe.ev.act)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := toJSONNative(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := v.ConvertToNative(reflect.TypeFor[*structpb.Value]())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := pb.(*structpb.Value).AsInterface(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, want %v", x, got, want)
+		}
+		releaseEvent(pe)
 	}
 }
