@@ -45,6 +45,10 @@ type compiledRule struct {
 	// nil: unguarded.
 	conditionGuard *eventGuard
 	whenGuard      *eventGuard
+	// Field tests of the condition and of previous.when that must hold
+	// for them to be true (index.go).
+	conditionFields []fieldGuard
+	whenFields      []fieldGuard
 }
 
 // template is text with {{ CEL }} parts. A template without parts is static.
@@ -96,6 +100,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
 	cr.condition = c.condition()
 	cr.conditionGuard = guardOf(c.last)
+	cr.conditionFields = fieldGuardsOf(c.last)
 	cr.title = c.template(r.Title)
 	cr.severity = c.template(r.Severity)
 	cr.context = c.optional(r.Context)
@@ -110,6 +115,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 		c.last = nil
 		cr.prevWhen = c.optional(p.When)
 		cr.whenGuard = guardOf(c.last)
+		cr.whenFields = fieldGuardsOf(c.last)
 		cr.prevValue = c.optional(p.Value)
 	}
 	if len(c.errs) > 0 {

@@ -182,6 +182,9 @@ func (e *Engine) Process(raw []byte) (Result, error) {
 	set := e.active.Load()
 	var dets []Detection
 	for _, i := range set.index.candidates(ev) {
+		if set.index.excluded(i, ev.root) {
+			continue
+		}
 		r := set.rules[i]
 		d, err := e.evalRule(r, ev)
 		if err != nil {
