@@ -2,11 +2,13 @@ package detect
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -115,9 +117,11 @@ func BenchmarkParseEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := decodeEvent(events[i%len(events)]); err != nil {
+		pe, err := acquireEvent(events[i%len(events)])
+		if err != nil {
 			b.Fatal(err)
 		}
+		releaseEvent(pe)
 	}
 	reportRate(b)
 }
@@ -222,4 +226,60 @@ func BenchmarkStatePerUser(b *testing.B) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// BenchmarkIndexSkippedRules measures what a rule costs on events its
+// eventType guard does not admit: the pack alone and the pack plus 500
+// synthetic rules guarded on types the corpus never has (half exact,
+// `event.eventType == 'synthetic.never.N' && …`, half prefixes,
+// `event.eventType.startsWith('synthetic.pN.') && …`), each event
+// processed by both engines in turn (alternating which goes first) so that
+// both see the same load.
+// ns/skipped-rule is the difference per event divided by 500.
+func BenchmarkIndexSkippedRules(b *testing.B) {
+	const extra = 500
+	events := benchEvents()
+	pack := packRules(b)
+	srcs := make([]string, extra)
+	for i := range srcs {
+		if i%2 == 0 {
+			srcs[i] = fmt.Sprintf("// id: Synthetic.Exact.%d\nevent.eventType == 'synthetic.never.%d' && event.?outcome.?result.orValue('') == 'SUCCESS'\n", i, i)
+		} else {
+			srcs[i] = fmt.Sprintf("// id: Synthetic.Prefix.%d\nevent.eventType.startsWith('synthetic.p%d.') && event.?outcome.?result.orValue('') == 'SUCCESS'\n", i, i)
+		}
+	}
+	synthetic := compileRules(b, srcs...)
+	both, err := NewRuleSet(append(slices.Clone(pack.rules), synthetic.rules...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	base, more := NewEngine(pack, EngineOptions{}), NewEngine(both, EngineOptions{})
+	for _, raw := range events { // warm the index caches of both
+		base.Process(raw)
+		more.Process(raw)
+	}
+	var tBase, tMore time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		raw := events[i%len(events)]
+		first, second, t1, t2 := base, more, &tBase, &tMore
+		if i%2 == 1 { // the second run finds the event in cache: alternate
+			first, second, t1, t2 = more, base, &tMore, &tBase
+		}
+		s := time.Now()
+		if _, err := first.Process(raw); err != nil {
+			b.Fatal(err)
+		}
+		m := time.Now()
+		if _, err := second.Process(raw); err != nil {
+			b.Fatal(err)
+		}
+		*t2 += time.Since(m)
+		*t1 += m.Sub(s)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(tBase.Nanoseconds())/n, "ns/event-pack")
+	b.ReportMetric(float64(tMore.Nanoseconds())/n, "ns/event-pack+500")
+	b.ReportMetric(float64((tMore-tBase).Nanoseconds())/n/extra, "ns/skipped-rule")
 }

@@ -45,6 +45,10 @@ type compiledRule struct {
 	// nil: unguarded.
 	conditionGuard *eventGuard
 	whenGuard      *eventGuard
+	// Field tests of the condition and of previous.when that must hold
+	// for them to be true (index.go).
+	conditionFields []fieldGuard
+	whenFields      []fieldGuard
 }
 
 // template is text with {{ CEL }} parts. A template without parts is static.
@@ -96,6 +100,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
 	cr.condition = c.condition()
 	cr.conditionGuard = guardOf(c.last)
+	cr.conditionFields = fieldGuardsOf(c.last)
 	cr.title = c.template(r.Title)
 	cr.severity = c.template(r.Severity)
 	cr.context = c.optional(r.Context)
@@ -110,6 +115,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 		c.last = nil
 		cr.prevWhen = c.optional(p.When)
 		cr.whenGuard = guardOf(c.last)
+		cr.whenFields = fieldGuardsOf(c.last)
 		cr.prevValue = c.optional(p.Value)
 	}
 	if len(c.errs) > 0 {
@@ -252,6 +258,22 @@ func mapToJSON(m traits.Mapper) (map[string]any, bool) {
 	n, ok := m.Size().(types.Int)
 	if !ok {
 		return nil, false
+	}
+	// CEL's map literals hold a map[ref.Val]ref.Val: range it directly.
+	if entries, isRef := m.Value().(map[ref.Val]ref.Val); isRef && len(entries) == int(n) {
+		out := make(map[string]any, len(entries))
+		for k, v := range entries {
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, false
+			}
+			nv, err := toJSONNative(v)
+			if err != nil {
+				return nil, false
+			}
+			out[cloneString(string(ks))] = nv
+		}
+		return out, true
 	}
 	out := make(map[string]any, int(n))
 	for it := m.Iterator(); it.HasNext() == types.True; {

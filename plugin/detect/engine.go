@@ -177,14 +177,19 @@ type Result struct {
 // Only the rules whose eventType guard admits the event run (see index.go);
 // the others could not tag it.
 func (e *Engine) Process(raw []byte) (Result, error) {
-	ev, err := decodeEvent(raw)
+	pe, err := acquireEvent(raw)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
+	defer releaseEvent(pe)
+	ev := &pe.ev
 	e.advance(ev)
 	set := e.active.Load()
 	var dets []Detection
 	for _, i := range set.index.candidates(ev) {
+		if set.index.excluded(i, ev.root) {
+			continue
+		}
 		r := set.rules[i]
 		d, err := e.evalRule(r, ev)
 		if err != nil {
@@ -228,9 +233,8 @@ func decodeEvent(raw []byte) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &event{raw: raw, root: &doc.objs[doc.root.idx]}
-	ev.act.event = ev.root
-	ev.at, ev.timeErr = publishedTime(ev.root)
+	ev := &event{}
+	ev.setDoc(raw, doc)
 	return ev, nil
 }
 
@@ -293,6 +297,7 @@ func (r *compiledRule) retention() retention {
 type activation struct {
 	event    ref.Val
 	previous ref.Val
+	prevSize int // jsonSize of previous (costbound.go)
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -314,7 +319,7 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // threshold, then the alert fields.
 func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
 	act := &ev.act
-	act.previous = nil
+	act.previous, act.prevSize = nil, 0
 	if r.Previous != nil || r.Threshold != nil {
 		if ev.timeErr != nil {
 			return nil, ev.timeErr
@@ -330,6 +335,9 @@ func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
 		if err != nil {
 			return nil, fmt.Errorf("threshold.group_by: %w", err)
 		}
+		// Keys may point into the event's bytes, and storing under an
+		// existing key replaces the map's key too: state keeps a copy.
+		group = strings.Clone(group)
 		count = r.state.observe(group, ev.at, int64(t.Window))
 		if count < t.Count {
 			return nil, nil
@@ -348,10 +356,12 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("previous.key: %w", err)
 	}
+	key = strings.Clone(key) // kept in state (see evalRule)
 	sh := r.state.lockPrevious(key)
 	defer sh.mu.Unlock()
 	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
 		act.previous = types.DefaultTypeAdapter.NativeToValue(v)
+		act.prevSize = jsonSize(v, untrackedMaxEvent)
 	}
 	matched, condErr := evalBool(r.condition, act)
 	if err := e.rememberLocked(r, sh, key, ev, act); err != nil {
@@ -406,6 +416,9 @@ func (e *Engine) alert(r activeRule, ev *event, act *activation, count int) (*De
 	if d.Dedup, err = evalKey(r.dedupKey, act, title); err != nil {
 		return nil, fmt.Errorf("dedup.key: %w", err)
 	}
+	// The key may point into the event's bytes; it is kept in state and in
+	// the detection (see evalRule).
+	d.Dedup = strings.Clone(d.Dedup)
 	if r.context != nil {
 		v, _, err := r.context.Eval(act)
 		if err != nil {

@@ -14,8 +14,10 @@ import (
 // The rule index: at compile time each rule's condition is analysed for
 // guards on event.eventType that must hold for it to be true —
 // `event.eventType == 'x'`, `event.eventType in ['x', 'y']`,
-// `event.eventType.startsWith('p')` — found in the conjuncts of `&&`, in
-// every branch of `||`, and through cel.bind. At run time only the rules
+// `event.eventType.startsWith('p')`, and `exists` over a list of string
+// literals of either test (`['p.', 'q.'].exists(p, event.eventType.startsWith(p))`)
+// — found in the conjuncts of `&&`, in every branch of `||`, and through
+// cel.bind. At run time only the rules
 // whose guard admits the event's type are evaluated; rules without a guard
 // always run.
 //
@@ -128,10 +130,63 @@ func exprGuard(e ast.Expr) *eventGuard {
 		}
 	case ast.ComprehensionKind:
 		// cel.bind(v, init, body): no iteration (an empty range), the
-		// result is the body. Other comprehensions are not analysed.
+		// result is the body.
 		c := e.AsComprehension()
 		if r := c.IterRange(); r.Kind() == ast.ListKind && len(r.AsList().Elements()) == 0 {
 			return exprGuard(c.Result())
+		}
+		return existsGuard(c)
+	}
+	return nil
+}
+
+// existsGuard recognises `['a', 'b'].exists(p, event.eventType.startsWith(p))`
+// (prefixes) and `['a', 'b'].exists(p, event.eventType == p)` (exact
+// types): the expansion of the exists macro over a list of string literals,
+// whose predicate is one of those tests of the iteration variable. Exists
+// is true only if the predicate holds for some element.
+func existsGuard(c ast.ComprehensionExpr) *eventGuard {
+	if c.HasIterVar2() || c.IterRange().Kind() != ast.ListKind {
+		return nil
+	}
+	l := c.IterRange().AsList()
+	if len(l.OptionalIndices()) > 0 {
+		return nil
+	}
+	var lits []string
+	for _, el := range l.Elements() {
+		s, ok := stringLit(el)
+		if !ok {
+			return nil
+		}
+		lits = append(lits, s)
+	}
+	isIdent := func(e ast.Expr, name string) bool {
+		return e.Kind() == ast.IdentKind && e.AsIdent() == name
+	}
+	init := c.AccuInit()
+	if init.Kind() != ast.LiteralKind || init.AsLiteral() != types.False || !isIdent(c.Result(), c.AccuVar()) {
+		return nil
+	}
+	step := c.LoopStep()
+	if step.Kind() != ast.CallKind || step.AsCall().FunctionName() != operators.LogicalOr {
+		return nil
+	}
+	sargs := step.AsCall().Args()
+	if len(sargs) != 2 || !isIdent(sargs[0], c.AccuVar()) || sargs[1].Kind() != ast.CallKind {
+		return nil
+	}
+	pred := sargs[1].AsCall()
+	args := pred.Args()
+	switch pred.FunctionName() {
+	case "startsWith":
+		if pred.IsMemberFunction() && len(args) == 1 && isEventType(pred.Target()) && isIdent(args[0], c.IterVar()) {
+			return &eventGuard{prefixes: lits}
+		}
+	case operators.Equals:
+		if len(args) == 2 && (isEventType(args[0]) && isIdent(args[1], c.IterVar()) ||
+			isEventType(args[1]) && isIdent(args[0], c.IterVar())) {
+			return &eventGuard{exact: lits}
 		}
 	}
 	return nil
@@ -215,6 +270,7 @@ type ruleIndex struct {
 	byType   map[string][]int // every exact type some guard names
 	prefixed bool             // some guard has a prefix
 	guards   []*eventGuard    // per rule
+	fields   []ruleFields     // per rule
 	cache    sync.Map         // type → []int, for unnamed types with prefixes
 	cached   int
 	cacheMu  sync.Mutex
@@ -224,11 +280,17 @@ type ruleIndex struct {
 const maxIndexCache = 4096
 
 func newRuleIndex(rules []activeRule, enabled bool) *ruleIndex {
-	ix := &ruleIndex{byType: map[string][]int{}, guards: make([]*eventGuard, len(rules))}
+	ix := &ruleIndex{byType: map[string][]int{}, guards: make([]*eventGuard, len(rules)), fields: make([]ruleFields, len(rules))}
 	for i, r := range rules {
 		ix.all = append(ix.all, i)
 		if enabled {
 			ix.guards[i] = ruleGuard(r.compiledRule)
+			ix.fields[i] = ruleFields{
+				enabled:   len(r.conditionFields) > 0 && (r.Previous == nil || r.prevWhen != nil),
+				cond:      r.conditionFields,
+				remembers: r.Previous != nil,
+				when:      r.whenFields,
+			}
 		}
 		g := ix.guards[i]
 		if g == nil {
@@ -286,4 +348,203 @@ func (ix *ruleIndex) candidates(ev *event) []int {
 	}
 	ix.cacheMu.Unlock()
 	return rs
+}
+
+// --- field guards ----------------------------------------------------------
+
+// A fieldGuard is a conjunct of a rule's condition (or of previous.when)
+// that tests one string field of the event against literals:
+// `event.a.b == 'x'`, `event.?a.?b.orValue('d') != 'x'`, `P in ['x', 'y']`.
+// Among the candidates the index gives, a rule is skipped when such a
+// conjunct is certainly false for the event (for rules that remember: the
+// condition's and when's), for the same reason as the index: a false
+// conjunct makes the whole && false, whatever its other parts give.
+// "Certainly" means: the field is a string (or absent behind `?.` with its
+// orValue default) that the test rejects; anything else (absent without
+// `?`, not a string, not an object on the way) leaves the rule to CEL.
+type fieldGuard struct {
+	path  []string
+	def   *string  // value when absent (an optional chain's orValue); nil: undecided
+	in    []string // == or in: the value must be one of these
+	notIn []string // !=: the value must not be this
+}
+
+// excludes reports whether the test is certainly false on root.
+func (g *fieldGuard) excludes(root *jsonObject) bool {
+	obj := root
+	var v string
+	for i, k := range g.path {
+		n, ok := obj.lookup(k)
+		if !ok {
+			if g.def == nil {
+				return false
+			}
+			v = *g.def
+			break
+		}
+		if i < len(g.path)-1 {
+			if n.kind != jObject {
+				return false
+			}
+			obj = &obj.doc.objs[n.idx]
+			continue
+		}
+		if n.kind != jString {
+			return false
+		}
+		v = n.str
+	}
+	if g.in != nil {
+		return !slices.Contains(g.in, v)
+	}
+	return slices.Contains(g.notIn, v)
+}
+
+// fieldGuardsOf lists the field tests among the conjuncts of a checked
+// expression (through && and cel.bind bodies).
+func fieldGuardsOf(a *cel.Ast) []fieldGuard {
+	if a == nil {
+		return nil
+	}
+	var out []fieldGuard
+	var walk func(e ast.Expr)
+	walk = func(e ast.Expr) {
+		switch e.Kind() {
+		case ast.CallKind:
+			c := e.AsCall()
+			args := c.Args()
+			switch c.FunctionName() {
+			case operators.LogicalAnd:
+				for _, a := range args {
+					walk(a)
+				}
+			case operators.Equals, operators.NotEquals:
+				if len(args) != 2 {
+					return
+				}
+				p, lit := args[0], args[1]
+				if _, ok := stringLit(p); ok {
+					p, lit = lit, p
+				}
+				s, ok := stringLit(lit)
+				if !ok {
+					return
+				}
+				if g, ok := fieldPath(p); ok {
+					if c.FunctionName() == operators.Equals {
+						g.in = []string{s}
+					} else {
+						g.notIn = []string{s}
+					}
+					out = append(out, g)
+				}
+			case operators.In:
+				if len(args) != 2 || args[1].Kind() != ast.ListKind || len(args[1].AsList().OptionalIndices()) > 0 {
+					return
+				}
+				g, ok := fieldPath(args[0])
+				if !ok {
+					return
+				}
+				g.in = []string{}
+				for _, el := range args[1].AsList().Elements() {
+					s, ok := stringLit(el)
+					if !ok {
+						return
+					}
+					g.in = append(g.in, s)
+				}
+				out = append(out, g)
+			}
+		case ast.ComprehensionKind:
+			// cel.bind: the body's conjuncts. (A bound variable may shadow
+			// event: then event is not the event and nothing is taken.)
+			c := e.AsComprehension()
+			if r := c.IterRange(); r.Kind() == ast.ListKind && len(r.AsList().Elements()) == 0 && c.AccuVar() != "event" {
+				walk(c.Result())
+			}
+		}
+	}
+	walk(a.NativeRep().Expr())
+	return out
+}
+
+// fieldPath recognises `event.a.b` (plain selects) and
+// `event.?a.?b.orValue('d')` (optional selects throughout, a string
+// default). eventType alone is the index's business.
+func fieldPath(e ast.Expr) (fieldGuard, bool) {
+	var g fieldGuard
+	optional := false
+	if e.Kind() == ast.CallKind {
+		c := e.AsCall()
+		if c.FunctionName() != "orValue" || !c.IsMemberFunction() || len(c.Args()) != 1 {
+			return g, false
+		}
+		d, ok := stringLit(c.Args()[0])
+		if !ok {
+			return g, false
+		}
+		g.def, optional, e = &d, true, c.Target()
+	}
+	for {
+		switch e.Kind() {
+		case ast.SelectKind:
+			s := e.AsSelect()
+			if optional || s.IsTestOnly() {
+				return g, false
+			}
+			g.path = append(g.path, s.FieldName())
+			e = s.Operand()
+			continue
+		case ast.CallKind:
+			c := e.AsCall()
+			if !optional || c.FunctionName() != operators.OptSelect || len(c.Args()) != 2 {
+				return g, false
+			}
+			k, ok := stringLit(c.Args()[1])
+			if !ok {
+				return g, false
+			}
+			g.path = append(g.path, k)
+			e = c.Args()[0]
+			continue
+		case ast.IdentKind:
+			if e.AsIdent() != "event" || len(g.path) == 0 {
+				return g, false
+			}
+			slices.Reverse(g.path)
+			if len(g.path) == 1 && g.path[0] == "eventType" {
+				return g, false
+			}
+			return g, true
+		}
+		return g, false
+	}
+}
+
+// ruleExcluded reports whether a field guard shows that rule i cannot
+// match the event nor (for rules that remember) remember it.
+func (ix *ruleIndex) excluded(i int, root *jsonObject) bool {
+	fg := &ix.fields[i]
+	if !fg.enabled || !anyExcludes(fg.cond, root) {
+		return false
+	}
+	return !fg.remembers || anyExcludes(fg.when, root)
+}
+
+func anyExcludes(gs []fieldGuard, root *jsonObject) bool {
+	for i := range gs {
+		if gs[i].excludes(root) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleFields are one rule's field guards.
+type ruleFields struct {
+	enabled   bool
+	cond      []fieldGuard
+	remembers bool         // has previous: when must be excluded too
+	when      []fieldGuard // nil with remembers: never excluded
 }

@@ -1,17 +1,21 @@
 package detect
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
 )
 
 // This file decodes an event once into the form CEL reads fastest: a flat,
@@ -86,7 +90,9 @@ const maxJSONDepth = 10000 // encoding/json's nesting limit
 
 var errNotObject = errors.New("decoding event: not a JSON object")
 
-// parseEvent decodes raw, which must be a JSON object.
+// parseEvent decodes raw, which must be a JSON object, into a document of
+// its own (a copy of raw) that the garbage collector keeps while anything
+// refers to it.
 func parseEvent(raw []byte) (*jsonDoc, error) {
 	d := &jsonDoc{buf: make([]byte, len(raw))}
 	copy(d.buf, raw)
@@ -94,28 +100,97 @@ func parseEvent(raw []byte) (*jsonDoc, error) {
 	// members and 25 objects.
 	d.members = make([]jmember, 0, len(raw)/20+8)
 	d.objs = make([]jsonObject, 0, len(raw)/80+4)
+	if err := d.parse(); err != nil {
+		return nil, err
+	}
+	d.stackM, d.stackE = nil, nil
+	return d, nil
+}
+
+// pooledEvent is a decoded event whose document reuses the slices of
+// earlier events (see acquireEvent).
+type pooledEvent struct {
+	ev  event
+	doc jsonDoc
+}
+
+var eventPool = sync.Pool{New: func() any { return new(pooledEvent) }}
+
+// maxPooledMembers: documents that grew larger (a huge event) are not kept.
+const maxPooledMembers = 1 << 14
+
+// acquireEvent decodes raw into a pooled document that does not copy raw:
+// its strings point into raw itself. The caller must not change raw, and
+// must call releaseEvent once nothing refers to the document any more (all
+// that outlives an evaluation is copied out: state keys, remembered values,
+// contexts, alert fields).
+func acquireEvent(raw []byte) (*pooledEvent, error) {
+	pe := eventPool.Get().(*pooledEvent)
+	d := &pe.doc
+	d.buf = raw
+	if cap(d.members) == 0 {
+		d.members = make([]jmember, 0, len(raw)/20+8)
+		d.objs = make([]jsonObject, 0, len(raw)/80+4)
+	}
+	noteEventSize(len(raw))
+	if err := d.parse(); err != nil {
+		releaseEvent(pe)
+		return nil, err
+	}
+	pe.ev.setDoc(raw, d)
+	return pe, nil
+}
+
+// releaseEvent returns pe to the pool, dropping its references to the
+// event's bytes.
+func releaseEvent(pe *pooledEvent) {
+	d := &pe.doc
+	if cap(d.members) > maxPooledMembers || cap(d.elems) > maxPooledMembers {
+		return
+	}
+	clear(d.members)
+	clear(d.elems)
+	clear(d.stackM)
+	clear(d.stackE)
+	d.buf = nil
+	d.members, d.elems, d.objs, d.arrs = d.members[:0], d.elems[:0], d.objs[:0], d.arrs[:0]
+	d.stackM, d.stackE = d.stackM[:0], d.stackE[:0]
+	d.root = jnode{}
+	pe.ev = event{}
+	eventPool.Put(pe)
+}
+
+// setDoc points ev at its decoded document.
+func (ev *event) setDoc(raw []byte, d *jsonDoc) {
+	ev.raw = raw
+	ev.root = &d.objs[d.root.idx]
+	ev.act.event = ev.root
+	ev.at, ev.timeErr = publishedTime(ev.root)
+}
+
+// parse decodes d.buf into d's (empty) slices.
+func (d *jsonDoc) parse() error {
 	p := parser{d: d, s: d.buf}
 	p.skipWS()
 	if p.i < len(p.s) && p.s[p.i] != '{' {
 		// Valid JSON that is not an object (null, a list…) is still checked.
 		if _, err := p.value(0); err != nil {
-			return nil, err
+			return err
 		}
 		if p.skipWS(); p.i != len(p.s) {
-			return nil, p.syntax("after top-level value")
+			return p.syntax("after top-level value")
 		}
-		return nil, errNotObject
+		return errNotObject
 	}
 	root, err := p.value(0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if p.skipWS(); p.i != len(p.s) {
-		return nil, p.syntax("after top-level value")
+		return p.syntax("after top-level value")
 	}
 	d.root = root
-	d.stackM, d.stackE = nil, nil
-	return d, nil
+	return nil
 }
 
 type parser struct {
@@ -279,6 +354,20 @@ func (d *jsonDoc) endArray(base int) jnode {
 func (p *parser) str() (string, error) {
 	start := p.i
 	p.i++ // "
+	// Fast path: printable ASCII without escapes, eight bytes at a time.
+	for s := p.s; p.i+8 <= len(s); p.i += 8 {
+		if strSpecial(binary.LittleEndian.Uint64(s[p.i:])) {
+			break
+		}
+	}
+	for p.i < len(p.s) && plainASCII[p.s[p.i]] {
+		p.i++
+	}
+	if p.i < len(p.s) && p.s[p.i] == '"' {
+		p.i++
+		body := p.s[start+1 : p.i-1]
+		return unsafe.String(unsafe.SliceData(body), len(body)), nil
+	}
 	plain, ascii := true, true
 	for {
 		if p.i >= len(p.s) {
@@ -326,6 +415,26 @@ func (p *parser) str() (string, error) {
 			p.i++
 		}
 	}
+}
+
+// plainASCII marks the bytes a string may hold as they are, that are not
+// multi-byte UTF-8: printable ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// strSpecial reports whether one of the eight bytes of w is a quote, a
+// backslash, a control character or not ASCII (SWAR: no false negatives).
+func strSpecial(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lo * '"')
+	b := w ^ (lo * '\\')
+	zero := (q-lo)&^q | (b-lo)&^b
+	ctrl := (w - lo*0x20) &^ w
+	return (zero|ctrl|w)&hi != 0
 }
 
 func isHex(c byte) bool {
@@ -594,3 +703,147 @@ func (it *jsonArrayIter) ConvertToType(ref.Type) ref.Val { return types.NewErr("
 func (it *jsonArrayIter) Equal(ref.Val) ref.Val          { return types.NewErr("no such overload") }
 func (it *jsonArrayIter) Type() ref.Type                 { return types.IteratorType }
 func (it *jsonArrayIter) Value() any                     { return nil }
+
+// --- fast field access -----------------------------------------------------
+
+// fastEventAttrs is a program decorator for the untracked programs
+// (costbound.go): a selection chain with constant keys and indices on a
+// variable holding one of this file's objects (`event.a.b`, `event.?a.?b`,
+// `event.target[0]`, `event['a']`, `loc.?city` after cel.bind(loc,
+// event.client, …)), evaluated by walking the document directly instead of
+// through CEL's qualifier and adapter layers. It only takes the paths whose
+// result it can give exactly as CEL would: every step found, or absent after
+// an optional step (optional.none()). Anything else (another root value, a
+// missing key without `?`, another kind of value on the way, an unusual
+// qualifier) is evaluated by CEL's own node, errors included.
+//
+// Only for expressions where no comprehension or cel.bind declares a
+// variable named event or previous: a leading dot (`.event`) resolves the
+// global variable past local ones, and only those names can carry one in a
+// checked expression (an undeclared global does not compile).
+func fastEventAttrs(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+	if _, done := i.(*fastAttr); done {
+		return i, nil
+	}
+	ia, ok := i.(interpreter.InterpretableAttribute)
+	if !ok {
+		return i, nil
+	}
+	na, ok := ia.Attr().(interpreter.NamespacedAttribute)
+	if !ok || len(na.CandidateVariableNames()) != 1 || len(na.Qualifiers()) > 0 {
+		return i, nil
+	}
+	return &fastAttr{InterpretableAttribute: ia, name: na.CandidateVariableNames()[0]}, nil
+}
+
+// fastAttr wraps CEL's node for one attribute; qualifiers are still added
+// to CEL's node while planning, and read on first evaluation.
+type fastAttr struct {
+	interpreter.InterpretableAttribute
+	name  string // the variable: event, or a local one (cel.bind, comprehensions)
+	once  sync.Once
+	steps []fastStep // nil: not a chain this node can walk
+}
+
+type fastStep struct {
+	key      string
+	index    int64
+	isIndex  bool
+	optional bool
+}
+
+func (a *fastAttr) plan() {
+	na, ok := a.Attr().(interpreter.NamespacedAttribute)
+	if !ok || !slices.Equal(na.CandidateVariableNames(), []string{a.name}) {
+		return
+	}
+	var steps []fastStep
+	for _, q := range na.Qualifiers() {
+		cq, ok := q.(interpreter.ConstantQualifier)
+		if !ok {
+			return
+		}
+		// Only CEL's plain field and index qualifiers (not test-only ones).
+		switch reflect.TypeOf(q).String() {
+		case "*interpreter.stringQualifier", "*interpreter.intQualifier":
+		default:
+			return
+		}
+		switch v := cq.Value().(type) {
+		case types.String:
+			steps = append(steps, fastStep{key: string(v), optional: q.IsOptional()})
+		case types.Int:
+			steps = append(steps, fastStep{index: int64(v), isIndex: true, optional: q.IsOptional()})
+		default:
+			return
+		}
+	}
+	if len(steps) > 0 {
+		a.steps = steps
+	}
+}
+
+// walk returns the value, or nil when CEL's node must evaluate.
+func (a *fastAttr) walk(vars interpreter.Activation) ref.Val {
+	a.once.Do(a.plan)
+	if a.steps == nil {
+		return nil
+	}
+	root, found := vars.ResolveName(a.name)
+	if !found {
+		return nil
+	}
+	obj, ok := root.(*jsonObject)
+	if !ok {
+		return nil
+	}
+	d := obj.doc
+	var cur jnode
+	isOpt := false
+	for i, s := range a.steps {
+		isOpt = isOpt || s.optional
+		var next jnode
+		present := false
+		switch {
+		case i == 0 && !s.isIndex:
+			next, present = obj.lookup(s.key)
+		case i == 0:
+			return nil
+		case !s.isIndex && cur.kind == jObject:
+			next, present = d.objs[cur.idx].lookup(s.key)
+		case s.isIndex && cur.kind == jArray:
+			arr := &d.arrs[cur.idx]
+			if s.index >= 0 && s.index < int64(arr.n) {
+				next, present = d.elems[arr.first+int32(s.index)], true
+			}
+		default:
+			return nil
+		}
+		if !present {
+			if isOpt {
+				return types.OptionalNone
+			}
+			return nil
+		}
+		cur = next
+	}
+	v := d.val(cur)
+	if isOpt {
+		return types.OptionalOf(v)
+	}
+	return v
+}
+
+func (a *fastAttr) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	if v := a.walk(frame); v != nil {
+		return v
+	}
+	return a.InterpretableAttribute.Exec(frame)
+}
+
+func (a *fastAttr) Eval(vars interpreter.Activation) ref.Val {
+	if v := a.walk(vars); v != nil {
+		return v
+	}
+	return a.InterpretableAttribute.Eval(vars)
+}
