@@ -59,8 +59,8 @@ type lastBatch struct {
 // taggedRecord is a record of the batch that left with detections. The
 // event itself is not stored: re-delivery brings it again.
 type taggedRecord struct {
-	Offset     int64       `json:"offset"`
-	Detections []Detection `json:"detections"`
+	Offset     int64           `json:"offset"`
+	Detections json.RawMessage `json:"detections"` // encoded at once: no string of the event is kept
 }
 
 func noBatch() lastBatch { return lastBatch{From: -1, To: -1, Watermark: minTime} }
@@ -373,7 +373,9 @@ func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, las
 			p.skipped.Incr(1)
 		case r.offset <= t.last.To:
 			if tr, ok := replay[r.offset]; ok {
-				o.dets = tr.Detections
+				if err := json.Unmarshal(tr.Detections, &o.dets); err != nil {
+					return nil, next, nil, fmt.Errorf("offset %d: detections of the last batch: %w", r.offset, err)
+				}
 				if raw, err := r.msg.AsBytes(); err == nil {
 					o.out, err = withDetections(raw, o.dets)
 					if err != nil {
@@ -405,7 +407,11 @@ func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, las
 		}
 		next.To = r.offset
 		if len(o.dets) > 0 {
-			next.Tagged = append(next.Tagged, taggedRecord{Offset: r.offset, Detections: o.dets})
+			dj, err := json.Marshal(o.dets)
+			if err != nil {
+				return nil, next, nil, fmt.Errorf("offset %d: encoding detections: %w", r.offset, err)
+			}
+			next.Tagged = append(next.Tagged, taggedRecord{Offset: r.offset, Detections: dj})
 		}
 	}
 	if !evaluated {
