@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -29,19 +28,23 @@ import (
 
 // tagLog collects, per event uuid, the tags every output of it carried.
 type tagLog struct {
-	mu      sync.Mutex
-	tags    map[string]string // uuid → "rule=alert_id,…" (sorted)
-	outputs int
-	differs []string // a uuid written out twice with different tags
-	changed chan struct{}
+	mu       sync.Mutex
+	tags     map[string]string // uuid → "rule=alert_id,…" (sorted)
+	outputs  int
+	byWorker map[string]int
+	differs  []string // a uuid written out twice with different tags
+	changed  chan struct{}
 }
 
-func newTagLog() *tagLog { return &tagLog{tags: map[string]string{}, changed: make(chan struct{}, 1)} }
+func newTagLog() *tagLog {
+	return &tagLog{tags: map[string]string{}, byWorker: map[string]int{}, changed: make(chan struct{}, 1)}
+}
 
-func (l *tagLog) add(uuid, tags string) {
+func (l *tagLog) add(worker, uuid, tags string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.outputs++
+	l.byWorker[worker]++
 	if prev, ok := l.tags[uuid]; ok && prev != tags {
 		l.differs = append(l.differs, fmt.Sprintf("%s: %q then %q", uuid, prev, tags))
 	}
@@ -130,7 +133,7 @@ cel_detect:
 			if err != nil {
 				return err
 			}
-			log.add(uuid, tags)
+			log.add(name, uuid, tags)
 		}
 		return nil
 	}); err != nil {
@@ -319,11 +322,16 @@ func TestStateFollowsPartitions(t *testing.T) {
 		{"two workers, a third joins at 40,000 events", "joined", 2, []int{40_000}},
 	} {
 		got := runDetectWorkers(t, evs, run.group, run.start, run.later...)
+		for i := range run.start + len(run.later) {
+			if w := fmt.Sprintf("w%d", i+1); got.byWorker[w] == 0 {
+				t.Errorf("%s: %s wrote nothing out (%v): its partitions never moved to it", run.name, w, got.byWorker)
+			}
+		}
 		if d := diffTags(one.tags, got.tags); len(d) > 0 {
 			t.Errorf("%s: tags differ from one worker's, per rule: %v", run.name, d)
 		} else {
-			t.Logf("%s: %d events, %d outputs (%d written twice), tags identical to one worker's: %d events tagged, %d tags",
-				run.name, len(got.tags), got.outputs, got.outputs-len(got.tags), tagged, tags)
+			t.Logf("%s: %d events, %d outputs (%d written twice) by %v, tags identical to one worker's: %d events tagged, %d tags",
+				run.name, len(got.tags), got.outputs, got.outputs-len(got.tags), got.byWorker, tagged, tags)
 		}
 	}
 	global := oneEngineTags(t, evs)
@@ -433,11 +441,10 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	defer cluster.Close()
 	brokersList := cluster.ListenAddrs()
 	brokers := strings.Join(brokersList, ",")
-	procs := map[string]*exec.Cmd{}
+	procs := map[string]stageProc{}
 	for _, w := range []string{"w1", "w2", "w3"} {
-		out := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CLIENT_ID="+w,
+		procs[w] = startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CLIENT_ID="+w,
 			"KAFKA_CONSUMER_GROUP=killed", "KAFKA_SESSION_TIMEOUT=3s", "LOG_LEVEL=INFO")
-		procs[w] = out.cmd
 	}
 	waitGroupAssigned(t, brokersList, "killed", 3)
 	owners := groupOwners(t, brokersList, "killed")
@@ -464,7 +471,7 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	_ = procs[victim].Process.Kill()
+	_ = procs[victim].cmd.Process.Kill()
 	killed := time.Now()
 	for i := 3; i < 5; i++ {
 		produceRaw(t, brokersList, brute, authEvent(fmt.Sprintf("bf-%d", i), brute, t0.Add(time.Duration(i)*time.Minute), "FAILURE", "Paris", 48.85, 2.35))
@@ -507,6 +514,15 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	}
 	if len(bruteAlerts) != 1 || bruteAlerts[0].Event.UUID != "bf-4" || bruteAlerts[0].Count != 5 {
 		t.Errorf("brute force across the kill: %d alerts (%d alert ids) %+v, want one, on the fifth failure, counting 5", len(bruteAlerts), len(ids), bruteAlerts)
+	}
+	restored := 0
+	for w, p := range procs {
+		if w != victim && strings.Contains(p.String(), fmt.Sprintf("restored state of %s/%d from changelog", eventsTopic, bp)) {
+			restored++
+		}
+	}
+	if restored != 1 {
+		t.Errorf("%d survivors logged restoring partition %d from the changelog, want 1", restored, bp)
 	}
 	if len(travelAlerts) != 1 || travelAlerts[0].Event.UUID != "tr-1" || travelAlerts[0].Context["previous_city"] != "Paris" {
 		t.Errorf("impossible travel across the kill: %+v, want one alert on the Tokyo login from Paris", travelAlerts)
