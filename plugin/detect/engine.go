@@ -177,11 +177,22 @@ type Result struct {
 // Only the rules whose eventType guard admits the event run (see index.go);
 // the others could not tag it.
 func (e *Engine) Process(raw []byte) (Result, error) {
+	return e.ProcessWithMeta(raw, nil)
+}
+
+// ProcessWithMeta is Process with metadata the rules read as
+// `event.oktadetect.<name>` (see metaview.go); the output bytes do not
+// include it.
+func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 	pe, err := acquireEvent(raw)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
 	defer releaseEvent(pe)
+	if len(meta) > 0 {
+		pe.doc.addMetaView(meta)
+		pe.ev.setDoc(raw, &pe.doc)
+	}
 	ev := &pe.ev
 	e.advance(ev)
 	set := e.active.Load()
@@ -208,7 +219,7 @@ func (e *Engine) Process(raw []byte) (Result, error) {
 	if len(dets) == 0 {
 		return Result{Out: raw}, nil
 	}
-	out, err := addDetections(raw, ev.root, dets)
+	out, err := addDetections(raw, ev.root, len(meta) > 0, dets)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
@@ -505,22 +516,25 @@ func (t *template) render(act *activation) (string, error) {
 // addDetections writes the detections into the event. The original bytes
 // are kept and the array spliced in before the closing brace, so that the
 // event's own fields stay byte for byte as Okta sent them.
-func addDetections(raw []byte, obj *jsonObject, dets []Detection) ([]byte, error) {
+//
+// viewed says the decoded object carries the metadata view (metaview.go),
+// which is not part of the event's bytes.
+func addDetections(raw []byte, obj *jsonObject, viewed bool, dets []Detection) ([]byte, error) {
 	arr, err := json.Marshal(dets)
 	if err != nil {
 		return nil, fmt.Errorf("encoding detections: %w", err)
 	}
 	if _, exists := obj.lookup("detections"); exists {
-		return reencodeWith(obj.native(), arr)
+		return reencodeWith(withoutMetaView(obj, viewed), arr)
 	}
 	body := bytes.TrimRight(raw, " \t\r\n")
 	if len(body) == 0 || body[len(body)-1] != '}' {
-		return reencodeWith(obj.native(), arr)
+		return reencodeWith(withoutMetaView(obj, viewed), arr)
 	}
 	body = body[:len(body)-1]
 	out := make([]byte, 0, len(body)+len(arr)+16)
 	out = append(out, body...)
-	if obj.n > 0 {
+	if inner := bytes.TrimRight(body, " \t\r\n"); len(inner) > 0 && inner[len(inner)-1] != '{' {
 		out = append(out, ',')
 	}
 	out = append(out, `"detections":`...)

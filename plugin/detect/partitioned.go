@@ -86,6 +86,7 @@ type partitioned struct {
 	store   changelogStore
 	log     *service.Logger
 	opts    EngineOptions
+	meta    []metaSource
 	rules   atomic.Pointer[RuleSet]
 	retryIn func(attempt int) time.Duration
 
@@ -95,11 +96,11 @@ type partitioned struct {
 	restores, skipped, replayed, commitErrors, noSource *service.MetricCounter
 }
 
-func newPartitioned(store changelogStore, rs *RuleSet, opts EngineOptions, mgr *service.Resources) *partitioned {
+func newPartitioned(store changelogStore, rs *RuleSet, opts EngineOptions, meta []metaSource, mgr *service.Resources) *partitioned {
 	m := mgr.Metrics()
 	opts.trackChanges = true
 	p := &partitioned{
-		store: store, log: mgr.Logger(), opts: opts, retryIn: commitBackoff,
+		store: store, log: mgr.Logger(), opts: opts, meta: meta, retryIn: commitBackoff,
 		tasks:        map[sourcePartition]*partitionTask{},
 		restores:     m.NewCounter("cel_detect_state_restores"),
 		skipped:      m.NewCounter("cel_detect_records_already_evaluated"),
@@ -389,7 +390,7 @@ func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, las
 			if err != nil {
 				break
 			}
-			res, err := t.engine.Process(raw)
+			res, err := t.engine.ProcessWithMeta(raw, metaFields(p.meta, r.msg))
 			if err != nil {
 				p.log.Debugf("cel_detect: event passed on untagged: %v", err)
 			}
@@ -470,5 +471,5 @@ func withDetections(raw []byte, dets []Detection) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return addDetections(raw, ev.root, dets)
+	return addDetections(raw, ev.root, false, dets)
 }

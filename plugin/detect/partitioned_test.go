@@ -41,7 +41,7 @@ timeout: 20s
 
 // worker is one detection worker's partitioned state.
 func newTestWorker(t *testing.T, cl *kafka.Changelog, rs *RuleSet) *partitioned {
-	p := newPartitioned(cl, rs, EngineOptions{}, service.MockResources())
+	p := newPartitioned(cl, rs, EngineOptions{}, nil, service.MockResources())
 	p.retryIn = func(int) time.Duration { return 10 * time.Millisecond }
 	t.Cleanup(p.close)
 	return p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ const (
 	fieldMaxLateness      = "max_lateness"
 	fieldCostLimit        = "cost_limit"
 	fieldChangelog        = "changelog"
+	fieldEventMetadata    = "event_metadata"
 )
 
 // idlePartition is how long the state of a source partition no batch came
@@ -108,6 +110,11 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Description("CEL cost limit of one expression evaluation; a rule exceeding it errors on that event.").
 				Default(DefaultCostLimit).
 				Advanced(),
+			service.NewStringMapField(fieldEventMetadata).
+				Description("Message metadata the rules read as `event.oktadetect.<name>`: each entry maps a name to a metadata key. Only metadata present on the message appears, and the event's bytes are not changed (the member exists in the rules' view only). The default lets rules tell orgs apart in a many-org pipeline: `event.?oktadetect.?org.orValue('')`.").
+				Default(map[string]any{"org": "okta_org"}).
+				Example(map[string]any{"org": "okta_org", "tenant": "tenant"}).
+				Advanced(),
 			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
 				Optional(),
@@ -154,6 +161,7 @@ func init() {
 type processor struct {
 	engine    *Engine      // single-process state
 	parts     *partitioned // partitioned state (changelog set); engine is then nil
+	meta      []metaSource // event_metadata
 	log       *service.Logger
 	stateFile string
 
@@ -174,7 +182,12 @@ type processorConfig struct {
 	maxLateness      time.Duration
 	costLimit        int
 	changelog        *kafka.Changelog
+	eventMetadata    []metaSource
 }
+
+// metaSource is one event_metadata entry: a name in the rules' view and the
+// metadata key its value comes from.
+type metaSource struct{ name, key string }
 
 func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 	var c processorConfig
@@ -203,6 +216,9 @@ func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 	if c.snapshotInterval <= 0 {
 		return c, errors.New("snapshot_interval must be positive")
 	}
+	if c.eventMetadata, err = parseEventMetadata(conf); err != nil {
+		return c, err
+	}
 	if on, err := changelogWritten(conf); err != nil {
 		return c, err
 	} else if on {
@@ -214,6 +230,33 @@ func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+func parseEventMetadata(conf *service.ParsedConfig) ([]metaSource, error) {
+	m, err := conf.FieldStringMap(fieldEventMetadata)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metaSource, 0, len(m))
+	for name, key := range m {
+		if name == "" || key == "" {
+			return nil, fmt.Errorf("%s: names and metadata keys must not be empty (got %q: %q)", fieldEventMetadata, name, key)
+		}
+		out = append(out, metaSource{name: name, key: key})
+	}
+	slices.SortFunc(out, func(a, b metaSource) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// metaFields reads the configured metadata of a message.
+func metaFields(sources []metaSource, msg *service.Message) []MetaField {
+	var out []MetaField
+	for _, s := range sources {
+		if v, ok := msg.MetaGet(s.key); ok {
+			out = append(out, MetaField{Name: s.name, Value: v})
+		}
+	}
+	return out
 }
 
 // changelogWritten says whether the config sets a changelog. Benthos fills
@@ -272,6 +315,7 @@ func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *proce
 	p := &processor{
 		log:          log,
 		stateFile:    c.stateFile,
+		meta:         c.eventMetadata,
 		events:       m.NewCounter("cel_detect_events"),
 		decodeErrors: m.NewCounter("cel_detect_decode_errors"),
 		evalTime:     m.NewTimer("cel_detect_eval_ns"),
@@ -288,7 +332,7 @@ func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *proce
 		},
 	}
 	if c.changelog != nil {
-		p.parts = newPartitioned(c.changelog, rs, opts, mgr)
+		p.parts = newPartitioned(c.changelog, rs, opts, c.eventMetadata, mgr)
 	} else {
 		p.engine = NewEngine(rs, opts)
 	}
@@ -391,7 +435,7 @@ func (p *processor) Process(_ context.Context, msg *service.Message) (service.Me
 		return service.MessageBatch{msg}, nil
 	}
 	started := time.Now()
-	res, err := p.engine.Process(raw)
+	res, err := p.engine.ProcessWithMeta(raw, metaFields(p.meta, msg))
 	p.evalTime.Timing(time.Since(started).Nanoseconds())
 	p.events.Incr(1)
 	if err != nil {

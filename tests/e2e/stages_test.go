@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"os/exec"
@@ -74,8 +75,8 @@ func TestTwoStageConfigs(t *testing.T) {
 	uuids := seedAttacks(sim, oktasim.NewGenerator(21), 2000)
 
 	start := time.Now()
-	// Both workers own their partitions before events arrive, so no actor's
-	// state has to move (state that follows partitions comes later).
+	// Both workers own their partitions before events arrive (moving state
+	// is TestStateFollowsKilledWorker's).
 	w1 := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CONSUMER_GROUP=e2e-detect")
 	w2 := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CONSUMER_GROUP=e2e-detect")
 	deadline := time.Now().Add(30 * time.Second)
@@ -171,4 +172,97 @@ func TestTwoStageConfigs(t *testing.T) {
 		t.Errorf("%d events not keyed by actor.alternateId (or uuid)", badKeys)
 	}
 	t.Logf("%d events through stage 1, %d rules alerted through 2 stage-2 workers in %v", len(uuids), len(alerts), time.Since(start).Round(time.Millisecond))
+}
+
+// config/many-orgs-to-kafka.yaml polls two orgs in one process: every event
+// reaches okta.system_log as its org sent it, under its org's header, and
+// each org's seed attacks alert with that org in the alert; the org the
+// rules see (event.oktadetect.org) never reaches Kafka.
+func TestManyOrgsConfig(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	env := []string{"KAFKA_BROKERS=" + brokers, "OKTA_POLL_INTERVAL=300ms", "OKTA_INITIAL_LOOKBACK=2h"}
+	orgOf := map[string]string{} // uuid → org host
+	hosts := []string{}
+	for i, seed := range []int64{31, 32} {
+		sim := oktasim.New(oktasim.Options{Token: token})
+		srv := httptest.NewServer(sim)
+		t.Cleanup(srv.Close)
+		u, _ := url.Parse(srv.URL)
+		hosts = append(hosts, u.Host)
+		for _, id := range seedAttacks(sim, oktasim.NewGenerator(seed), 500) {
+			orgOf[id] = u.Host
+		}
+		env = append(env, fmt.Sprintf("OKTA_ORG%d_URL=%s", i+1, srv.URL), fmt.Sprintf("OKTA_ORG%d_API_TOKEN=%s", i+1, token))
+	}
+	startStage(t, "many-orgs-to-kafka.yaml", env...)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(eventsTopic, alertsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	events := map[string]bool{}
+	alerts := map[string]bool{} // host + rule id
+	complete := func() bool {
+		for _, h := range hosts {
+			for _, id := range seedRuleIDs {
+				if !alerts[h+" "+id] {
+					return false
+				}
+			}
+		}
+		return len(events) == len(orgOf)
+	}
+	for !complete() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("timed out: %d of %d events, alerts %v", len(events), len(orgOf), alerts)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			org := ""
+			for _, h := range r.Headers {
+				if h.Key == "okta_org" {
+					org = string(h.Value)
+				}
+			}
+			if strings.Contains(string(r.Value), `"oktadetect"`) {
+				t.Errorf("%s record carries the rules' view of the org: %.300s", r.Topic, r.Value)
+			}
+			switch r.Topic {
+			case eventsTopic:
+				var ev struct {
+					UUID       string          `json:"uuid"`
+					Detections json.RawMessage `json:"detections"`
+				}
+				if err := json.Unmarshal(r.Value, &ev); err != nil || ev.Detections != nil {
+					t.Errorf("event not as Okta sent it: %v %.300s", err, r.Value)
+				}
+				if orgOf[ev.UUID] != org {
+					t.Errorf("event %s under okta_org %q, it came from %q", ev.UUID, org, orgOf[ev.UUID])
+				}
+				events[ev.UUID] = true
+			case alertsTopic:
+				var a struct {
+					ID    string `json:"id"`
+					Org   string `json:"okta_org"`
+					Event struct {
+						UUID string `json:"uuid"`
+					} `json:"event"`
+				}
+				if err := json.Unmarshal(r.Value, &a); err != nil || a.Org != org || orgOf[a.Event.UUID] != org {
+					t.Errorf("alert %s: org %q in the body, %q in the header, event from %q", a.ID, a.Org, org, orgOf[a.Event.UUID])
+				}
+				alerts[org+" "+a.ID] = true
+			}
+		})
+	}
+	t.Logf("2 orgs, %d events, %d (org, rule) alerts", len(events), len(alerts))
 }
