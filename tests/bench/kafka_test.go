@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,35 @@ func shippedOutputs(brokers string) string {
 `, strings.ReplaceAll(strings.TrimSpace(eventsProducer(brokers, "")), "\n", "\n        "), brokers, alertsTopic)
 }
 
+// eosPipeline is config/okta-to-kafka.yaml's shape (the default shipped
+// config): one pipeline thread, cel_detect then detections_to_alerts (the
+// event and its alerts in the page's batch, topic and key in metadata), and
+// kafka_producer in exactly-once mode (one transaction per page with the
+// cursor, max_in_flight 1).
+func eosPipeline(brokers, run string) string {
+	return fmt.Sprintf(`
+pipeline:
+  threads: 1
+  processors:
+    - cel_detect:
+        rules: [ ../../rules/okta ]
+        watch: false
+    - detections_to_alerts:
+        events_topic: %s
+        alerts_topic: %s
+output:
+  kafka_producer:
+    seed_brokers: [ %q ]
+    topic: ${! meta("kafka_topic") }
+    key: ${! meta("kafka_key") }
+    transactional_id: bench-%s
+    checkpoint_topic: okta.checkpoints
+    compression: zstd
+    metadata:
+      include_prefixes: [ "okta_", "detection_ids" ]
+`, eventsTopic, alertsTopic, brokers, run)
+}
+
 func newKfake(b *testing.B) *kfake.Cluster {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
 	if err != nil {
@@ -132,14 +162,15 @@ type e2eShape struct {
 	detect      bool
 	output      string // "drop", "kafka" or "shipped"
 	compression string // kafka_producer's; "" is zstd, as the shipped configs
+	gogc        int    // GC percent during the run; 0 leaves it as it is
 }
 
 var e2eShapes = []e2eShape{
-	{"okta_drop", false, "drop", ""},
-	{"okta_kafka", false, "kafka", ""},
-	{"okta_detect_drop", true, "drop", ""},
-	{"okta_detect_kafka", true, "kafka", ""},
-	{"shipped", true, "shipped", ""},
+	{"okta_drop", false, "drop", "", 0},
+	{"okta_kafka", false, "kafka", "", 0},
+	{"okta_detect_drop", true, "drop", "", 0},
+	{"okta_detect_kafka", true, "kafka", "", 0},
+	{"shipped", true, "shipped", "", 0},
 }
 
 // runE2EOnce drains the shared org's backlog through one pipeline shape and
@@ -148,7 +179,7 @@ func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
 	var cluster *kfake.Cluster
 	run, p := newRun(org.n)
 	yaml := oktaInputYAML(org.url, 1, run)
-	if shape.detect {
+	if shape.detect && shape.output != "eos" {
 		yaml += detectProcessors
 	}
 	switch shape.output {
@@ -160,11 +191,19 @@ func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
 	case "shipped":
 		cluster = newKfake(b)
 		yaml += shippedOutputs(cluster.ListenAddrs()[0])
+	case "eos":
+		cluster = newKfake(b)
+		yaml += eosPipeline(cluster.ListenAddrs()[0], run)
+	}
+	if shape.gogc != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(shape.gogc))
 	}
 	elapsed := runStream(b, yaml, p, 10*time.Minute, nil)
 	if cluster != nil {
-		if got := countRecords(b, cluster, eventsTopic); got != org.n {
-			b.Errorf("%s: %d records in %s, want %d", shape.name, got, eventsTopic, org.n)
+		got := countRecords(b, cluster, eventsTopic)
+		// Transactions add a commit marker per partition to the end offsets.
+		if got != org.n && (shape.output != "eos" || got < org.n) {
+			b.Errorf("%s: end offsets %d in %s, want %d", shape.name, got, eventsTopic, org.n)
 		}
 		if shape.output == "shipped" {
 			b.ReportMetric(float64(countRecords(b, cluster, alertsTopic)), "alerts")
@@ -199,9 +238,33 @@ func BenchmarkE2EInterleaved(b *testing.B) { runInterleaved(b, e2eShapes) }
 // with each codec, interleaved, against okta → cel_detect → drop (the first
 // shape, so the ratios here are to it).
 func BenchmarkE2ECompression(b *testing.B) {
-	shapes := []e2eShape{{"okta_detect_drop", true, "drop", ""}}
+	shapes := []e2eShape{{"okta_detect_drop", true, "drop", "", 0}}
 	for _, c := range []string{"zstd", "lz4", "snappy", "none"} {
-		shapes = append(shapes, e2eShape{"okta_detect_kafka_" + c, true, "kafka", c})
+		shapes = append(shapes, e2eShape{"okta_detect_kafka_" + c, true, "kafka", c, 0})
+	}
+	runInterleaved(b, shapes)
+}
+
+// BenchmarkE2EShippedConfigs: the two shipped shapes against
+// okta → cel_detect → kafka_producer (the ratios are to it):
+// config/okta-to-kafka-at-least-once.yaml's fan_out (events, and alerts by
+// a mapping and unarchive) and config/okta-to-kafka.yaml's exactly-once
+// pipeline (eosPipeline).
+func BenchmarkE2EShippedConfigs(b *testing.B) {
+	runInterleaved(b, []e2eShape{
+		e2eShapes[3],
+		{"shipped_at_least_once", true, "shipped", "", 0},
+		{"shipped_exactly_once", true, "eos", "", 0},
+	})
+}
+
+// BenchmarkE2EGOGC: okta_system_log → cel_detect → kafka_producer with the
+// GC percent at 100 (Go's default), 200 and 400, interleaved: what a GOGC
+// setting in the deployment would buy (ratios to GOGC=100).
+func BenchmarkE2EGOGC(b *testing.B) {
+	var shapes []e2eShape
+	for _, g := range []int{100, 200, 400} {
+		shapes = append(shapes, e2eShape{fmt.Sprintf("okta_detect_kafka_gogc%d", g), true, "kafka", "", g})
 	}
 	runInterleaved(b, shapes)
 }
