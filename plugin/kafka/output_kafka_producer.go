@@ -204,6 +204,9 @@ type kafkaProducer struct {
 
 	mu     sync.Mutex
 	client *kgo.Client
+
+	builderMu   sync.Mutex
+	lastBuilder *recordBuilder // buildRecord's, for the exactly-once path
 }
 
 func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafkaProducer, error) {
@@ -505,8 +508,9 @@ func (k *kafkaProducer) produceAll(ctx context.Context, cl *kgo.Client, records 
 // record gets its error in errs and a nil record.
 func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) []*kgo.Record {
 	records := make([]*kgo.Record, len(batch))
+	rb := k.newRecordBuilder(batch)
 	for i := range batch {
-		r, err := k.buildRecord(batch, i)
+		r, err := rb.build(i)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -516,29 +520,85 @@ func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) [
 	return records
 }
 
+// recordBuilder turns the messages of one batch into records. The
+// interpolations are resolved with one executor per batch: the batch-wide
+// MessageBatch.TryInterpolated* methods copy the whole batch on every call,
+// which made building a batch of n records cost O(n²). A static topic is not
+// interpolated at all.
+type recordBuilder struct {
+	k           *kafkaProducer
+	batch       service.MessageBatch
+	topic       *service.MessageBatchInterpolationExecutor // nil: staticTopic
+	staticTopic string
+	key         *service.MessageBatchInterpolationExecutor
+	partition   *service.MessageBatchInterpolationExecutor // nil unless the manual partitioner
+}
+
+func (k *kafkaProducer) newRecordBuilder(batch service.MessageBatch) *recordBuilder {
+	rb := &recordBuilder{k: k, batch: batch, key: batch.InterpolationExecutor(k.key)}
+	if s, ok := k.topic.Static(); ok {
+		rb.staticTopic = s
+	} else {
+		rb.topic = batch.InterpolationExecutor(k.topic)
+	}
+	if k.partition != nil {
+		rb.partition = batch.InterpolationExecutor(k.partition)
+	}
+	return rb
+}
+
+// buildRecord turns message i of batch into a record (the exactly-once path
+// calls it once per message of a batch: the builder of the latest batch is
+// kept, so that too costs one executor per batch, not per message).
 func (k *kafkaProducer) buildRecord(batch service.MessageBatch, i int) (*kgo.Record, error) {
-	msg := batch[i]
+	k.builderMu.Lock()
+	rb := k.lastBuilder
+	if rb == nil || !rb.sameBatch(batch) {
+		rb = k.newRecordBuilder(batch)
+		k.lastBuilder = rb
+	}
+	k.builderMu.Unlock()
+	r, err := rb.build(i)
+	if i == len(batch)-1 {
+		k.builderMu.Lock()
+		if k.lastBuilder == rb {
+			k.lastBuilder = nil // do not hold the batch's messages any longer
+		}
+		k.builderMu.Unlock()
+	}
+	return r, err
+}
+
+// sameBatch reports whether batch is the slice the builder was made for.
+func (rb *recordBuilder) sameBatch(batch service.MessageBatch) bool {
+	return len(batch) == len(rb.batch) && len(batch) > 0 && &batch[0] == &rb.batch[0] && batch[0] == rb.batch[0]
+}
+
+func (rb *recordBuilder) build(i int) (*kgo.Record, error) {
+	k, msg := rb.k, rb.batch[i]
 	value, err := msg.AsBytes()
 	if err != nil {
 		return nil, fmt.Errorf("reading message: %w", err)
 	}
-	topic, err := batch.TryInterpolatedString(i, k.topic)
-	if err != nil {
-		return nil, fmt.Errorf("interpolating topic: %w", err)
+	topic := rb.staticTopic
+	if rb.topic != nil {
+		if topic, err = rb.topic.TryString(i); err != nil {
+			return nil, fmt.Errorf("interpolating topic: %w", err)
+		}
 	}
 	if topic == "" {
 		return nil, errors.New("topic interpolated to an empty string")
 	}
 	r := &kgo.Record{Topic: topic, Value: value}
-	key, err := batch.TryInterpolatedBytes(i, k.key)
+	key, err := rb.key.TryBytes(i)
 	if err != nil {
 		return nil, fmt.Errorf("interpolating key: %w", err)
 	}
 	if len(key) > 0 {
 		r.Key = key
 	}
-	if k.partition != nil {
-		if r.Partition, err = k.resolvePartition(batch, i); err != nil {
+	if rb.partition != nil {
+		if r.Partition, err = rb.resolvePartition(i); err != nil {
 			return nil, err
 		}
 	}
@@ -551,8 +611,8 @@ func (k *kafkaProducer) buildRecord(batch service.MessageBatch, i int) (*kgo.Rec
 	return r, nil
 }
 
-func (k *kafkaProducer) resolvePartition(batch service.MessageBatch, i int) (int32, error) {
-	s, err := batch.TryInterpolatedString(i, k.partition)
+func (rb *recordBuilder) resolvePartition(i int) (int32, error) {
+	s, err := rb.partition.TryString(i)
 	if err != nil {
 		return 0, fmt.Errorf("interpolating partition: %w", err)
 	}

@@ -7,12 +7,14 @@ import (
 	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
-// parseEvents (client.go) reads a page in one pass: strict validation, a
-// string-aware split that slices events out of the body, and three fields read
-// with a pooled fastjson parser. BenchmarkParsePage measures it against the
-// straightforward encoding/json reading (parseEventsStdlib in client_test.go)
-// on a full page of realistic events; TestParseEventsMatchesStdlib checks the
-// two give the same events and reject the same pages.
+// parseEvents (client.go) reads an ordinary page in two passes (splitPage,
+// then a strict validation) and any other page on its general path
+// (parsePageGeneral: tooDeep, validation, split, eventFields).
+// BenchmarkParsePage measures both against the straightforward encoding/json
+// reading (parseEventsStdlib in client_test.go) on a full page of realistic
+// events; TestParseEventsMatchesStdlib checks they give the same events and
+// reject the same pages, TestSplitPageMatchesGeneral that the fast path
+// agrees with the general one wherever it answers.
 //	go test -run XXX -bench ParsePage -benchmem ./plugin/okta/
 
 func benchPage(n int) []byte {
@@ -40,7 +42,18 @@ func BenchmarkParsePage(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
 	})
-	b.Run("one_pass_fastjson", func(b *testing.B) {
+	b.Run("general_path", func(b *testing.B) {
+		trimmed := bytes.TrimSpace(page)
+		b.SetBytes(int64(len(page)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parsePageGeneral(trimmed, len(page)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+	})
+	b.Run("parseEvents", func(b *testing.B) {
 		b.SetBytes(int64(len(page)))
 		b.ReportAllocs()
 		for b.Loop() {
@@ -76,6 +89,57 @@ func TestParseEventsMatchesStdlib(t *testing.T) {
 			if !bytes.Equal(w.raw, g.raw) || w.uuid != g.uuid || w.eventType != g.eventType || w.published != g.published {
 				t.Fatalf("%.60q event %d: %+v vs %+v", pg, i, w, g)
 			}
+		}
+	}
+}
+
+// splitPage either declines a page or gives exactly the general path's
+// events; where it answers, the page is then validated, so only valid pages
+// are compared.
+func TestSplitPageMatchesGeneral(t *testing.T) {
+	pages := []string{
+		string(benchPage(200)),
+		`[]`, ` [ ] `, `[{}]`, `[{ }, {"a" : [ ] , "b":{}}]`,
+		`[{"UUID":"a","uuid":"b","EVENTTYPE":"t","Published":"p"}]`,
+		`[{"uuid":"a","uuid":null,"eventType":null}]`,
+		`[{"\u0075uid":"esc"}]`, `[{"uuid":"a\"b"}]`, `[{"uuid":5}]`, `[{"uuid":["x"]}]`,
+		`[{"x":"a\\","uuid":"after-backslashes"}]`, `[{"x":"\\\"]}","uuid":"u"}]`,
+		`[{"n":-1.5E+3,"t":true,"f":false,"z":null,"uuid":"u"}]`,
+		`[{"\u212auid":"kelvin"}]`, `[{"uu\u0131d":"dotless"}]`, "[{\"\u212a\":1,\"uuid\":\"k\"}]",
+		`[{"uuid":"inv\u00e9\ud800"}]`, "[{\"uuid\":\"\xff\xfe\"}]",
+		string(append(append([]byte(`[`), deepEvent("deep", 9_997)...), ']')),
+		string(append(append([]byte(`[`), deepEvent("too-deep", 9_998)...), ']')),
+		`[{"a":1}]x`, `[{"a":1},]`, `[1]`, `[{"a":tr[ue}]`, `[{"a":"}`,
+	}
+	if _, ok := splitPage(bytes.TrimSpace(benchPage(200))); !ok {
+		t.Fatal("splitPage declines an ordinary page")
+	}
+	for _, pg := range pages {
+		checkSplitPage(t, []byte(pg))
+	}
+}
+
+func checkSplitPage(t *testing.T, page []byte) {
+	t.Helper()
+	trimmed := bytes.TrimSpace(page)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return
+	}
+	fast, ok := splitPage(trimmed)
+	if !ok {
+		return
+	}
+	general, err := parsePageGeneral(trimmed, len(page))
+	if err != nil {
+		return // an invalid page: parseEvents validates it after splitPage and rejects it
+	}
+	if len(fast) != len(general) {
+		t.Fatalf("%.80q: splitPage %d events, general path %d", page, len(fast), len(general))
+	}
+	for i := range fast {
+		f, g := fast[i], general[i]
+		if !bytes.Equal(f.raw, g.raw) || f.uuid != g.uuid || f.eventType != g.eventType || f.published != g.published {
+			t.Fatalf("%.80q event %d: splitPage %+v, general path %+v", page, i, f, g)
 		}
 	}
 }

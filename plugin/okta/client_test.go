@@ -60,6 +60,7 @@ func FuzzParseEvents(f *testing.F) {
 				t.Fatalf("event %d: %+v, encoding/json %+v", i, evs[i], ref[i])
 			}
 		}
+		checkSplitPage(t, body) // the fast path agrees with the general one
 	})
 }
 

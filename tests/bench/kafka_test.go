@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -42,18 +43,33 @@ pipeline:
         watch: false
 `
 
-func eventsProducer(brokers string) string {
+func eventsProducer(brokers, compression string) string {
+	if compression == "" {
+		compression = "zstd"
+	}
 	return fmt.Sprintf(`kafka_producer:
   seed_brokers: [ %q ]
   topic: %s
   key: ${! meta("okta_uuid") }
-  compression: zstd
+  compression: %s%s
   metadata:
     include_prefixes: [ "okta_", "detection_ids" ]
   batching:
     count: 1000
     period: 1s
-`, brokers, eventsTopic)
+`, brokers, eventsTopic, compression, uncompressedLimit(compression))
+}
+
+// uncompressedLimit works around kafka_producer sizing franz-go's batches at
+// max_message_bytes + 256 (ProducerBatchMaxBytes), which is more than a
+// broker's default max.message.bytes (1,048,588): a batch that compression
+// does not shrink below it is refused (MESSAGE_TOO_LARGE). With codec none
+// the batches are sized under the broker's limit.
+func uncompressedLimit(compression string) string {
+	if compression != "none" {
+		return ""
+	}
+	return "\n  max_message_bytes: 1000000"
 }
 
 func shippedOutputs(brokers string) string {
@@ -78,7 +94,36 @@ func shippedOutputs(brokers string) string {
           compression: zstd
           metadata:
             include_prefixes: [ "okta_" ]
-`, strings.ReplaceAll(strings.TrimSpace(eventsProducer(brokers)), "\n", "\n        "), brokers, alertsTopic)
+`, strings.ReplaceAll(strings.TrimSpace(eventsProducer(brokers, "")), "\n", "\n        "), brokers, alertsTopic)
+}
+
+// eosPipeline is config/okta-to-kafka.yaml's shape (the default shipped
+// config): one pipeline thread, cel_detect then detections_to_alerts (the
+// event and its alerts in the page's batch, topic and key in metadata), and
+// kafka_producer in exactly-once mode (one transaction per page with the
+// cursor, max_in_flight 1).
+func eosPipeline(brokers, run string) string {
+	return fmt.Sprintf(`
+pipeline:
+  threads: 1
+  processors:
+    - cel_detect:
+        rules: [ ../../rules/okta ]
+        watch: false
+    - detections_to_alerts:
+        events_topic: %s
+        alerts_topic: %s
+output:
+  kafka_producer:
+    seed_brokers: [ %q ]
+    topic: ${! meta("kafka_topic") }
+    key: ${! meta("kafka_key") }
+    transactional_id: bench-%s
+    checkpoint_topic: okta.checkpoints
+    compression: zstd
+    metadata:
+      include_prefixes: [ "okta_", "detection_ids" ]
+`, eventsTopic, alertsTopic, brokers, run)
 }
 
 func newKfake(b *testing.B) *kfake.Cluster {
@@ -113,17 +158,19 @@ func countRecords(b *testing.B, c *kfake.Cluster, topic string) int {
 }
 
 type e2eShape struct {
-	name   string
-	detect bool
-	output string // "drop", "kafka" or "shipped"
+	name        string
+	detect      bool
+	output      string // "drop", "kafka" or "shipped"
+	compression string // kafka_producer's; "" is zstd, as the shipped configs
+	gogc        int    // GC percent during the run; 0 leaves it as it is
 }
 
 var e2eShapes = []e2eShape{
-	{"okta_drop", false, "drop"},
-	{"okta_kafka", false, "kafka"},
-	{"okta_detect_drop", true, "drop"},
-	{"okta_detect_kafka", true, "kafka"},
-	{"shipped", true, "shipped"},
+	{"okta_drop", false, "drop", "", 0},
+	{"okta_kafka", false, "kafka", "", 0},
+	{"okta_detect_drop", true, "drop", "", 0},
+	{"okta_detect_kafka", true, "kafka", "", 0},
+	{"shipped", true, "shipped", "", 0},
 }
 
 // runE2EOnce drains the shared org's backlog through one pipeline shape and
@@ -131,8 +178,8 @@ var e2eShapes = []e2eShape{
 func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
 	var cluster *kfake.Cluster
 	run, p := newRun(org.n)
-	yaml := oktaInputYAML(org.srv.URL, 1, run)
-	if shape.detect {
+	yaml := oktaInputYAML(org.url, 1, run)
+	if shape.detect && shape.output != "eos" {
 		yaml += detectProcessors
 	}
 	switch shape.output {
@@ -140,15 +187,23 @@ func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
 		yaml += "output:\n  drop: {}\n"
 	case "kafka":
 		cluster = newKfake(b)
-		yaml += "output:\n  " + strings.ReplaceAll(eventsProducer(cluster.ListenAddrs()[0]), "\n", "\n  ") + "\n"
+		yaml += "output:\n  " + strings.ReplaceAll(eventsProducer(cluster.ListenAddrs()[0], shape.compression), "\n", "\n  ") + "\n"
 	case "shipped":
 		cluster = newKfake(b)
 		yaml += shippedOutputs(cluster.ListenAddrs()[0])
+	case "eos":
+		cluster = newKfake(b)
+		yaml += eosPipeline(cluster.ListenAddrs()[0], run)
+	}
+	if shape.gogc != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(shape.gogc))
 	}
 	elapsed := runStream(b, yaml, p, 10*time.Minute, nil)
 	if cluster != nil {
-		if got := countRecords(b, cluster, eventsTopic); got != org.n {
-			b.Errorf("%s: %d records in %s, want %d", shape.name, got, eventsTopic, org.n)
+		got := countRecords(b, cluster, eventsTopic)
+		// Transactions add a commit marker per partition to the end offsets.
+		if got != org.n && (shape.output != "eos" || got < org.n) {
+			b.Errorf("%s: end offsets %d in %s, want %d", shape.name, got, eventsTopic, org.n)
 		}
 		if shape.output == "shipped" {
 			b.ReportMetric(float64(countRecords(b, cluster, alertsTopic)), "alerts")
@@ -177,21 +232,58 @@ func BenchmarkE2EShipped(b *testing.B)         { runE2E(b, e2eShapes[4]) }
 // each shape sees the same background load on a shared machine; it reports
 // each shape's best (least disturbed) events/s over the iterations and the
 // ratios of its time to okta → drop's. Use -benchtime 3x for three rounds.
-func BenchmarkE2EInterleaved(b *testing.B) {
+func BenchmarkE2EInterleaved(b *testing.B) { runInterleaved(b, e2eShapes) }
+
+// BenchmarkE2ECompression: okta_system_log → cel_detect → kafka_producer
+// with each codec, interleaved, against okta → cel_detect → drop (the first
+// shape, so the ratios here are to it).
+func BenchmarkE2ECompression(b *testing.B) {
+	shapes := []e2eShape{{"okta_detect_drop", true, "drop", "", 0}}
+	for _, c := range []string{"zstd", "lz4", "snappy", "none"} {
+		shapes = append(shapes, e2eShape{"okta_detect_kafka_" + c, true, "kafka", c, 0})
+	}
+	runInterleaved(b, shapes)
+}
+
+// BenchmarkE2EShippedConfigs: the two shipped shapes against
+// okta → cel_detect → kafka_producer (the ratios are to it):
+// config/okta-to-kafka-at-least-once.yaml's fan_out (events, and alerts by
+// a mapping and unarchive) and config/okta-to-kafka.yaml's exactly-once
+// pipeline (eosPipeline).
+func BenchmarkE2EShippedConfigs(b *testing.B) {
+	runInterleaved(b, []e2eShape{
+		e2eShapes[3],
+		{"shipped_at_least_once", true, "shipped", "", 0},
+		{"shipped_exactly_once", true, "eos", "", 0},
+	})
+}
+
+// BenchmarkE2EGOGC: okta_system_log → cel_detect → kafka_producer with the
+// GC percent at 100 (Go's default), 200 and 400, interleaved: what a GOGC
+// setting in the deployment would buy (ratios to GOGC=100).
+func BenchmarkE2EGOGC(b *testing.B) {
+	var shapes []e2eShape
+	for _, g := range []int{100, 200, 400} {
+		shapes = append(shapes, e2eShape{fmt.Sprintf("okta_detect_kafka_gogc%d", g), true, "kafka", "", g})
+	}
+	runInterleaved(b, shapes)
+}
+
+func runInterleaved(b *testing.B, shapes []e2eShape) {
 	org := fastOrg(b)
-	best := make([]time.Duration, len(e2eShapes))
+	best := make([]time.Duration, len(shapes))
 	for b.Loop() {
-		for i, shape := range e2eShapes {
+		for i, shape := range shapes {
 			d := runE2EOnce(b, org, shape)
 			if best[i] == 0 || d < best[i] {
 				best[i] = d
 			}
 		}
 	}
-	for i, shape := range e2eShapes {
+	for i, shape := range shapes {
 		b.ReportMetric(float64(org.n)/best[i].Seconds(), shape.name+"_events/s")
 		if i > 0 {
-			b.ReportMetric(float64(best[i])/float64(best[0]), shape.name+"_x_okta_drop")
+			b.ReportMetric(float64(best[i])/float64(best[0]), shape.name+"_x_"+shapes[0].name)
 		}
 	}
 }

@@ -1,14 +1,8 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -17,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
 // TestPollerRSS measures the memory of okta_system_log draining a large
@@ -58,7 +50,7 @@ func TestPollerRSS(t *testing.T) {
 }
 
 func measureRSS(t *testing.T, n int, detect bool) {
-	addr, stop := startPageServer(t, n)
+	addr, stop := startPageServer(t, n, false)
 	defer stop()
 
 	runtime.GC()
@@ -84,6 +76,7 @@ func measureRSS(t *testing.T, n int, detect bool) {
 		defer close(sampled)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
+		lastLog := time.Now()
 		for {
 			select {
 			case <-stopSampling:
@@ -98,9 +91,16 @@ func measureRSS(t *testing.T, n int, detect bool) {
 			peak = peak.max(s)
 			quarters[q] = quarters[q].max(s)
 			mu.Unlock()
+			if time.Since(lastLog) >= 30*time.Second {
+				lastLog = time.Now()
+				p.mu.Lock()
+				seq := p.seq
+				p.mu.Unlock()
+				t.Logf("  progress: cursor at %d of %d, RSS %s, heap %s", seq, n, mib(s.rss), mib(s.heap))
+			}
 		}
 	}()
-	elapsed := runStream(t, yaml, p, 30*time.Minute, nil)
+	elapsed := runStream(t, yaml, p, 55*time.Minute, nil)
 	close(stopSampling)
 	<-sampled
 	hwm := readStatusKB(t, "VmHWM")
@@ -158,142 +158,3 @@ func resetHWM(t *testing.T) {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// ---------------------------------------------------------------------------
-// The page server, in a child process.
-
-const serveEnv = "OKTADETECT_RSS_SERVE"
-
-// startPageServer re-executes this test binary as a page server for n events
-// and returns its address.
-func startPageServer(t *testing.T, n int) (string, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPageServer$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", serveEnv, n))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		_ = cmd.Process.Kill()
-		t.Fatalf("page server: %v", err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
-	return addr, func() {
-		stdin.Close() // the server exits when its stdin closes
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}
-}
-
-// TestPageServer is the child process: an /api/v1/logs that serves n corpus
-// events in persistence order, generating each page when the cursor asks for
-// it, holding two pages at most. It speaks
-// just enough of the API for a polling client: after=<ms>_<position>,
-// limit, Link rel="next" (the request itself once drained) and rate-limit
-// headers with a limit never reached.
-func TestPageServer(t *testing.T) {
-	nStr := os.Getenv(serveEnv)
-	if nStr == "" {
-		t.Skip("the page server of TestPollerRSS")
-	}
-	n, _ := strconv.Atoi(nStr)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("ADDR %s\n", ln.Addr())
-	os.Stdout.Sync()
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		ln.Close()
-	}()
-	ps := &pageSource{n: n, stream: corpus.NewStream(time.Now().Add(-corpus.Span(n) - time.Hour)), pages: map[int][]byte{}}
-	_ = http.Serve(ln, ps)
-}
-
-type pageSource struct {
-	mu       sync.Mutex
-	n        int
-	stream   *corpus.Stream
-	produced int            // events generated so far
-	pages    map[int][]byte // first position → body, the last two pages
-	limit    int
-}
-
-// page returns the body of events [from, from+limit).
-func (ps *pageSource) page(from, limit int) ([]byte, int, error) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if body, ok := ps.pages[from]; ok && ps.limit == limit {
-		return body, min(limit, ps.n-from), nil
-	}
-	if from != ps.produced {
-		return nil, 0, fmt.Errorf("position %d: the server can only go forward (at %d)", from, ps.produced)
-	}
-	ps.limit = limit
-	count := min(limit, ps.n-from)
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	for i := range count {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(ps.stream.Next())
-	}
-	buf.WriteByte(']')
-	ps.produced += count
-	for k := range ps.pages {
-		if k < from-limit {
-			delete(ps.pages, k)
-		}
-	}
-	ps.pages[from] = buf.Bytes()
-	return buf.Bytes(), count, nil
-}
-
-func (ps *pageSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, err := strconv.Atoi(q.Get("limit"))
-	if err != nil || limit < 1 {
-		limit = 1000
-	}
-	from := 0
-	if a := q.Get("after"); a != "" {
-		_, pos, _ := strings.Cut(a, "_")
-		from, _ = strconv.Atoi(pos)
-	}
-	h := w.Header()
-	h.Set("X-Rate-Limit-Limit", "1000000")
-	h.Set("X-Rate-Limit-Remaining", "999999")
-	h.Set("X-Rate-Limit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
-	h.Set("Content-Type", "application/json")
-	self := "http://" + r.Host + r.URL.RequestURI()
-	h.Add("Link", "<"+self+`>; rel="self"`)
-	if from >= ps.n {
-		h.Add("Link", "<"+self+`>; rel="next"`)
-		_, _ = w.Write([]byte("[]"))
-		return
-	}
-	body, count, err := ps.page(from, limit)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	q.Set("after", "0_"+strconv.Itoa(from+count))
-	h.Add("Link", "<http://"+r.Host+"/api/v1/logs?"+q.Encode()+`>; rel="next"`)
-	_, _ = w.Write(body)
-}
