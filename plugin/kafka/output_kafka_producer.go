@@ -104,8 +104,8 @@ key are spread with sticky partitioning.`).
 				Description("The compression codec for record batches. A batch is only sent compressed if that makes it smaller. `zstd` needs brokers ≥ 2.1.").
 				Default("snappy"),
 			service.NewIntField(kpFieldMaxMessageBytes).
-				Description("The largest record (key, value and headers) accepted. A larger message fails on its own with a clear error; the rest of its batch is written. Keep it at or below the topic's `max.message.bytes`.").
-				Default(1048576).
+				Description("The largest record (key, value and headers) accepted. A larger message fails on its own with a clear error; the rest of its batch is written. Record batches are sized to at most this plus 256 bytes, so keep it at least 256 bytes below the topic's `max.message.bytes` (1048588 by default: the default here leaves room), or Kafka refuses full uncompressed batches.").
+				Default(1000000).
 				Advanced(),
 			service.NewDurationField(kpFieldTimeout).
 				Description("How long a batch may wait for records that have not been sent yet. Records already sent under idempotence wait for Kafka's answer regardless, because failing them could duplicate data.").

@@ -416,3 +416,29 @@ func TestSASL(t *testing.T) {
 		t.Fatalf("got %d records", n)
 	}
 }
+
+// With the defaults, a record batch never exceeds what a broker with
+// Kafka's default max.message.bytes (1,048,588) accepts: a refused batch
+// would be sent again and its records already written written twice.
+func TestDefaultBatchesFitBrokerDefaultLimit(t *testing.T) {
+	conf, err := kafkaProducerSpec().ParseYAML("seed_brokers: [localhost:9092]\ntopic: t\ncompression: none\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := newKafkaProducer(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := k.clientOpts(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if got := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32); got > 1048588 {
+		t.Errorf("record batches up to %d bytes, more than Kafka's default max.message.bytes 1048588", got)
+	}
+}

@@ -60,17 +60,9 @@ func eventsProducer(brokers, compression string) string {
 `, brokers, eventsTopic, compression, uncompressedLimit(compression))
 }
 
-// uncompressedLimit works around kafka_producer sizing franz-go's batches at
-// max_message_bytes + 256 (ProducerBatchMaxBytes), which is more than a
-// broker's default max.message.bytes (1,048,588): a batch that compression
-// does not shrink below it is refused (MESSAGE_TOO_LARGE). With codec none
-// the batches are sized under the broker's limit.
-func uncompressedLimit(compression string) string {
-	if compression != "none" {
-		return ""
-	}
-	return "\n  max_message_bytes: 1000000"
-}
+// uncompressedLimit was a work-around for batches above a broker's default
+// max.message.bytes; max_message_bytes now defaults below it.
+func uncompressedLimit(string) string { return "" }
 
 func shippedOutputs(brokers string) string {
 	return fmt.Sprintf(`output:
