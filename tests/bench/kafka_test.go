@@ -71,12 +71,12 @@ func shippedOutputs(brokers string) string {
     outputs:
       - %s
       - processors:
+          - switch:
+              - check: '@detection_ids.or("") == ""'
+                processors:
+                  - mapping: root = deleted()
           - mapping: |
-              root = if (this.detections | []).length() == 0 {
-                deleted()
-              } else {
-                this.detections.map_each(d -> d.assign({"event": this.without("detections")}))
-              }
+              root = this.detections.map_each(d -> d.assign({"event": this.without("detections")}))
           - unarchive:
               format: json_array
         kafka_producer:
