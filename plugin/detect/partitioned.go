@@ -303,7 +303,6 @@ func (p *partitioned) restore(ctx context.Context, t *partitionTask) error {
 		return err
 	}
 	eng.setWatermark(last.Watermark)
-	eng.takeChanges() // restoring is not a change
 	t.engine, t.writer, t.last, t.stale = eng, w, last, stale
 	p.restores.Incr(1)
 	p.log.Infof("cel_detect: restored state of %s from changelog %q: %d entries, evaluated up to offset %d, in %v",
