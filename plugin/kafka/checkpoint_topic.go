@@ -179,6 +179,16 @@ func lastStableOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[i
 	return ends, nil
 }
 
+// compactedTopicConfigs make a topic whose latest value per key is all that
+// matters small to read from the start: segments roll hourly (compaction never
+// touches the active segment, 7 days by default) and are compacted once a
+// tenth of them is superseded (half by default).
+var compactedTopicConfigs = map[string]string{
+	"cleanup.policy":            "compact",
+	"segment.ms":                "3600000",
+	"min.cleanable.dirty.ratio": "0.1",
+}
+
 // ensureCompactedTopic creates topic, compacted, with the given number of
 // partitions when it does not exist. A topic that exists is left as it is.
 func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
@@ -188,7 +198,7 @@ func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, par
 	rt.Topic = topic
 	rt.NumPartitions = partitions
 	rt.ReplicationFactor = -1
-	for k, v := range map[string]string{"cleanup.policy": "compact"} {
+	for k, v := range compactedTopicConfigs {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
 		c.Name = k
 		c.Value = kmsg.StringPtr(v)
