@@ -92,6 +92,9 @@ type event struct {
 	uuid      string
 	eventType string
 	published string
+	// badField names a field among the three that is neither a string nor
+	// null (Okta never sends one); it is left empty and the event passed on.
+	badField string
 }
 
 // page is one System Log response.
@@ -651,8 +654,9 @@ func tooDeep(b []byte, limit int) bool {
 // event n (raw, already validated) without parsing its nested values, so an
 // event's depth is bounded only by maxJSONDepth, not by fastjson's parser
 // (300). As encoding/json: keys match case-insensitively after unescaping,
-// the last duplicate wins, null leaves the field empty, and any other
-// non-string value is an error.
+// the last duplicate wins, null leaves the field as it was. Any other
+// non-string value leaves it empty too and is named in badField: one odd
+// event must not stall the input on its page forever.
 func eventFields(raw []byte, n int) (event, error) {
 	ev := event{raw: raw}
 	notObject := func(cause error) error {
@@ -688,13 +692,14 @@ func eventFields(raw []byte, n int) (event, error) {
 			return ev, notObject(err)
 		}
 		var dst *string
+		var name string
 		switch k := string(key); {
 		case strings.EqualFold(k, "uuid"):
-			dst = &ev.uuid
+			dst, name = &ev.uuid, "uuid"
 		case strings.EqualFold(k, "eventType"):
-			dst = &ev.eventType
+			dst, name = &ev.eventType, "eventType"
 		case strings.EqualFold(k, "published"):
-			dst = &ev.published
+			dst, name = &ev.published, "published"
 		}
 		if dst != nil {
 			switch raw[i] {
@@ -711,7 +716,10 @@ func eventFields(raw []byte, n int) (event, error) {
 					return ev, notObject(err)
 				}
 			default:
-				return ev, notObject(fmt.Errorf("field %s is not a string", key))
+				*dst = ""
+				if ev.badField == "" {
+					ev.badField = name
+				}
 			}
 		}
 		i = skipWS(raw, vend)

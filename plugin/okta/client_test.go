@@ -37,6 +37,37 @@ func TestParseEvents(t *testing.T) {
 	}
 }
 
+// An event whose uuid, eventType or published is neither a string nor null
+// is passed on with that field empty and named, not refused with its page
+// (which would stall the input on the page forever).
+func TestParseEventsOddFields(t *testing.T) {
+	body := `[{"uuid":5,"eventType":"a"},{"uuid":"u2","published":{"t":1},"eventType":null},{"UUID":"x","uuid":[1]}]`
+	evs, err := parseEvents([]byte(body), "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []event{
+		{uuid: "", eventType: "a", badField: "uuid"},
+		{uuid: "u2", published: "", badField: "published"},
+		{uuid: "", badField: "uuid"},
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.uuid != w.uuid || e.eventType != w.eventType || e.published != w.published || e.badField != w.badField {
+			t.Errorf("event %d: %+v, want %+v", i, e, w)
+		}
+	}
+	ref, err := parseEventsStdlib([]byte(body), "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ref {
+		if ref[i].badField != evs[i].badField || ref[i].uuid != evs[i].uuid {
+			t.Errorf("event %d: the reference reads %+v", i, ref[i])
+		}
+	}
+}
+
 func FuzzParseEvents(f *testing.F) {
 	f.Add([]byte(`[{"uuid":"u1","published":"2026-11-25T10:00:00.000Z"}]`))
 	f.Add([]byte(`[]`))
@@ -56,7 +87,7 @@ func FuzzParseEvents(f *testing.F) {
 			t.Fatalf("%d events, encoding/json %d", len(evs), len(ref))
 		}
 		for i := range evs {
-			if !bytes.Equal(evs[i].raw, ref[i].raw) || evs[i].uuid != ref[i].uuid || evs[i].eventType != ref[i].eventType || evs[i].published != ref[i].published {
+			if !bytes.Equal(evs[i].raw, ref[i].raw) || evs[i].uuid != ref[i].uuid || evs[i].eventType != ref[i].eventType || evs[i].published != ref[i].published || evs[i].badField != ref[i].badField {
 				t.Fatalf("event %d: %+v, encoding/json %+v", i, evs[i], ref[i])
 			}
 		}
@@ -95,15 +126,66 @@ func parseEventsStdlib(body []byte, contentType string) ([]event, error) {
 	}
 	events := make([]event, 0, len(raws))
 	for i, raw := range raws {
-		var fields struct {
-			UUID      string `json:"uuid"`
-			EventType string `json:"eventType"`
-			Published string `json:"published"`
-		}
-		if err := json.Unmarshal(raw, &fields); err != nil {
+		// The three fields as encoding/json fills string fields, except that
+		// a value neither string nor null empties the field and is named.
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
 			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", i), err)
 		}
-		events = append(events, event{raw: raw, uuid: fields.UUID, eventType: fields.EventType, published: fields.Published})
+		ev := event{raw: raw}
+		type field struct {
+			name string
+			dst  *string
+		}
+		fields := []field{{"uuid", &ev.uuid}, {"eventType", &ev.eventType}, {"published", &ev.published}}
+		members, err := orderedMembers(raw)
+		if err != nil {
+			return nil, transientError(fmt.Sprintf("System Log event %d is not a JSON object", i), err)
+		}
+		for _, m := range members {
+			for _, f := range fields {
+				if !strings.EqualFold(m.key, f.name) {
+					continue
+				}
+				var s *string
+				if json.Unmarshal(m.val, &s) != nil {
+					*f.dst = ""
+					if ev.badField == "" {
+						ev.badField = f.name
+					}
+				} else if s != nil {
+					*f.dst = *s
+				}
+			}
+		}
+		events = append(events, ev)
 	}
 	return events, nil
+}
+
+type rawMember struct {
+	key string
+	val json.RawMessage
+}
+
+// orderedMembers lists an object's top-level members in order, duplicates
+// included (a Go map would keep only one).
+func orderedMembers(raw []byte) ([]rawMember, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, err
+	}
+	var out []rawMember
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, rawMember{key: tok.(string), val: v})
+	}
+	return out, nil
 }

@@ -104,11 +104,14 @@ const (
 	reasonNotJSONArray = "not_json_array" // HTML login pages, proxies' error pages
 	reasonInvalidJSON  = "invalid_json"   // truncated or corrupt
 	reasonInvalidEvent = "invalid_event"
-	reasonTooLarge     = "too_large"
-	reasonTooDeep      = "too_deep"
-	reasonBadNext      = "bad_next_link"
-	reasonForeignNext  = "foreign_next_link"
-	reasonMissingNext  = "missing_next_link"
+	// reasonOddField: an event whose uuid, eventType or published is neither
+	// a string nor null; the event is passed on with that metadata empty.
+	reasonOddField    = "non_string_field"
+	reasonTooLarge    = "too_large"
+	reasonTooDeep     = "too_deep"
+	reasonBadNext     = "bad_next_link"
+	reasonForeignNext = "foreign_next_link"
+	reasonMissingNext = "missing_next_link"
 )
 
 // malformed is a 200 whose body or links cannot be used: retried like a 5xx.

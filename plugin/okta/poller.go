@@ -411,6 +411,11 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 	uuids := make([]string, 0, len(p.events))
 	var newest time.Time
 	for _, ev := range p.events {
+		if ev.badField != "" {
+			in.metrics.responseErrors.Incr(1, reasonOddField)
+			in.log.Warnf("A System Log event's %s is neither a string nor null; passing it on with okta_%s empty%s",
+				ev.badField, metaSuffix(ev.badField), map[bool]string{true: " (it cannot be de-duplicated)", false: ""}[ev.badField == "uuid"])
+		}
 		if ev.uuid != "" {
 			uuids = append(uuids, ev.uuid)
 			if !in.seen.add(ev.uuid) {
@@ -535,4 +540,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// metaSuffix is the metadata key suffix of an event field.
+func metaSuffix(field string) string {
+	if field == "eventType" {
+		return "event_type"
+	}
+	return field
 }
