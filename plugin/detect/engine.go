@@ -130,6 +130,9 @@ func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
 
 const minTime = -1 << 63
 
+// wallClock bounds the watermark (advance); tests move it.
+var wallClock = time.Now
+
 // Swap installs a new rule set atomically. Rules whose file is unchanged
 // keep their state; others start fresh.
 func (e *Engine) Swap(rs *RuleSet) {
@@ -271,9 +274,14 @@ func publishedTime(obj *jsonObject) (int64, error) {
 }
 
 // advance moves the watermark and now and then frees expired state.
+//
+// The watermark only decides what state is freed, so it is bounded by the
+// wall clock plus MaxLateness: one event stamped far in the future (a broken
+// clock, a corrupt record) must not free everyone's state. Evaluation still
+// uses the event's own time.
 func (e *Engine) advance(ev *event) {
 	if ev.timeErr == nil {
-		e.setWatermark(ev.at)
+		e.setWatermark(min(ev.at, wallClock().UnixNano()+e.maxLateness))
 	}
 	if e.events.Add(1)%sweepEvery == 0 {
 		e.Expire()

@@ -319,3 +319,25 @@ func TestSwapKeepsStateOfUnchangedRules(t *testing.T) {
 		t.Fatal("changed rule kept old state")
 	}
 }
+
+// An event stamped far in the future does not free the state of everyone
+// else: the watermark stops at the wall clock plus max_lateness.
+func TestFutureEventDoesNotExpireState(t *testing.T) {
+	e, _ := newTestEngine(t, thresholdRule)
+	defer func(f func() time.Time) { wallClock = f }(wallClock)
+	wallClock = func() time.Time { return base.Add(time.Minute) }
+	process(t, e, fail(0, "ann"))
+	process(t, e, fail(time.Second, "ann"))
+	process(t, e, ev(100*365*24*time.Hour, map[string]any{"kind": "other"}))
+	e.Expire()
+	if d := detOf(process(t, e, fail(2*time.Second, "ann")), "T"); d == nil || d.Count != 3 {
+		t.Fatalf("third failure after a far-future event: %+v, want the threshold counting 3", d)
+	}
+	// The clock moving on frees the state as before.
+	wallClock = func() time.Time { return base.Add(5 * time.Hour) }
+	process(t, e, ev(4*time.Hour, map[string]any{"kind": "other"}))
+	e.Expire()
+	if times, _, _ := e.active.Load().rules[0].state.size(); times != 0 {
+		t.Fatalf("%d threshold times kept hours after their window", times)
+	}
+}
