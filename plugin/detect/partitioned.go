@@ -122,6 +122,7 @@ type partitionTask struct {
 	last     lastBatch
 	stale    []string // changelog entries to delete with the next commit
 	lastUsed time.Time
+	evicted  bool // released by evictIdle: fetch the partition's task anew
 }
 
 // Swap installs a reloaded rule set in every partition's engine.
@@ -175,13 +176,26 @@ func (p *partitioned) processBatch(ctx context.Context, batch service.MessageBat
 		groups[src] = append(groups[src], sourced{msg: msg, offset: off})
 	}
 	for _, src := range order {
-		kept, err := p.processPartition(ctx, p.task(src), groups[src])
+		kept, err := p.processPartition(ctx, src, groups[src])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, kept...)
 	}
 	return out, nil
+}
+
+// lockedTask returns the partition's task, locked; one evicted while this
+// waited for its lock is replaced by the current one.
+func (p *partitioned) lockedTask(src sourcePartition) *partitionTask {
+	for {
+		t := p.task(src)
+		t.mu.Lock()
+		if !t.evicted {
+			return t
+		}
+		t.mu.Unlock()
+	}
 }
 
 // sourced is a message with its offset in its source partition.
@@ -230,8 +244,8 @@ func metaInt(msg *service.Message, key string) (int64, error) {
 // the state. A failed commit (Kafka down, or the partition taken over by
 // another worker) discards the state, which is restored again before the
 // records are evaluated again; this repeats until it succeeds or ctx ends.
-func (p *partitioned) processPartition(ctx context.Context, t *partitionTask, recs []sourced) (service.MessageBatch, error) {
-	t.mu.Lock()
+func (p *partitioned) processPartition(ctx context.Context, src sourcePartition, recs []sourced) (service.MessageBatch, error) {
+	t := p.lockedTask(src)
 	defer t.mu.Unlock()
 	t.lastUsed = time.Now()
 	for attempt := 0; ; attempt++ {
@@ -445,6 +459,7 @@ func (p *partitioned) evictIdle(idle time.Duration) {
 		}
 		if time.Since(t.lastUsed) > idle {
 			t.discard()
+			t.evicted = true
 			delete(p.tasks, src)
 			p.log.Debugf("cel_detect: released state of %s (idle)", src)
 		}
