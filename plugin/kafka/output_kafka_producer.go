@@ -262,21 +262,13 @@ func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 // clientOpts turns the config into franz-go options; all validation happens
 // here so a bad config fails at startup rather than on first connect.
 func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
-	brokers, err := seedBrokers(conf)
+	opts, err := connectionOpts(conf)
 	if err != nil {
 		return nil, err
 	}
-	clientID, err := conf.FieldString(kpFieldClientID)
-	if err != nil {
-		return nil, err
-	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID(clientID),
-		// franz-go counts the whole batch against this limit, so a single
-		// record just under max_message_bytes still fits.
-		kgo.ProducerBatchMaxBytes(int32(min(k.maxMessageBytes+batchOverhead, 1<<30))),
-	}
+	// franz-go counts the whole batch against this limit, so a single record
+	// just under max_message_bytes still fits.
+	opts = append(opts, kgo.ProducerBatchMaxBytes(int32(min(k.maxMessageBytes+batchOverhead, 1<<30))))
 	partOpts, err := k.partitionerOpts(conf)
 	if err != nil {
 		return nil, err
@@ -291,22 +283,7 @@ func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, kgo.ProducerBatchCompression(codec))
-	tlsConf, tlsOn, err := conf.FieldTLSToggled(kpFieldTLS)
-	if err != nil {
-		return nil, err
-	}
-	if tlsOn {
-		opts = append(opts, kgo.DialTLSConfig(tlsConf))
-	}
-	mechs, err := saslMechanisms(conf)
-	if err != nil {
-		return nil, err
-	}
-	if len(mechs) > 0 {
-		opts = append(opts, kgo.SASL(mechs...))
-	}
-	return opts, nil
+	return append(opts, kgo.ProducerBatchCompression(codec)), nil
 }
 
 // batchOverhead is a generous bound on the record-batch header plus one

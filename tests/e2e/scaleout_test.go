@@ -217,21 +217,14 @@ type scaleWorker struct {
 
 func startScaleWorker(t *testing.T, brokers []string, group, name string, log *scaleLog) *scaleWorker {
 	t.Helper()
-	b := service.NewStreamBuilder()
-	if err := b.AddInputYAML(fmt.Sprintf(`
+	return startStreamWorker(t, fmt.Sprintf(`
 kafka_consumer:
   seed_brokers: [ %q ]
   topics: [ %s ]
   consumer_group: %s
   client_id: %s
   commit_period: 500ms
-`, strings.Join(brokers, ","), eventsTopic, group, name)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+`, strings.Join(brokers, ","), eventsTopic, group, name), "", func(_ context.Context, batch service.MessageBatch) error {
 		for _, m := range batch {
 			part, _ := m.MetaGetMut("kafka_partition")
 			off, _ := m.MetaGetMut("kafka_offset")
@@ -242,7 +235,26 @@ kafka_consumer:
 			log.add(processed{worker: name, partition: int32(part.(int64)), offset: off.(int64), actor: key, uuid: uuid, seq: seq})
 		}
 		return nil
-	}); err != nil {
+	})
+}
+
+// startStreamWorker runs an in-process pipeline: the input, an optional
+// processor, and consume as its output; it is stopped at the test's end.
+func startStreamWorker(t *testing.T, input, processor string, consume func(context.Context, service.MessageBatch) error) *scaleWorker {
+	t.Helper()
+	b := service.NewStreamBuilder()
+	if err := b.AddInputYAML(input); err != nil {
+		t.Fatal(err)
+	}
+	if processor != "" {
+		if err := b.AddProcessorYAML(processor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetLoggerYAML("level: warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddBatchConsumerFunc(consume); err != nil {
 		t.Fatal(err)
 	}
 	s, err := b.Build()
@@ -261,7 +273,7 @@ func (w *scaleWorker) stop(t *testing.T) {
 	if w.stream == nil {
 		return
 	}
-	if err := w.stream.StopWithin(20 * time.Second); err != nil {
+	if err := w.stream.StopWithin(30 * time.Second); err != nil {
 		t.Errorf("stopping worker: %v", err)
 	}
 	<-w.done

@@ -94,16 +94,10 @@ func tagsOf(body []byte) (uuid, tags string, err error) {
 	return ev.UUID, strings.Join(pairs, ","), nil
 }
 
-// detectWorker is one in-process stage-2 worker writing into a tagLog.
-type detectWorker struct {
-	stream *service.Stream
-	done   chan error
-}
-
-func startDetectWorker(t *testing.T, brokers, group, name string, log *tagLog) *detectWorker {
+// startDetectWorker is one in-process stage-2 worker writing into a tagLog.
+func startDetectWorker(t *testing.T, brokers, group, name string, log *tagLog) *scaleWorker {
 	t.Helper()
-	b := service.NewStreamBuilder()
-	if err := b.AddInputYAML(fmt.Sprintf(`
+	return startStreamWorker(t, fmt.Sprintf(`
 kafka_consumer:
   seed_brokers: [ %q ]
   topics: [ %s ]
@@ -111,22 +105,13 @@ kafka_consumer:
   client_id: %s
   commit_period: 500ms
   session_timeout: 6s
-`, brokers, eventsTopic, group, name)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddProcessorYAML(fmt.Sprintf(`
+`, brokers, eventsTopic, group, name), fmt.Sprintf(`
 cel_detect:
   changelog:
     seed_brokers: [ %q ]
     topic: %s-state
     transactional_id_prefix: %s
-`, brokers, group, group)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+`, brokers, group, group), func(_ context.Context, batch service.MessageBatch) error {
 		for _, m := range batch {
 			body, _ := m.AsBytes()
 			uuid, tags, err := tagsOf(body)
@@ -136,28 +121,7 @@ cel_detect:
 			log.add(name, uuid, tags)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &detectWorker{stream: s, done: make(chan error, 1)}
-	go func() { w.done <- s.Run(context.Background()) }()
-	t.Cleanup(func() { w.stop(t) })
-	return w
-}
-
-func (w *detectWorker) stop(t *testing.T) {
-	if w.stream == nil {
-		return
-	}
-	if err := w.stream.StopWithin(30 * time.Second); err != nil {
-		t.Errorf("stopping worker: %v", err)
-	}
-	<-w.done
-	w.stream = nil
+	})
 }
 
 // produceCorpus writes events keyed by actor (uuid without one), as stage 1.
@@ -207,7 +171,7 @@ func runDetectWorkers(t *testing.T, evs [][]byte, group string, start int, later
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
 	log := newTagLog()
-	var workers []*detectWorker
+	var workers []*scaleWorker
 	for i := range start {
 		workers = append(workers, startDetectWorker(t, brokers[0], group, fmt.Sprintf("w%d", i+1), log))
 	}
