@@ -520,16 +520,23 @@ func waitGroupAssigned(t *testing.T, brokers []string, group string, n int) {
 	}
 }
 
-func groupOffsets(t *testing.T, brokers []string, group string) map[int32]int64 {
+// adminQuery is an admin client and a 10 s context for one query; call done
+// after it.
+func adminQuery(t *testing.T, brokers []string) (adm *kadm.Client, ctx context.Context, done func()) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }
+}
+
+func groupOffsets(t *testing.T, brokers []string, group string) map[int32]int64 {
+	t.Helper()
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	offs, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatalf("fetching %s's offsets: %v", group, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -326,14 +325,9 @@ func authEvent(uuid, actor string, at time.Time, result, city string, lat, lon f
 // the group member owning it.
 func groupOwners(t *testing.T, brokers []string, group string) map[int32]string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	groups, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		t.Fatal(err)
 	}
