@@ -3,16 +3,11 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // withFastAttributes compiles with fastEventAttrs on or off.
@@ -127,33 +122,7 @@ func TestFastAttributesMatchCEL(t *testing.T) {
 // the same rule errors, with and without the fast field access, over the
 // scenarios, a corpus with the attacks mixed in and the peer cases.
 func TestFastAttributesPackEquivalence(t *testing.T) {
-	var streams [][][]byte
-	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	for _, name := range oktasim.ScenarioNames() {
-		tl, err := oktasim.Scenario(name, oktasim.NewGenerator(7), start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var evs [][]byte
-		for _, e := range tl {
-			evs = append(evs, e.Event.JSON())
-		}
-		streams = append(streams, evs)
-	}
-	streams = append(streams, corpus.Events(3000))
-	data, err := os.ReadFile("testdata/peer-cases/panther-okta-tests.okta-shaped.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []peerCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	var peer [][]byte
-	for _, c := range cases {
-		peer = append(peer, c.Event)
-	}
-	streams = append(streams, peer)
+	streams := testStreams(t, true, true)
 
 	var plain, fast *RuleSet
 	withFastAttributes(false, func() { plain = packRules(t) })

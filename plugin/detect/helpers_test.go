@@ -3,9 +3,13 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // compileRules compiles rule sources given inline.
@@ -70,4 +74,43 @@ func detOf(res Result, id string) *Detection {
 		}
 	}
 	return nil
+}
+
+// testStreams are the event streams the equivalence tests run: each of the
+// simulator's scenarios, then optionally a 3,000-event corpus with the
+// attacks mixed in, and the peer cases' events.
+func testStreams(t *testing.T, withCorpus, withPeers bool) [][][]byte {
+	t.Helper()
+	var streams [][][]byte
+	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, name := range oktasim.ScenarioNames() {
+		tl, err := oktasim.Scenario(name, oktasim.NewGenerator(7), start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs [][]byte
+		for _, e := range tl {
+			evs = append(evs, e.Event.JSON())
+		}
+		streams = append(streams, evs)
+	}
+	if withCorpus {
+		streams = append(streams, corpus.Events(3000))
+	}
+	if withPeers {
+		data, err := os.ReadFile("testdata/peer-cases/panther-okta-tests.okta-shaped.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []peerCase
+		if err := json.Unmarshal(data, &cases); err != nil {
+			t.Fatal(err)
+		}
+		var peer [][]byte
+		for _, c := range cases {
+			peer = append(peer, c.Event)
+		}
+		streams = append(streams, peer)
+	}
+	return streams
 }

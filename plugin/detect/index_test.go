@@ -1,14 +1,9 @@
 package detect
 
 import (
-	"encoding/json"
-	"os"
 	"reflect"
 	"slices"
 	"testing"
-	"time"
-
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 func TestGuardAnalysis(t *testing.T) {
@@ -54,32 +49,7 @@ func TestGuardAnalysis(t *testing.T) {
 // simulator's scenarios, a corpus with the attacks mixed in, and the peer
 // cases, and compares the tags exactly.
 func TestIndexEquivalence(t *testing.T) {
-	var streams [][][]byte
-	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	for _, name := range oktasim.ScenarioNames() {
-		tl, err := oktasim.Scenario(name, oktasim.NewGenerator(7), start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var evs [][]byte
-		for _, e := range tl {
-			evs = append(evs, e.Event.JSON())
-		}
-		streams = append(streams, evs)
-	}
-	data, err := os.ReadFile("testdata/peer-cases/panther-okta-tests.okta-shaped.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []peerCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatal(err)
-	}
-	var peer [][]byte
-	for _, c := range cases {
-		peer = append(peer, c.Event)
-	}
-	streams = append(streams, peer)
+	streams := testStreams(t, false, true)
 
 	rs := packRules(t)
 	total, ran, taggedAll := 0, 0, 0

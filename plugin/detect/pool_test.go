@@ -5,10 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oktadetect/oktadetect/tests/bench/corpus"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // oddEvents are shapes the corpus lacks: escapes, invalid UTF-8, duplicate
@@ -97,20 +95,7 @@ func FuzzPooledParse(f *testing.F) {
 // and a corpus with the attacks mixed in, must equal those of an engine
 // whose input stays intact.
 func TestNothingKeepsEventBytes(t *testing.T) {
-	var streams [][][]byte
-	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	for _, name := range oktasim.ScenarioNames() {
-		tl, err := oktasim.Scenario(name, oktasim.NewGenerator(7), start)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var evs [][]byte
-		for _, e := range tl {
-			evs = append(evs, e.Event.JSON())
-		}
-		streams = append(streams, evs)
-	}
-	streams = append(streams, corpus.Events(3000))
+	streams := testStreams(t, true, false)
 	rs := packRules(t)
 	tags := 0
 	for si, evs := range streams {
