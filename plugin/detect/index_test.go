@@ -29,6 +29,25 @@ func TestGuardAnalysis(t *testing.T) {
 		{cond: `!(event.eventType == 'a')`, none: true},
 		{cond: `event.x.eventType == 'a'`, none: true},
 		{cond: `event.eventType in event.types`, none: true},
+		// exists over string literals of an eventType test is a guard;
+		// anything else about it is not.
+		{cond: `['a.', 'b.'].exists(p, event.eventType.startsWith(p))`, pref: []string{"a.", "b."}},
+		{cond: `event.x == 1 && ['a.'].exists(p, event.?eventType.orValue('').startsWith(p))`, pref: []string{"a."}},
+		{cond: `['a', 'b'].exists(p, event.eventType == p)`, exact: []string{"a", "b"}},
+		{cond: `['a', 'b'].exists(q, q == event['eventType'])`, exact: []string{"a", "b"}},
+		{cond: `event.x != 'y' && (event.eventType in ['a'] || ['p.'].exists(p, event.eventType.startsWith(p)))`, exact: []string{"a"}, pref: []string{"p."}},
+		{cond: `['a.'].exists(p, event.x.startsWith(p))`, none: true},
+		{cond: `['a.'].all(p, event.eventType.startsWith(p))`, none: true},
+		{cond: `['a.'].exists_one(p, event.eventType.startsWith(p))`, none: true},
+		{cond: `event.types.exists(p, event.eventType == p)`, none: true},
+		{cond: `['a.', event.x].exists(p, event.eventType.startsWith(p))`, none: true},
+		{cond: `['a.'].exists(p, event.eventType.startsWith(p) || event.x)`, none: true},
+		{cond: `['a.'].exists(p, !event.eventType.startsWith(p))`, none: true},
+		{cond: `['a.'].exists(p, event.eventType.startsWith('b'))`, none: true},
+		{cond: `['a', 'b'].exists(i, v, event.eventType == v)`, none: true},
+		{cond: `['a', 'b'].exists(p, event.eventType != p)`, none: true},
+		{cond: `!['a.'].exists(p, event.eventType.startsWith(p))`, none: true},
+		{cond: `['a.'].exists(p, event.eventType.startsWith(p)) || event.x`, none: true},
 	}
 	for _, c := range cases {
 		rs := compileRules(t, "// id: R\n"+c.cond)
