@@ -85,6 +85,11 @@ func (t *ackTracker) track(cp checkpoint) uint64 {
 // is called with the newest cursor of the prefix, under the tracker's lock so
 // commits happen in order; if commit fails the prefix stays pending and is
 // committed with the next ack.
+//
+// When the prefix holds several pages, the page before the newest is committed
+// first: commits alternate between two slots, and a crash that tears the
+// newest slot resumes from the other one, which must then be exactly one page
+// earlier (not several), or a torn write re-reads more than one page.
 func (t *ackTracker) ack(seq uint64, commit func(checkpoint) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -100,16 +105,28 @@ func (t *ackTracker) ack(seq uint64, commit func(checkpoint) error) error {
 	if n == 0 {
 		return nil
 	}
-	if err := commit(t.pending[n-1].cp); err != nil {
+	if n > 1 {
+		if err := commit(t.pending[n-2].cp); err != nil {
+			return err
+		}
+		t.dropCommitted(n - 1)
+	}
+	if err := commit(t.pending[0].cp); err != nil {
 		return err
 	}
+	t.dropCommitted(1)
+	return nil
+}
+
+// dropCommitted forgets the first n pending pages, whose cursor is stored, and
+// wakes waitBelow.
+func (t *ackTracker) dropCommitted(n int) {
 	t.pending = t.pending[n:]
 	t.first += uint64(n)
 	if t.changed != nil {
 		close(t.changed)
 		t.changed = nil
 	}
-	return nil
 }
 
 // oldest returns how many pages are uncommitted and when the oldest of them

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	_ "github.com/oktadetect/oktadetect/plugin/okta"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
@@ -93,6 +95,22 @@ func (c *collector) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.uuids)
+}
+
+// waitForAll waits until every one of uuids has been delivered (a count of
+// messages is not enough: pages read again after a resume count too).
+func (c *collector) waitForAll(t *testing.T, uuids []string) {
+	t.Helper()
+	testkit.Until(t, fmt.Sprintf("%d events to be delivered", len(uuids)), func() (bool, string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, u := range uuids {
+			if c.counts[u] == 0 {
+				return false, fmt.Sprintf("%d messages, %s not among them", len(c.uuids), u)
+			}
+		}
+		return true, ""
+	})
 }
 
 func (c *collector) waitFor(t *testing.T, n int, within time.Duration) {
@@ -440,7 +458,8 @@ func TestHTMLBodyIsAClearErrorAndRetried(t *testing.T) {
 }
 
 // A crash while the file cache rewrites the cursor leaves that file torn; the
-// input resumes from the other slot, one commit earlier: nothing is lost.
+// input resumes from the other slot, one page earlier: nothing is lost, and at
+// most one page is read again.
 func TestTornCheckpointResumesFromTheOtherSlot(t *testing.T) {
 	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
 	first := org.backlog(300)
@@ -450,31 +469,32 @@ func TestTornCheckpointResumesFromTheOtherSlot(t *testing.T) {
 
 	c1 := &collector{}
 	p1 := startPipeline(t, conf, resources, c1)
-	c1.waitFor(t, len(first), 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	c1.waitForAll(t, first)
+	waitCursorPast(t, dir, first[len(first)-1])
 	p1.stop()
 
-	// Tear the newest slot, as a SIGKILL between truncate and write does.
-	newest, newestSeq := "", -1.0
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		raw, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		var cp struct{ Seq float64 }
-		_ = json.Unmarshal(raw, &cp)
-		if cp.Seq > newestSeq {
-			newest, newestSeq = e.Name(), cp.Seq
-		}
+	// Tear the newest slot, as a SIGKILL between truncate and write does. The
+	// other slot must hold the page just before it (acks of several pages
+	// arriving together must not make it several pages older).
+	slots := readSlots(t, dir)
+	newest, older := slots[0], slots[1]
+	if newest.seq < older.seq {
+		newest, older = older, newest
 	}
-	if err := os.WriteFile(filepath.Join(dir, newest), []byte(`{"v":1,"ne`), 0o644); err != nil {
+	if !slices.Contains(older.uuids, first[199]) {
+		t.Fatalf("the older slot (seq %d) does not hold page 2's cursor: the slots are more than one page apart", older.seq)
+	}
+	if err := os.WriteFile(newest.path, []byte(`{"v":1,"ne`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	second := org.backlog(100)
 	c2 := &collector{}
 	p2 := startPipeline(t, conf, resources, c2)
-	c2.waitFor(t, len(second), 10*time.Second)
+	c2.waitForAll(t, second)
 	waitLog(t, p2, "Ignoring the unreadable cursor")
+	waitCursorPast(t, dir, second[len(second)-1])
+	p2.stop() // nothing more can arrive: the counts below are final
 	c2.mu.Lock()
-	defer c2.mu.Unlock()
 	for _, u := range second {
 		if c2.counts[u] != 1 {
 			t.Fatalf("event %s delivered %d times after resuming from the older slot", u, c2.counts[u])
@@ -483,11 +503,55 @@ func TestTornCheckpointResumesFromTheOtherSlot(t *testing.T) {
 	if extra := len(c2.uuids) - len(second); extra > 100 {
 		t.Fatalf("%d events read again, want at most one page (100)", extra)
 	}
+	c2.mu.Unlock()
 
 	// Both slots unreadable: a clear error, no silent restart from scratch.
-	for _, e := range entries {
-		_ = os.WriteFile(filepath.Join(dir, e.Name()), []byte("garbage"), 0o644)
+	for _, s := range readSlots(t, dir) {
+		_ = os.WriteFile(s.path, []byte("garbage"), 0o644)
 	}
 	p3 := startPipeline(t, conf, resources, &collector{})
 	waitLog(t, p3, "no readable cursor")
+}
+
+// storedSlot is one checkpoint slot file as the file cache holds it.
+type storedSlot struct {
+	path  string
+	seq   uint64
+	uuids []string
+}
+
+func readSlots(t *testing.T, dir string) []storedSlot {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slots []storedSlot
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		raw, _ := os.ReadFile(path)
+		var cp struct {
+			Seq   uint64   `json:"seq"`
+			UUIDs []string `json:"uuids"`
+		}
+		_ = json.Unmarshal(raw, &cp) // a torn or empty slot reads as seq 0
+		slots = append(slots, storedSlot{path: path, seq: cp.Seq, uuids: cp.UUIDs})
+	}
+	return slots
+}
+
+// waitCursorPast waits until a stored cursor's page holds uuid: the commit of
+// the page that delivered it has landed.
+func waitCursorPast(t *testing.T, dir, uuid string) {
+	t.Helper()
+	testkit.Until(t, "the cursor past "+uuid+" to be stored", func() (bool, string) {
+		var seen []uint64
+		for _, s := range readSlots(t, dir) {
+			if slices.Contains(s.uuids, uuid) {
+				return true, ""
+			}
+			seen = append(seen, s.seq)
+		}
+		return false, fmt.Sprintf("slots with seq %v, none holding it", seen)
+	})
 }
