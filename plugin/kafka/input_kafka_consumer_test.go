@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 func parseConsumer(yaml string) (*kafkaConsumer, error) {
@@ -115,7 +117,7 @@ func committed(t testing.TB, c *kfake.Cluster, group string) map[int32]int64 {
 // waitCommitted polls until partition p of group is committed at want.
 func waitCommitted(t testing.TB, c *kfake.Cluster, group string, p int32, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		got, ok := committed(t, c, group)[p]
 		if ok && got == want {
@@ -318,7 +320,7 @@ func TestConsumerStartLatest(t *testing.T) {
 	produceTo(t, c, recordsOn(0, "old")...)
 	k := newConsumer(t, c, "g-latest", "start_offset: latest\n")
 	// Wait until the member owns the partitions, then write.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		k.mu.Lock()
 		n := len(k.parts)

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 // javaMurmur2 is written from the algorithm in Kafka's Utils.murmur2, kept
@@ -355,7 +357,7 @@ func TestClusterGoneAndBack(t *testing.T) {
 // writeLikeBenthos retries on ErrNotConnected after reconnecting, as
 // Benthos' output loop does.
 func writeLikeBenthos(t testing.TB, k *kafkaProducer, b service.MessageBatch) error {
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		err := write(t, k, b)
 		if !errors.Is(err, service.ErrNotConnected) || time.Now().After(deadline) {

@@ -14,6 +14,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 func freePort(t *testing.T) int {
@@ -71,7 +73,7 @@ logger:
 		`go_goroutines `,
 		`process_cpu_seconds_total `,
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	var body string
 	for time.Now().Before(deadline) {
 		body = scrape(t, "http://"+addr+"/metrics")

@@ -145,7 +145,7 @@ func TestOAuthBearerToken(t *testing.T) {
 	want := org.backlog(500)
 	c := &collector{}
 	p := startOAuthPipeline(t, oauthInputConf(org, key.file(t), "", "  limit: 100"), key, c)
-	c.waitFor(t, len(want), 10*time.Second)
+	c.waitFor(t, len(want))
 	time.Sleep(300 * time.Millisecond)
 	assertExactlyOnce(t, c, want)
 
@@ -175,12 +175,12 @@ func TestOAuthDPoPWithNonceChallenges(t *testing.T) {
 			want := org.backlog(300)
 			c := &collector{}
 			p := startOAuthPipeline(t, oauthInputConf(org, key.file(t), "    dpop: "+mode, "  limit: 100"), key, c)
-			c.waitFor(t, len(want), 10*time.Second)
+			c.waitFor(t, len(want))
 
 			// A new nonce mid-stream: the next API call is challenged and retried.
 			org.sim.RotateDPoPNonce()
 			more := org.backlog(150)
-			c.waitFor(t, len(want)+len(more), 10*time.Second)
+			c.waitFor(t, len(want)+len(more))
 			time.Sleep(300 * time.Millisecond)
 			assertExactlyOnce(t, c, append(want, more...))
 
@@ -228,7 +228,7 @@ func TestOAuthTokenExpiryMidBacklog(t *testing.T) {
 	want := org.backlog(3000)
 	c := &collector{}
 	p := startOAuthPipeline(t, oauthInputConf(org, key.file(t), "    dpop: always", "  limit: 100\n  rate_limit_share: 1"), key, c)
-	c.waitFor(t, len(want), 30*time.Second)
+	c.waitFor(t, len(want))
 	time.Sleep(300 * time.Millisecond)
 	assertExactlyOnce(t, c, want)
 	st := org.sim.OAuthStats()
@@ -250,9 +250,9 @@ func TestOAuthRevokedTokenIsRenewedOnce(t *testing.T) {
 	want := org.backlog(2000)
 	c := &collector{}
 	p := startOAuthPipeline(t, oauthInputConf(org, key.file(t), "", "  limit: 100\n  rate_limit_share: 1"), key, c)
-	c.waitFor(t, 500, 10*time.Second)
+	c.waitFor(t, 500)
 	org.sim.RevokeTokens()
-	c.waitFor(t, len(want), 20*time.Second)
+	c.waitFor(t, len(want))
 	time.Sleep(300 * time.Millisecond)
 	assertExactlyOnce(t, c, want)
 	st := org.sim.OAuthStats()
@@ -366,7 +366,7 @@ func TestOAuthDPoPBacklog20k(t *testing.T) {
 	c := &collector{}
 	start := time.Now()
 	p := startOAuthPipeline(t, oauthInputConf(org, key.file(t), "    dpop: always", "  limit: 1000\n  rate_limit_share: 1"), key, c)
-	c.waitFor(t, len(want), 60*time.Second)
+	c.waitFor(t, len(want))
 	elapsed := time.Since(start)
 	time.Sleep(300 * time.Millisecond)
 	assertExactlyOnce(t, c, want)
@@ -421,7 +421,7 @@ okta_system_log:
   poll_interval: 200ms
 `, org.srv.URL, testClientID, escaped)
 	startOAuthPipeline(t, conf, key, c)
-	c.waitFor(t, len(want), 10*time.Second)
+	c.waitFor(t, len(want))
 
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.signer.Public())
 	pubPEM := strings.ReplaceAll(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), "\n", `\n`)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -163,7 +164,7 @@ func TestHostileEventsPassThrough(t *testing.T) {
 
 	body := ""
 	var ruleErrs, loopErrs, events float64
-	for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait); time.Sleep(200 * time.Millisecond) {
+	for wait := time.Now().Add(testkit.Patience); time.Now().Before(wait); time.Sleep(200 * time.Millisecond) {
 		body = scrape(t, "http://"+addr+"/metrics")
 		ruleErrs, _ = metricValue(body, "cel_detect_rule_errors")
 		loopErrs, _ = metricValue(body, "cel_detect_rule_errors", `rule="Hostile.LoopCost"`)

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -251,7 +252,7 @@ func TestKafkaOutageLosesNothing(t *testing.T) {
 	down.Store(true)
 	during := g.Backlog(700, time.Now().Add(-time.Minute), 10*time.Millisecond)
 	sim.Persist(during...)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for refused.Load() < 3 {
 		if time.Now().After(deadline) {
 			t.Fatal("the pipeline never tried to write during the outage")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -62,7 +63,7 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 		"input_received{", "output_sent{", "go_goroutines",
 	}
 	var body string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		body = scrape(t, "http://"+addr+"/metrics")
 		missing := ""

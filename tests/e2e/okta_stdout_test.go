@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -188,7 +189,7 @@ func TestBinaryBadTokenIsClear(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	run := startStdout(t, srv.URL, t.TempDir())
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for !strings.Contains(run.stderr.String(), "rejected the credentials") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no clear error for a bad token:\n%s", run.stderr.String())

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -111,7 +112,7 @@ func metricValue(body, metric string, labels ...string) (float64, bool) {
 // waitMetric scrapes until metric{labels} reaches at least min.
 func waitMetric(t *testing.T, addr, metric string, min float64, labels ...string) float64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		body := scrape(t, "http://"+addr+"/metrics")
 		v, _ := metricValue(body, metric, labels...)
@@ -186,7 +187,7 @@ func TestOutageOktaFaults(t *testing.T) {
 		collect(t, run, seen, len(all), 30*time.Second)
 		// The faults were queued before the events: a response with the
 		// events means every fault was served before it.
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(testkit.Patience)
 		for strings.Count(run.stderr.String(), s.log) <= logsBefore {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no log line with %q", s.name, s.log)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -147,7 +148,7 @@ logger:
 	// Revoke mid-run so tokens are renewed; inject faults so errors are logged.
 	time.Sleep(1500 * time.Millisecond)
 	sim.RevokeTokens()
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for strings.Count(out.String(), `"uuid":`) < len(evs) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d events printed:\n%s", strings.Count(out.String(), `"uuid":`), len(evs), tail(out.String(), 3000))

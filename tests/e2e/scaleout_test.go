@@ -24,6 +24,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	// kafka_consumer for the in-process workers.
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	_ "github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
@@ -495,7 +496,7 @@ func waitGroupAssigned(t *testing.T, brokers []string, group string, n int) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		groups, err := adm.DescribeGroups(ctx, group)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -34,7 +35,7 @@ func TestSIGTERMWithKafkaDownExitsInBoundedTime(t *testing.T) {
 
 	down.Store(true)
 	run := startPipeline(t, "okta-to-kafka.yaml", env...)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for refused.Load() < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the pipeline never tried to write:\n%s", run.output.String())

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
@@ -79,7 +80,7 @@ func TestTwoStageConfigs(t *testing.T) {
 	// is TestStateFollowsKilledWorker's).
 	w1 := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CONSUMER_GROUP=e2e-detect")
 	w2 := startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CONSUMER_GROUP=e2e-detect")
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for !(strings.Contains(w1.String(), "Assigned") && strings.Contains(w2.String(), "Assigned") &&
 		!strings.Contains(w1.String()+w2.String(), "Released 0")) {
 		if time.Now().After(deadline) {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/plugin/detect"
 	"github.com/oktadetect/oktadetect/rules"
 	"github.com/oktadetect/oktadetect/tests/bench/corpus"
@@ -159,8 +161,15 @@ func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 }
 
 // runDetectWorkers runs the corpus through workers of one group: start of
-// them at once, then one more per entry of later once the log holds that
-// many events. It returns the tags per uuid.
+// them from the beginning, then one more per entry of later once the log
+// holds that many events. It returns the tags per uuid.
+//
+// What a test of "a worker joins mid-run" needs is a state of the group, not
+// a speed: the corpus is produced only once the starting workers all own
+// partitions, and for each joiner only joinInFlight events beyond its mark
+// are produced before it owns partitions too. So the join happens while
+// batches are in flight, and the joiner always has events left to process,
+// however fast or slow the machine is.
 func runDetectWorkers(t *testing.T, evs [][]byte, group string, start int, later ...int) *tagLog {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic), kfake.GroupMinSessionTimeout(time.Second))
@@ -171,16 +180,26 @@ func runDetectWorkers(t *testing.T, evs [][]byte, group string, start int, later
 	brokers := cluster.ListenAddrs()
 	log := newTagLog()
 	var workers []*scaleWorker
-	for i := range start {
-		workers = append(workers, startDetectWorker(t, brokers[0], group, fmt.Sprintf("w%d", i+1), log))
+	var names []string
+	join := func() {
+		name := fmt.Sprintf("w%d", len(workers)+1)
+		workers = append(workers, startDetectWorker(t, brokers[0], group, name, log))
+		names = append(names, name)
 	}
-	produced := make(chan struct{})
-	go func() { defer close(produced); produceCorpus(t, brokers, evs) }()
-	for i, at := range later {
+	for range start {
+		join()
+	}
+	waitAllOwnPartitions(t, brokers, group, names)
+	produced := 0
+	for _, at := range later {
+		upTo := min(at+joinInFlight, len(evs))
+		produceCorpus(t, brokers, evs[produced:upTo])
+		produced = upTo
 		log.waitCount(t, at, 3*time.Minute)
-		workers = append(workers, startDetectWorker(t, brokers[0], group, fmt.Sprintf("w%d", start+i+1), log))
+		join()
+		waitAllOwnPartitions(t, brokers, group, names)
 	}
-	<-produced
+	produceCorpus(t, brokers, evs[produced:])
 	log.waitCount(t, len(evs), 5*time.Minute)
 	for _, w := range workers {
 		w.stop(t)
@@ -189,6 +208,33 @@ func runDetectWorkers(t *testing.T, evs [][]byte, group string, start int, later
 		t.Errorf("%d events written out twice with different tags, e.g. %s", len(log.differs), log.differs[0])
 	}
 	return log
+}
+
+// joinInFlight is how many events past its mark a joining worker finds in
+// the topic: the rebalance it causes happens while they are processed.
+const joinInFlight = 10_000
+
+// waitAllOwnPartitions waits until the group's assignment gives each of the
+// named members at least one partition: the rebalance their joining caused
+// has finished.
+func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []string) {
+	t.Helper()
+	testkit.Until(t, fmt.Sprintf("every one of %v to own partitions of group %s", names, group), func() (bool, string) {
+		owners, err := tryGroupOwners(brokers, group)
+		if err != nil {
+			return false, err.Error()
+		}
+		owning := map[string]bool{}
+		for _, w := range owners {
+			owning[w] = true
+		}
+		for _, n := range names {
+			if !owning[n] {
+				return false, fmt.Sprintf("partition owners %v", owners)
+			}
+		}
+		return true, ""
+	})
 }
 
 // oneEngineTags evaluates the events in order in one engine with global
@@ -325,11 +371,24 @@ func authEvent(uuid, actor string, at time.Time, result, city string, lat, lon f
 // the group member owning it.
 func groupOwners(t *testing.T, brokers []string, group string) map[int32]string {
 	t.Helper()
-	adm, ctx, done := adminQuery(t, brokers)
-	defer done()
-	groups, err := adm.DescribeGroups(ctx, group)
+	owners, err := tryGroupOwners(brokers, group)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return owners
+}
+
+func tryGroupOwners(brokers []string, group string) (map[int32]string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("describing group %s: %w", group, err)
 	}
 	owners := map[int32]string{}
 	for _, m := range groups[group].Members {
@@ -341,7 +400,7 @@ func groupOwners(t *testing.T, brokers []string, group string) map[int32]string 
 			}
 		}
 	}
-	return owners
+	return owners, nil
 }
 
 // keyOwnedBy finds an actor whose events land in a partition w owns.
