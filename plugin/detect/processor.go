@@ -344,6 +344,9 @@ func (p *processor) start(c processorConfig, opts CompileOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	if c.stateFile != "" {
+		if err := PrepareStateDir(c.stateFile); err != nil {
+			return err
+		}
 		if n, err := p.engine.LoadSnapshot(c.stateFile); err != nil {
 			p.log.Errorf("cel_detect: ignoring state file %s: %v", c.stateFile, err)
 		} else if n > 0 {
