@@ -31,9 +31,7 @@ func TestHTTPListensOnLoopbackByDefault(t *testing.T) {
 	}
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(binary, args...)
-			cmd.Env = withoutEnv("OKTADETECT_HTTP_ADDRESS")
-			addrs := listenAddrs(t, cmd)
+			addrs := listenAddrs(t, startBinary(t, withoutEnv("OKTADETECT_HTTP_ADDRESS"), args...))
 			if len(addrs) != 1 || addrs[0] != "127.0.0.1:4195" {
 				t.Fatalf("listening on %v, want only 127.0.0.1:4195", addrs)
 			}
@@ -58,16 +56,14 @@ func TestHTTPExposedOnlyWhenConfigured(t *testing.T) {
 	dir := t.TempDir()
 	exposed := filepath.Join(dir, "exposed.yaml")
 	writeFile(t, exposed, "http:\n  address: 0.0.0.0:"+port+"\ninput:\n  generate: {interval: 1s, mapping: 'root = {}'}\noutput:\n  drop: {}\n")
-	cmd := exec.Command(binary, "-c", exposed)
-	cmd.Env = withoutEnv("OKTADETECT_HTTP_ADDRESS")
-	if addrs := listenAddrs(t, cmd); !allInterfaces(addrs, port) {
+	run := startBinary(t, withoutEnv("OKTADETECT_HTTP_ADDRESS"), "-c", exposed)
+	if addrs := listenAddrs(t, run); !allInterfaces(addrs, port) {
 		t.Errorf("config http.address 0.0.0.0:%s: listening on %v", port, addrs)
 	}
 
 	port = strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	cmd = exec.Command(binary, "streams")
-	cmd.Env = append(withoutEnv("OKTADETECT_HTTP_ADDRESS"), "OKTADETECT_HTTP_ADDRESS=0.0.0.0:"+port)
-	if addrs := listenAddrs(t, cmd); !allInterfaces(addrs, port) {
+	run = startBinary(t, append(withoutEnv("OKTADETECT_HTTP_ADDRESS"), "OKTADETECT_HTTP_ADDRESS=0.0.0.0:"+port), "streams")
+	if addrs := listenAddrs(t, run); !allInterfaces(addrs, port) {
 		t.Errorf("streams with OKTADETECT_HTTP_ADDRESS=0.0.0.0:%s: listening on %v", port, addrs)
 	}
 }
@@ -82,30 +78,21 @@ func allInterfaces(addrs []string, port string) bool {
 	return err == nil && p == port && net.ParseIP(host).IsUnspecified()
 }
 
-// listenAddrs starts cmd, waits until it listens on TCP and returns the
-// addresses of its listening sockets (read from /proc: the sockets among
-// the process's open files). The process is killed when the test ends.
-func listenAddrs(t *testing.T, cmd *exec.Cmd) []string {
+// listenAddrs waits until run listens on TCP and returns the addresses of
+// its listening sockets (read from /proc: the sockets among the process's
+// open files).
+func listenAddrs(t *testing.T, run *pipelineRun) []string {
 	t.Helper()
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	recordOutput(out)
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	var addrs []string
 	testkit.Until(t, "the binary listening on TCP", func() (bool, string) {
 		select {
-		case <-exited:
-			t.Fatalf("oktadetect exited:\n%s", out.String())
+		case <-run.done:
+			t.Fatalf("oktadetect exited: %v\n%s", run.err, run.output.String())
 		default:
 		}
 		var err error
-		addrs, err = processListeners(cmd.Process.Pid)
-		return err == nil && len(addrs) > 0, fmt.Sprintf("listeners %v (%v); output:\n%s", addrs, err, tail(out.String(), 2000))
+		addrs, err = processListeners(run.cmd.Process.Pid)
+		return err == nil && len(addrs) > 0, fmt.Sprintf("listeners %v (%v); output:\n%s", addrs, err, tail(run.output.String(), 2000))
 	})
 	return addrs
 }
@@ -224,16 +211,14 @@ func TestStateDirCreatedAtStart(t *testing.T) {
 	conf := filepath.Join(base, "c.yaml")
 	writeFile(t, conf, "input:\n  generate: {interval: 1s, mapping: 'root = {}'}\noutput:\n  drop: {}\n")
 	state := filepath.Join(base, "state", "oktadetect")
-	cmd := exec.Command(binary, "-c", conf)
-	cmd.Env = environ("OKTADETECT_STATE_DIR="+state, "OKTADETECT_HTTP_ADDRESS=127.0.0.1:0")
-	listenAddrs(t, cmd) // running
+	listenAddrs(t, startBinary(t, environ("OKTADETECT_STATE_DIR="+state, "OKTADETECT_HTTP_ADDRESS=127.0.0.1:0"), "-c", conf)) // running
 	info, err := os.Stat(state)
 	if err != nil || info.Mode().Perm() != 0o700 {
 		t.Fatalf("state directory %s: %v, err %v; want created with mode 0700", state, info, err)
 	}
 
 	blocked := filepath.Join(base, "c.yaml", "state") // below a file
-	cmd = exec.Command(binary, "-c", conf)
+	cmd := exec.Command(binary, "-c", conf)
 	cmd.Env = environ("OKTADETECT_STATE_DIR="+blocked, "OKTADETECT_HTTP_ADDRESS=127.0.0.1:0")
 	out, err := runWithTimeout(cmd, testkit.Patience)
 	if code := exitCode(err); code == 0 || code == -1 || !strings.Contains(string(out), "OKTADETECT_STATE_DIR="+blocked) {
