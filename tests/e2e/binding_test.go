@@ -31,6 +31,7 @@ func TestHTTPListensOnLoopbackByDefault(t *testing.T) {
 	}
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
+			defaultPortFree(t)
 			addrs := listenAddrs(t, startBinary(t, withoutEnv("OKTADETECT_HTTP_ADDRESS"), args...))
 			if len(addrs) != 1 || addrs[0] != "127.0.0.1:4195" {
 				t.Fatalf("listening on %v, want only 127.0.0.1:4195", addrs)
@@ -66,6 +67,17 @@ func TestHTTPExposedOnlyWhenConfigured(t *testing.T) {
 	if addrs := listenAddrs(t, run); !allInterfaces(addrs, port) {
 		t.Errorf("streams with OKTADETECT_HTTP_ADDRESS=0.0.0.0:%s: listening on %v", port, addrs)
 	}
+}
+
+// defaultPortFree fails at once, saying why, when another process holds
+// the default port this test must use.
+func defaultPortFree(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:4195")
+	if err != nil {
+		t.Fatalf("another process holds port 4195, which this test of the default address needs: %v", err)
+	}
+	ln.Close()
 }
 
 // allInterfaces: one listener on port, on every interface (Go listens on
