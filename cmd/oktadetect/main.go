@@ -22,6 +22,8 @@ func main() {
 		service.CLIOptSetBinaryName("oktadetect"),
 		service.CLIOptSetProductName("oktadetect"),
 		service.CLIOptSetVersion(version, ""),
+		service.CLIOptSetMainSchemaFrom(mainSchema),
+		service.CLIOptOnConfigParse(func(*service.ParsedConfig) error { return ensureStateDir() }),
 		service.CLIOptAddCommand(rulesCommand()),
 		service.CLIOptAddCommand(simCommand()),
 		service.CLIOptAddCommand(demoCommand()),

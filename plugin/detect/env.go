@@ -37,7 +37,21 @@ var envs [2]struct {
 }
 
 func buildEnv(withPrevious bool) (*cel.Env, error) {
-	opts := []cel.EnvOption{
+	opts := append(standardLibraries(), customLibraries()...)
+	opts = append(opts, costLibrary())
+	if withPrevious {
+		opts = append(opts, cel.Variable("previous", cel.DynType))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("building CEL environment: %w", err)
+	}
+	return env, nil
+}
+
+// standardLibraries are CEL's own, which price their functions themselves.
+func standardLibraries() []cel.EnvOption {
+	return []cel.EnvOption{
 		cel.Variable("event", cel.DynType),
 		cel.OptionalTypes(),
 		cel.CrossTypeNumericComparisons(true),
@@ -51,19 +65,13 @@ func buildEnv(withPrevious bool) (*cel.Env, error) {
 		ext.Regex(),
 		ext.Bindings(),
 		ext.TwoVarComprehensions(),
-		geoLibrary(),
-		jsonLibrary(),
-		similarityLibrary(),
-		oktaLibrary(),
 	}
-	if withPrevious {
-		opts = append(opts, cel.Variable("previous", cel.DynType))
-	}
-	env, err := cel.NewEnv(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("building CEL environment: %w", err)
-	}
-	return env, nil
+}
+
+// customLibraries are ours; every overload they declare has a cost by input
+// size in funcCosts (libcost.go).
+func customLibraries() []cel.EnvOption {
+	return []cel.EnvOption{geoLibrary(), jsonLibrary(), similarityLibrary(), oktaLibrary()}
 }
 
 // geoLibrary: geo.distance_km(lat1, lon1, lat2, lon2) -> double, the
@@ -125,6 +133,10 @@ func jsonLibrary() cel.EnvOption {
 // similarityLibrary: strings.similarity(a, b) -> double in [0, 1], one minus
 // the Levenshtein distance over the longer length (in runes); 1.0 for equal
 // strings. Useful to compare user agents or names that differ slightly.
+// The distance is exact while the strings differ over at most
+// similarityMaxRunes runes each (after their common prefix and suffix);
+// beyond that it is an upper bound (see boundedDistance), so similarity is
+// never overstated and one call never costs more than a bounded table.
 func similarityLibrary() cel.EnvOption {
 	return cel.Function("strings.similarity",
 		cel.Overload("strings_similarity_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DoubleType,
@@ -133,13 +145,54 @@ func similarityLibrary() cel.EnvOption {
 			})))
 }
 
+// similarityMaxRunes bounds the edit-distance table of strings.similarity
+// to 512 x 512 cells (well under a millisecond). Real user agents are a few
+// hundred bytes; two 64 KiB ones used to take 12 s of CPU per event.
+const similarityMaxRunes = 512
+
 func similarity(a, b string) float64 {
 	ra, rb := []rune(a), []rune(b)
 	longest := max(len(ra), len(rb))
 	if longest == 0 {
 		return 1
 	}
-	return 1 - float64(levenshtein(ra, rb))/float64(longest)
+	return 1 - float64(boundedDistance(ra, rb))/float64(longest)
+}
+
+// boundedDistance is the Levenshtein distance of a and b when, without their
+// common prefix and suffix (which cost no edits), both are at most
+// similarityMaxRunes long. Longer, it is the exact distance of the first
+// similarityMaxRunes runes plus the position-by-position mismatches of the
+// rest: edits of the two parts together turn a into b, so this is an upper
+// bound of the distance, in linear time.
+func boundedDistance(a, b []rune) int {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	a, b = a[p:], b[p:]
+	s := 0
+	for s < len(a) && s < len(b) && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	a, b = a[:len(a)-s], b[:len(b)-s]
+	if len(a) <= similarityMaxRunes && len(b) <= similarityMaxRunes {
+		return levenshtein(a, b)
+	}
+	ha, hb := min(len(a), similarityMaxRunes), min(len(b), similarityMaxRunes)
+	return levenshtein(a[:ha], b[:hb]) + mismatches(a[ha:], b[hb:])
+}
+
+// mismatches is the edits turning a into b in place: substitutions where
+// they differ, plus the difference in length.
+func mismatches(a, b []rune) int {
+	n := max(len(a), len(b)) - min(len(a), len(b))
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
 }
 
 func levenshtein(a, b []rune) int {

@@ -3,12 +3,14 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // RuleExt and TestExt name rule files and their tests: rule.cel is tested
@@ -25,6 +27,11 @@ type ruleFile struct {
 	// readTest reads <name>.test.yaml beside the rule (fs.ErrNotExist if none).
 	readTest func() ([]byte, error)
 }
+
+// MaxRuleFileBytes bounds a rule file (and its test file). Rules are a
+// header and a condition, a few KiB; the bound keeps a mistaken path (a log,
+// an image) from being read whole.
+const MaxRuleFileBytes = 1 << 20
 
 // findRuleFiles expands files, directories (recursively) and globs into
 // rule files, sorted and without duplicates.
@@ -46,15 +53,70 @@ func findRuleFiles(paths []string) ([]ruleFile, error) {
 	sort.Strings(names)
 	files := make([]ruleFile, 0, len(names))
 	for _, n := range names {
-		data, err := os.ReadFile(n)
+		data, err := readRuleFile(n)
 		if err != nil {
-			return nil, fmt.Errorf("reading rule: %w", err)
+			return nil, err
 		}
 		testPath := strings.TrimSuffix(n, RuleExt) + TestExt
-		files = append(files, ruleFile{path: n, data: data, readTest: func() ([]byte, error) { return os.ReadFile(testPath) }})
+		files = append(files, ruleFile{path: n, data: data, readTest: func() ([]byte, error) { return readRuleFile(testPath) }})
 	}
 	return files, nil
 }
+
+// readRuleFile reads a plain file of at most MaxRuleFileBytes. Anything
+// else is refused before it is read: a device (/dev/zero never ends), a
+// FIFO (a read blocks until someone writes, stalling reload and shutdown),
+// a socket. The open does not block on a FIFO (O_NONBLOCK), and the checks
+// are made on the opened file, so a swap after a check cannot slip through.
+func readRuleFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading rule file: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading rule file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("rule file %s is not a regular file (%s): rules must be plain files (symlinks to plain files are fine); remove it or point it at the rule", name, fileKind(info.Mode()))
+	}
+	if info.Size() > MaxRuleFileBytes {
+		return nil, tooLarge(name, info.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxRuleFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading rule file %s: %w", name, err)
+	}
+	if len(data) > MaxRuleFileBytes { // grew while read
+		return nil, tooLarge(name, int64(len(data)))
+	}
+	return data, nil
+}
+
+func tooLarge(name string, size int64) error {
+	return fmt.Errorf("rule file %s is %d bytes, over the limit of %d bytes (1 MiB): a rule is a header and a condition; check that the path names rule files", name, size, MaxRuleFileBytes)
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
+}
+
+// hidden entries are skipped in rules directories: Kubernetes' ConfigMap
+// and Secret volumes keep the real files in `..<timestamp>/` behind a
+// `..data` symlink (the visible names link through it), and editors keep
+// lock and swap files under dot names.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
 func expandPath(p string) ([]string, error) {
 	if strings.ContainsAny(p, "*?[") {
@@ -64,6 +126,9 @@ func expandPath(p string) ([]string, error) {
 		}
 		var out []string
 		for _, m := range matches {
+			if hidden(filepath.Base(m)) && !hidden(filepath.Base(p)) {
+				continue
+			}
 			if sub, err := expandPath(m); err == nil {
 				out = append(out, sub...)
 			}
@@ -78,19 +143,53 @@ func expandPath(p string) ([]string, error) {
 		return []string{p}, nil
 	}
 	var out []string
-	err = filepath.WalkDir(p, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(name, RuleExt) {
+	err = walkRulesDir(p, info, func(name string, info fs.FileInfo) {
+		if !info.IsDir() && strings.HasSuffix(name, RuleExt) {
 			out = append(out, name)
 		}
-		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("walking rules directory %s: %w", p, err)
+	return out, err
+}
+
+// walkRulesDir calls visit for every entry under dir (info is dir's),
+// following symlinks as a Kubernetes volume needs, skipping hidden entries,
+// and visiting each directory once (a symlink loop ends there).
+func walkRulesDir(dir string, info fs.FileInfo, visit func(name string, info fs.FileInfo)) error {
+	var seen []fs.FileInfo
+	var walk func(dir string, info fs.FileInfo) error
+	walk = func(dir string, info fs.FileInfo) error {
+		for _, s := range seen {
+			if os.SameFile(s, info) {
+				return nil
+			}
+		}
+		seen = append(seen, info)
+		visit(dir, info)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("reading rules directory %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if hidden(e.Name()) {
+				continue
+			}
+			name := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(name) // follows symlinks
+			if err != nil {
+				if strings.HasSuffix(name, RuleExt) {
+					return fmt.Errorf("rule file %s: %w", name, err) // e.g. a dangling symlink
+				}
+				continue
+			}
+			if !fi.IsDir() {
+				visit(name, fi)
+			} else if err := walk(name, fi); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return out, nil
+	return walk(dir, info)
 }
 
 // findFSRuleFiles lists every rule file under root in fsys.

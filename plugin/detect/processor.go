@@ -86,12 +86,12 @@ needs the input to hand out one batch per partition at a time (kafka_consumer's 
 Rules grouping by something else (a source IP) only see the events of each partition.`).
 		Fields(
 			service.NewStringListField(fieldRules).
-				Description("Rule files, directories (searched recursively for `*.cel`) or glob patterns. Empty: the rule pack embedded in the binary.").
+				Description("Rule files, directories (searched recursively for `*.cel`, following symlinks and skipping hidden entries, so that a Kubernetes ConfigMap volume works as mounted) or glob patterns. Rule files must be plain files of at most 1 MiB. Empty: the rule pack embedded in the binary.").
 				Example([]string{"./rules/okta"}).
 				Example([]string{"/etc/oktadetect/rules/*.cel", "/etc/oktadetect/local"}).
 				Default([]string{}),
 			service.NewStringField(fieldStateFile).
-				Description("A file to snapshot detection state to (threshold windows, dedup periods, remembered values), restored at start. Empty: state lives in memory only and a restart forgets it.").
+				Description("A file to snapshot detection state to (threshold windows, dedup periods, remembered values), restored at start. Its directory is created (0700) at start; one that cannot be written stops the pipeline. Empty: state lives in memory only and a restart forgets it.").
 				Example("/var/lib/oktadetect/cel_detect.state.json").
 				Default(""),
 			service.NewDurationField(fieldSnapshotInterval).
@@ -344,6 +344,9 @@ func (p *processor) start(c processorConfig, opts CompileOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	if c.stateFile != "" {
+		if err := PrepareStateDir(c.stateFile); err != nil {
+			return err
+		}
 		if n, err := p.engine.LoadSnapshot(c.stateFile); err != nil {
 			p.log.Errorf("cel_detect: ignoring state file %s: %v", c.stateFile, err)
 		} else if n > 0 {

@@ -148,3 +148,20 @@ func (e *Engine) LoadSnapshot(path string) (int, error) {
 	defer f.Close()
 	return e.ReadSnapshot(f)
 }
+
+// PrepareStateDir creates the directory of a state file (0700: detection
+// state names users and IPs) and checks that a snapshot can be written
+// there, so that a bad path stops the pipeline at start instead of letting
+// events flow while every save fails and a restart forgets everything.
+func PrepareStateDir(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state_file %s: cannot create its directory %s: %w; create it or choose a writable path", path, dir, err)
+	}
+	probe, err := os.CreateTemp(dir, filepath.Base(path)+".probe-*")
+	if err != nil {
+		return fmt.Errorf("state_file %s: cannot write in its directory %s: %w; make it writable or choose another path", path, dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}

@@ -1,10 +1,14 @@
 package detect
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 func TestSnapshotRestoresState(t *testing.T) {
@@ -65,5 +69,56 @@ func TestSnapshotCorruptOrMissing(t *testing.T) {
 	}
 	if len(process(t, e, fail(0, "a")).Detections) != 0 {
 		t.Fatal("engine unusable after a corrupt snapshot")
+	}
+}
+
+// A state_file whose directory is missing: cel_detect creates it (0700) at
+// start, and the snapshot lands there.
+func TestStateFileDirectoryCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "lib", "oktadetect")
+	path := filepath.Join(dir, "state.json")
+	p := newTestProcessor(t, "state_file: "+path)
+	info, err := os.Stat(dir)
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("state directory: %v, err %v; want created with mode 0700", info, err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no snapshot after close: %v", err)
+	}
+}
+
+// A state_file that cannot be written (its "directory" is a file, or is
+// read-only) stops cel_detect at start with an error naming the directory,
+// instead of events flowing while every save fails.
+func TestStateFileUnwritableRefusesToStart(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(base, "ro")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{filepath.Join(file, "sub", "state.json"): filepath.Join(file, "sub")}
+	if os.Geteuid() != 0 { // root writes anywhere
+		cases[filepath.Join(readOnly, "state.json")] = readOnly
+	}
+	for path, dir := range cases {
+		conf, err := ConfigSpec().ParseYAML("state_file: "+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := newProcessorFromConfig(conf, service.MockResources())
+		if err == nil {
+			p.Close(context.Background())
+			t.Fatalf("state_file %s: cel_detect started", path)
+		}
+		if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "state_file") {
+			t.Errorf("state_file %s: error %q does not name the directory %s", path, err, dir)
+		}
 	}
 }

@@ -48,8 +48,15 @@ func recordOutput(b *lockedBuffer) {
 
 func startPipeline(t *testing.T, config string, env ...string) *pipelineRun {
 	t.Helper()
-	cmd := exec.Command(binary, "-c", configPath(config))
-	cmd.Env = environ(env...)
+	return startBinary(t, environ(env...), "-c", configPath(config))
+}
+
+// startBinary runs the binary with args and the complete environment env;
+// it is killed when the test ends.
+func startBinary(t *testing.T, env []string, args ...string) *pipelineRun {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
 	r := &pipelineRun{cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.output, r.output
 	if err := cmd.Start(); err != nil {
