@@ -37,6 +37,8 @@ output:
   stdout: {}
 logger:
   level: ERROR
+http:
+  address: 127.0.0.1:0 # never the default port, which tests/e2e's binding test needs
 `), 0o600)
 
 	stream, want := recordedStream()

@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building oktadetect: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Every run of the binary listens on a port of its own unless a test says
+	// otherwise: only the test of the default address (binding_test.go) may
+	// take 127.0.0.1:4195, so runs in parallel never collide on it.
+	if os.Getenv("OKTADETECT_HTTP_ADDRESS") == "" {
+		os.Setenv("OKTADETECT_HTTP_ADDRESS", "127.0.0.1:0")
+	}
 	code := m.Run()
 	// The secrets redaction suite, over the output of every run above.
 	if leaks := checkRedaction(); leaks != "" {
