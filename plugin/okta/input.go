@@ -224,7 +224,7 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 		if token, err = conf.FieldString(fieldAPIToken); err != nil {
 			return nil, err
 		}
-		token = strings.TrimSpace(token)
+		token = trimValue(token)
 	}
 	switch {
 	case conf.Contains(fieldOAuth) && token != "":
@@ -236,7 +236,39 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 	case !hasToken:
 		return nil, errors.New("no credentials: set api_token (an Okta API token) or oauth (an OAuth 2.0 service app)")
 	}
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
 	return sswsToken(token), nil
+}
+
+// trimValue removes what a secret mounted from a file or made with `echo`
+// carries around a value: whitespace, and the trailing newline that Benthos'
+// ${VAR} interpolation turns into the two characters \n (it escapes
+// newlines in variables before parsing the YAML). No token, client id or URL
+// ends with a backslash, so that reading is safe.
+func trimValue(s string) string {
+	for {
+		t := strings.TrimSpace(s)
+		t = strings.TrimSuffix(t, `\n`)
+		if t == s {
+			return s
+		}
+		s = t
+	}
+}
+
+// checkToken refuses an api_token Okta would refuse with a generic 401: one
+// pasted with its scheme, or with whitespace inside.
+func checkToken(token string) error {
+	scheme, _, found := strings.Cut(token, " ")
+	if found && (strings.EqualFold(scheme, "SSWS") || strings.EqualFold(scheme, "Bearer")) {
+		return fmt.Errorf("api_token starts with %q: set only the token itself, without the %s prefix (the input sends Authorization: SSWS <token>)", scheme+" ", scheme)
+	}
+	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return errors.New("api_token contains whitespace or control characters: an Okta API token is one word; check how the secret was created (e.g. a Kubernetes secret made with echo, or a value pasted with a line break)")
+	}
+	return nil
 }
 
 // pollingURL is the first request: events since now − lookback, no until,
