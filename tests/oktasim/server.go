@@ -247,7 +247,7 @@ func (s *Sim) writeFault(w http.ResponseWriter, r *http.Request, f Fault, now ti
 	case FaultHTML:
 		writeHTMLFault(w)
 	case FaultEcho:
-		writeEcho(w, f.Status, r.Header.Get("Authorization"))
+		writeEcho(w, f.Status, r.Header.Get("Authorization"), r.Header.Get("DPoP"))
 	case FaultEmptyBody:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", "0")
