@@ -18,7 +18,7 @@ func TestRedactErrorRemovesSecretsAndFragments(t *testing.T) {
 	}
 	got := redactError(e, secrets)
 	text := got.Error()
-	for _, frag := range []string{token[:minSecretLen], token[10 : 10+minSecretLen], assertion[:minSecretLen], assertion[40:40+minSecretLen]} {
+	for _, frag := range []string{token[:minSecretLen], token[10 : 10+minSecretLen], assertion[:minSecretLen], assertion[40 : 40+minSecretLen]} {
 		if strings.Contains(text, frag) {
 			t.Fatalf("%q survives redaction: %s", frag, text)
 		}
