@@ -336,7 +336,9 @@ func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
 			in.budget.exhaust(reqErr.rate, in.now())
 			in.trustRate(reqErr.rate, true)
 		} else {
-			in.observeRate(reqErr.rate, reqErr.status == 200)
+			// A 200 that could not be used is often a proxy's page:
+			// its missing headers say nothing about Okta's limit.
+			in.observeRate(reqErr.rate, false)
 		}
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
