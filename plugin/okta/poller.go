@@ -60,7 +60,7 @@ type systemLogInput struct {
 	waitAnnounced bool          // the coming rate-limit wait was already logged
 	next          string        // the link to request next
 	tickStart     time.Time
-	idle          bool // the last page was empty: wait for the next tick
+	idle          bool // the last page was short: wait for the next tick
 	budget        rateBudget
 	seen          *uuidSet
 	transientBoff *backoff.ExponentialBackOff
@@ -232,8 +232,9 @@ func (in *systemLogInput) getCheckpoint(ctx context.Context, key string) ([]byte
 }
 
 // ReadBatch returns the next non-empty page of events. It blocks through idle
-// ticks, rate-limit waits and retries; it returns an error only to report a
-// failure that needs a human (Benthos logs it and calls again).
+// ticks, rate-limit waits and retries. When the org cannot be read (401/403,
+// no answer) it returns ErrNotConnected, and Connect reports the cause and
+// probes again; other errors are only cancellation.
 func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	if !in.connected {
 		return nil, nil, service.ErrNotConnected
@@ -448,8 +449,8 @@ func unreachable(e *requestError) bool {
 	return e.kind == failTransient && e.status == 0 && e.reason == ""
 }
 
-// accept turns a page into a batch, moves the cursor and ends the tick at an
-// empty page. Events already delivered (same uuid) are dropped.
+// accept turns a page into a batch, moves the cursor and ends the tick at a
+// page shorter than limit. Events already delivered (same uuid) are dropped.
 func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc) {
 	in.transientBoff.Reset()
 	in.configFails = 0
