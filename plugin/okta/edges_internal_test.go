@@ -403,3 +403,42 @@ func TestShortPageEndsTheTick(t *testing.T) {
 		t.Fatalf("%d requests for a backlog of 2 full pages and a short one, want 3", n)
 	}
 }
+
+// A host that does not answer (connections reset): the input is not
+// connected (Connect fails, so /ready is not ready) until a probe, after the
+// backoff, is answered; nothing is lost, the cursor is kept.
+func TestUnreachableOrgIsNotConnected(t *testing.T) {
+	r := newEdgeRun(t, oktasim.Options{}, "limit: 10", 10*time.Minute)
+	r.in.cfg.pollInterval = time.Minute
+	gen := oktasim.NewGenerator(11)
+	evs := gen.Backlog(25, r.start.Add(-10*time.Minute), time.Second)
+	r.sim.Persist(evs...)
+	// The first probe, and later a read mid-backlog, get no answer.
+	r.sim.Inject(oktasim.Fault{Kind: oktasim.FaultReset}, oktasim.Fault{Kind: oktasim.FaultReset})
+	connects := 0
+	r.onSleep = func(time.Duration) {
+		if connects++; connects == 3 {
+			// Two: net/http silently retries a GET once when a reused
+			// connection is reset.
+			r.sim.Inject(oktasim.Fault{Kind: oktasim.FaultReset}, oktasim.Fault{Kind: oktasim.FaultReset})
+		}
+	}
+	if got := r.run(); got != len(evs) {
+		t.Fatalf("delivered %d of %d events", got, len(evs))
+	}
+	r.assertLog("Failed to connect to okta_system_log: System Log request to")
+	resets := 0
+	for _, q := range r.sim.Requests() {
+		if q.Status == 0 {
+			resets++
+		}
+	}
+	if resets != 4 {
+		for _, q := range r.sim.Requests() {
+			t.Logf("%v %d %s", q.At, q.Status, q.URL)
+		}
+		t.Fatalf("%d requests reset, want the 4 injected", resets)
+	}
+	r.assertLog("the input is not ready until the org answers")
+	r.assertLog("can be read again")
+}

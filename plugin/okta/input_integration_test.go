@@ -482,7 +482,8 @@ func TestUnsavableCheckpointIsLoud(t *testing.T) {
 		return strings.Count(p.logs.String(), "cannot save the Okta cursor") >= 2, p.logs.String()
 	})
 	logs := p.logs.String()
-	for _, want := range []string{"level=ERROR", `checkpoint_cache \"cursor\" key \"okta-cursor-`, "no such file or directory", "the input reads nothing until the cursor can be saved", "create its directory"} {
+	for _, want := range []string{"level=WARN", `No stored cursor under \"okta-cursor-`, "from initial_lookback (24h0m0s) ago",
+		"level=ERROR", `checkpoint_cache \"cursor\" key \"okta-cursor-`, "no such file or directory", "the input reads nothing until the cursor can be saved", "create its directory"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("the error must say %q:\n%s", want, logs)
 		}
