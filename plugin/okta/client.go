@@ -34,6 +34,9 @@ type authorizer interface {
 	// rejected rewords the error of a refused request (401, 403, 400) so it
 	// names the cause in terms of this credential's settings.
 	rejected(e *requestError, h http.Header)
+	// secrets are the credentials it sent lately, to redact from anything
+	// logged (a server may echo them back).
+	secrets() []string
 }
 
 // retryHint is why a refused request may succeed if sent again at once. The
@@ -60,6 +63,8 @@ func (sswsToken) answered(*http.Response) retryHint { return noRetry }
 
 // rejected keeps statusError's wording, which is about api_token.
 func (sswsToken) rejected(*requestError, http.Header) {}
+
+func (t sswsToken) secrets() []string { return []string{string(t)} }
 
 // String keeps the token out of any accidental %v.
 func (sswsToken) String() string { return "SSWS [redacted]" }
@@ -108,7 +113,9 @@ type page struct {
 // the local clock using the response's Date, so a skewed local clock does not
 // make the poller wait too little or too long.
 type rateInfo struct {
-	known     bool
+	known     bool   // the headers are present and believable
+	present   bool   // some X-Rate-Limit header was sent
+	problem   string // why the headers are not used, when !known
 	limit     int
 	remaining int
 	reset     int64     // X-Rate-Limit-Reset as sent: identifies the window
@@ -117,8 +124,15 @@ type rateInfo struct {
 
 // fetch requests one page. link must be on the org's origin. A request the
 // authorizer can fix at once (a DPoP nonce challenge, an access token refused
-// before its time) is sent again, once per cause.
+// before its time) is sent again, once per cause. Its errors carry text the
+// server sent (error bodies, HTML, headers), so the credentials are redacted
+// from them here, the one way out of the client.
 func (c *client) fetch(ctx context.Context, link string) (*page, error) {
+	p, err := c.fetchOnce(ctx, link)
+	return p, redactError(err, c.auth.secrets())
+}
+
+func (c *client) fetchOnce(ctx context.Context, link string) (*page, error) {
 	var hinted [retryHints]bool
 	for {
 		req, err := c.newRequest(ctx, link)
@@ -594,22 +608,50 @@ func snippet(b []byte) string {
 // parseRateHeaders reads X-Rate-Limit-*. Reset is epoch seconds on Okta's
 // clock; the wait until then is measured against Okta's Date header and laid
 // onto the local clock at the moment the response arrived.
+//
+// Headers that cannot be believed (a limit of 0 or less, a reset more than
+// maxRateWait after Date or before it, as a wrong Date makes it) are not
+// used: the answer is unknown, and problem says why.
 func parseRateHeaders(h http.Header, received time.Time) rateInfo {
-	limit, errL := strconv.Atoi(h.Get("X-Rate-Limit-Limit"))
-	remaining, errR := strconv.Atoi(h.Get("X-Rate-Limit-Remaining"))
-	reset, errS := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
-	if errL != nil || errR != nil || errS != nil {
-		return rateInfo{}
+	rawL, rawR, rawS := h.Get("X-Rate-Limit-Limit"), h.Get("X-Rate-Limit-Remaining"), h.Get("X-Rate-Limit-Reset")
+	if rawL == "" && rawR == "" && rawS == "" {
+		return rateInfo{problem: "no X-Rate-Limit headers"}
 	}
-	serverNow := received
+	bad := func(format string, args ...any) rateInfo {
+		return rateInfo{present: true, problem: fmt.Sprintf(format, args...)}
+	}
+	limit, errL := strconv.Atoi(rawL)
+	remaining, errR := strconv.Atoi(rawR)
+	reset, errS := strconv.ParseInt(rawS, 10, 64)
+	switch {
+	case errL != nil || errR != nil || errS != nil:
+		return bad("X-Rate-Limit headers incomplete or not numbers (limit %q, remaining %q, reset %q)", snippet([]byte(rawL)), snippet([]byte(rawR)), snippet([]byte(rawS)))
+	case limit <= 0 || remaining < 0:
+		return bad("X-Rate-Limit-Limit %d, X-Rate-Limit-Remaining %d", limit, remaining)
+	}
+	serverNow, clock := received, "the local clock (no Date header)"
 	if d, err := http.ParseTime(h.Get("Date")); err == nil {
-		serverNow = d
+		serverNow, clock = d, "the response's Date"
 	}
-	untilReset := time.Unix(reset, 0).Sub(serverNow)
-	if untilReset < 0 {
-		untilReset = 0
+	// Compared in seconds: epoch seconds far from now overflow a Duration.
+	untilReset := reset - serverNow.Unix()
+	switch {
+	case untilReset > int64(maxRateWait/time.Second):
+		return bad("X-Rate-Limit-Reset is %s after %s", humanSeconds(untilReset), clock)
+	case untilReset < -int64(resetSlack/time.Second):
+		return bad("X-Rate-Limit-Reset is %s before %s", humanSeconds(-untilReset), clock)
 	}
-	return rateInfo{known: true, limit: limit, remaining: remaining, reset: reset, resetAt: received.Add(untilReset)}
+	wait := max(time.Unix(reset, 0).Sub(serverNow), 0)
+	return rateInfo{known: true, present: true, limit: limit, remaining: remaining, reset: reset, resetAt: received.Add(wait)}
+}
+
+// humanSeconds words a possibly huge number of seconds.
+func humanSeconds(s int64) string {
+	const day = 24 * 3600
+	if s >= 2*day {
+		return fmt.Sprintf("%d days", s/day)
+	}
+	return (time.Duration(s) * time.Second).String()
 }
 
 // scrubURLError drops the URL from a *url.Error: Okta's cursors are not

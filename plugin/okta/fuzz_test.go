@@ -82,12 +82,22 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 func FuzzParseRateHeaders(f *testing.F) {
 	f.Add("600", "599", "1764064800", "Tue, 25 Nov 2026 10:00:00 GMT")
 	f.Add("-1", "x", "99999999999999999999", "")
+	f.Add("600", "0", "3341901600", "Tue, 25 Nov 2026 10:00:00 GMT")  // 50 years ahead
+	f.Add("600", "10", "1764064800", "Fri, 25 Nov 2033 10:00:00 GMT") // Date 7 years ahead
 	f.Fuzz(func(t *testing.T, limit, remaining, reset, date string) {
 		h := http.Header{}
 		h.Set("X-Rate-Limit-Limit", limit)
 		h.Set("X-Rate-Limit-Remaining", remaining)
 		h.Set("X-Rate-Limit-Reset", reset)
 		h.Set("Date", date)
-		_ = parseRateHeaders(h, time.Now())
+		now := time.Now()
+		r := parseRateHeaders(h, now)
+		// Whatever the server sends, a believed window is bounded.
+		if r.known && (r.limit <= 0 || r.resetAt.Before(now) || r.resetAt.Sub(now) > maxRateWait) {
+			t.Fatalf("believed %+v", r)
+		}
+		if !r.known && r.problem == "" {
+			t.Fatalf("headers not used without a reason: %+v", r)
+		}
 	})
 }

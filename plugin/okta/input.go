@@ -37,16 +37,28 @@ Polls Okta's `+"`GET /api/v1/logs`"+` the way Okta documents as gap-free: the fi
 polling request (`+"`since`"+` = now − `+"`initial_lookback`"+`, no `+"`until`"+`, ascending), and after that the
 input only follows the `+"`rel=\"next\"`"+` link exactly as Okta sent it. Each page is one batch; each
 message is one event's JSON exactly as Okta sent it. A tick keeps following next links while pages
-hold events and ends at an empty page, so an idle org costs one request per `+"`poll_interval`"+`.
+are full (`+"`limit`"+` events) and ends at a shorter page, whose next link is where the next tick starts,
+so an idle org, or one whose events trickle in, costs one request per `+"`poll_interval`"+`.
 
 The next link is stored in `+"`checkpoint_cache`"+` only after its page and every earlier page are
 acknowledged by the output, so a crash never skips events; at most the pages in flight are read
-again after a restart, and events already delivered are dropped by `+"`uuid`"+`.
+again after a restart, and events already delivered are dropped by `+"`uuid`"+`. With no stored cursor,
+the first one is saved before anything is read: a cache that cannot store it (a file cache whose
+directory does not exist) stops the input with an error naming the fix, instead of events flowing
+that a restart would read again.
 
 The input never uses more than `+"`rate_limit_share`"+` of the org's System Log rate limit window, waits
 for the window's reset on 429 (measured against Okta's `+"`Date`"+` header, not the local clock), and
-retries 5xx and network errors on the same link with backoff. Credentials are only ever sent to
-`+"`org_url`"+`'s origin: a next link to another host is refused.
+retries 5xx and network errors on the same link with backoff. No wait taken from Okta's headers
+exceeds an hour: headers that are missing or cannot be believed (a reset more than an hour from
+`+"`Date`"+`, or before it; a limit of 0) are not used, and the input keeps to a default limit of 60
+requests per minute times `+"`rate_limit_share`"+`. Waits over a minute are logged with their reason.
+
+The input is connected (and `+"`/ready`"+` ready) only while the org can be read: after a 401/403 or a
+request that got no answer it is not, until a retry, on the same slow schedule, is answered.
+
+Credentials are only ever sent to `+"`org_url`"+`'s origin: a next link to another host is refused. The
+credentials sent lately are redacted from every error and log line, including text a server echoes.
 
 ### Metadata
 
@@ -56,7 +68,8 @@ retries 5xx and network errors on the same link with backoff. Credentials are on
 ### Metrics
 
 `+"`okta_requests_total`"+` (label `+"`status`"+`), `+"`okta_events_total`"+`, `+"`okta_duplicates_dropped_total`"+`,
-`+"`okta_rate_limit_remaining`"+`, `+"`okta_lag_seconds`"+` (now − newest `+"`published`"+` read),
+`+"`okta_rate_limit_remaining`"+`, `+"`okta_lag_seconds`"+` (now − newest `+"`published`"+` read, refreshed every second, so
+it grows while nothing is read), `+"`okta_last_success_timestamp_seconds`"+` (unix time of the last 200),
 `+"`okta_cursor_commits_total`"+`, `+"`okta_checkpoint_errors_total`"+`, `+"`okta_response_errors_total`"+` (label
 `+"`reason`"+`: a 200 that could not be used — `+"`empty_body`"+`, `+"`not_json_array`"+`, `+"`invalid_json`"+`,
 `+"`invalid_event`"+`, `+"`too_large`"+`, `+"`too_deep`"+`, `+"`bad_next_link`"+`, `+"`foreign_next_link`"+`, `+"`missing_next_link`"+`),
@@ -65,14 +78,14 @@ retries 5xx and network errors on the same link with backoff. Credentials are on
 when the oldest has waited 15 s).`).
 		Fields(
 			service.NewStringField(fieldOrgURL).
-				Description("The Okta org, as an origin: `https://<org>.okta.com`. Only https is allowed, except plain http to loopback hosts (for tests and the simulator).").
+				Description("The Okta org, as an origin: `https://<org>.okta.com`, not the Admin Console's `<org>-admin` host. Only https is allowed, except plain http to loopback hosts (for tests and the simulator).").
 				Example("https://acme.okta.com").Example("${OKTA_ORG_URL}"),
 			service.NewStringField(fieldAPIToken).Secret().Optional().
-				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`. Create it as an admin with the Read-only Administrator role. Never logged. Set this or `oauth`; an empty value counts as unset.").
+				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`: set the token alone, without `SSWS `. Create it as an admin with the Read-only Administrator role. Surrounding whitespace and a trailing newline are trimmed. Never logged. Set this or `oauth`; an empty value counts as unset.").
 				Example("${OKTA_API_TOKEN}"),
 			oauthField(),
 			service.NewDurationField(fieldPollInterval).Default("1m").
-				Description("How often to poll once the log is drained (a tick ends at an empty page)."),
+				Description("How often to poll once the log is drained (a tick ends at a page shorter than `limit`)."),
 			service.NewDurationField(fieldInitialLookback).Default("1h").
 				Description("With no stored cursor, the first request asks for events published since now minus this. Okta keeps 90 days."),
 			service.NewIntField(fieldLimit).Default(1000).
@@ -224,7 +237,7 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 		if token, err = conf.FieldString(fieldAPIToken); err != nil {
 			return nil, err
 		}
-		token = strings.TrimSpace(token)
+		token = trimValue(token)
 	}
 	switch {
 	case conf.Contains(fieldOAuth) && token != "":
@@ -236,7 +249,39 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 	case !hasToken:
 		return nil, errors.New("no credentials: set api_token (an Okta API token) or oauth (an OAuth 2.0 service app)")
 	}
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
 	return sswsToken(token), nil
+}
+
+// trimValue removes what a secret mounted from a file or made with `echo`
+// carries around a value: whitespace, and the trailing newline that Benthos'
+// ${VAR} interpolation turns into the two characters \n (it escapes
+// newlines in variables before parsing the YAML). No token, client id or URL
+// ends with a backslash, so that reading is safe.
+func trimValue(s string) string {
+	for {
+		t := strings.TrimSpace(s)
+		t = strings.TrimSuffix(t, `\n`)
+		if t == s {
+			return s
+		}
+		s = t
+	}
+}
+
+// checkToken refuses an api_token Okta would refuse with a generic 401: one
+// pasted with its scheme, or with whitespace inside.
+func checkToken(token string) error {
+	scheme, _, found := strings.Cut(token, " ")
+	if found && (strings.EqualFold(scheme, "SSWS") || strings.EqualFold(scheme, "Bearer")) {
+		return fmt.Errorf("api_token starts with %q: set only the token itself, without the %s prefix (the input sends Authorization: SSWS <token>)", scheme+" ", scheme)
+	}
+	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return errors.New("api_token contains whitespace or control characters: an Okta API token is one word; check how the secret was created (e.g. a Kubernetes secret made with echo, or a value pasted with a line break)")
+	}
+	return nil
 }
 
 // pollingURL is the first request: events since now − lookback, no until,

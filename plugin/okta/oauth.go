@@ -63,6 +63,8 @@ type oauthAuth struct {
 	asNonce string // latest DPoP-Nonce from the token endpoint
 	rsNonce string // latest DPoP-Nonce from the API
 	tok     *accessToken
+	sent    secretRing // recent client assertions and DPoP proofs, for redaction
+	tokens  secretRing // recent access tokens (renewed rarely: kept apart from the many proofs)
 }
 
 // accessToken is a cached access token. Its value never leaves this package
@@ -105,6 +107,8 @@ func newOAuthAuth(s oauthSettings) (*oauthAuth, error) {
 	}, nil
 }
 
+func (a *oauthAuth) secrets() []string { return append(a.tokens.list(), a.sent.list()...) }
+
 func (a *oauthAuth) String() string {
 	return fmt.Sprintf("OAuth service app %s [credentials redacted]", a.clientID)
 }
@@ -130,6 +134,7 @@ func (a *oauthAuth) authorize(req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.sent.add(proof)
 	req.Header.Set("Authorization", "DPoP "+a.tok.value)
 	req.Header.Set("DPoP", proof)
 	return nil
@@ -269,6 +274,7 @@ func (a *oauthAuth) postToken(ctx context.Context) (*http.Response, []byte, erro
 	form.Set("scope", strings.Join(a.scopes, " "))
 	form.Set("client_assertion_type", clientAssertionType)
 	form.Set("client_assertion", assertion)
+	a.sent.add(assertion)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.tokenURL.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, nil, err
@@ -281,6 +287,7 @@ func (a *oauthAuth) postToken(ctx context.Context) (*http.Response, []byte, erro
 		if err != nil {
 			return nil, nil, err
 		}
+		a.sent.add(proof)
 		req.Header.Set("DPoP", proof)
 	}
 	resp, err := a.http.Do(req)
@@ -320,6 +327,7 @@ func (a *oauthAuth) acceptToken(body []byte, sent time.Time, status int, rate ra
 		e.status, e.rate = status, rate
 		return nil, e
 	}
+	a.tokens.add(tr.AccessToken)
 	tok := &accessToken{value: tr.AccessToken}
 	switch {
 	case strings.EqualFold(tr.TokenType, "DPoP"):

@@ -73,7 +73,7 @@ func parseOAuthConfig(conf *service.ParsedConfig, org *url.URL) (*oauthAuth, err
 	if err != nil {
 		return nil, err
 	}
-	if clientID = strings.TrimSpace(clientID); clientID == "" {
+	if clientID = trimValue(clientID); clientID == "" {
 		return nil, errors.New("oauth.client_id is empty: set it to the Client ID of the Okta API Services app")
 	}
 	inline, err := conf.FieldString(fieldOAuthPrivateKey)
@@ -108,7 +108,7 @@ func parseOAuthConfig(conf *service.ParsedConfig, org *url.URL) (*oauthAuth, err
 	if err != nil {
 		return nil, err
 	}
-	if kid = strings.TrimSpace(kid); kid == "" {
+	if kid = trimValue(kid); kid == "" {
 		kid = jwkKID
 	}
 	scopes, err := conf.FieldStringList(fieldOAuthScopes)

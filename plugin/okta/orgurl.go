@@ -14,7 +14,7 @@ import (
 // https only (plain http only for loopback hosts, which tests and the simulator
 // use), no credentials, path, query or fragment that could redirect requests.
 func parseOrgURL(raw string) (*url.URL, error) {
-	raw = strings.TrimSpace(raw)
+	raw = trimValue(raw)
 	if raw == "" {
 		return nil, errors.New("org_url is empty: set it to your Okta org, e.g. https://acme.okta.com")
 	}
@@ -40,7 +40,33 @@ func parseOrgURL(raw string) (*url.URL, error) {
 	default:
 		return nil, fmt.Errorf("org_url %q has scheme %q: only https is allowed", raw, u.Scheme)
 	}
+	if org, ok := adminConsoleOrg(u.Hostname()); ok {
+		right := "https://" + org
+		if u.Port() != "" {
+			right += ":" + u.Port()
+		}
+		return nil, fmt.Errorf("org_url %q is the org's Admin Console, which does not serve the API with an API token: use %s", raw, right)
+	}
 	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host)}, nil
+}
+
+// oktaDomains are the domains Okta orgs live under.
+var oktaDomains = []string{"okta.com", "oktapreview.com", "okta-emea.com", "okta-gov.com", "okta.mil"}
+
+// adminConsoleOrg reports whether host is an Okta Admin Console host
+// (<org>-admin.<okta domain>), and returns the org's own host.
+func adminConsoleOrg(host string) (string, bool) {
+	host = strings.ToLower(host)
+	for _, d := range oktaDomains {
+		sub, ok := strings.CutSuffix(host, "."+d)
+		if !ok || strings.Contains(sub, ".") {
+			continue
+		}
+		if org, ok := strings.CutSuffix(sub, "-admin"); ok && org != "" {
+			return org + "." + d, true
+		}
+	}
+	return "", false
 }
 
 // isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1).

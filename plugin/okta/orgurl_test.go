@@ -16,6 +16,8 @@ func TestParseOrgURL(t *testing.T) {
 		"http://127.8.9.10":             "http://127.8.9.10",
 		"http://localhost:1234":         "http://localhost:1234",
 		"http://[::1]:1234":             "http://[::1]:1234",
+		`https://acme.okta.com\n`:       "https://acme.okta.com", // ${VAR} of a value ending in a newline
+		"https://admin.okta.com":        "https://admin.okta.com",
 	}
 	for in, want := range ok {
 		got, err := parseOrgURL(in)
@@ -28,16 +30,19 @@ func TestParseOrgURL(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                                  "org_url is empty",
-		"acme.okta.com":                     "absolute URL",
-		"http://acme.okta.com":              "only https",
-		"http://10.0.0.1":                   "only https",
-		"ftp://acme.okta.com":               "only https",
-		"https://acme.okta.com/api/v1/logs": "without a path",
-		"https://acme.okta.com/?x=1":        "without a path, query",
-		"https://user:secret@acme.okta.com": "credentials",
-		"https://%zz":                       "not a URL",
-		"::garbage::":                       "not a URL",
+		"":                                    "org_url is empty",
+		"acme.okta.com":                       "absolute URL",
+		"http://acme.okta.com":                "only https",
+		"http://10.0.0.1":                     "only https",
+		"ftp://acme.okta.com":                 "only https",
+		"https://acme.okta.com/api/v1/logs":   "without a path",
+		"https://acme.okta.com/?x=1":          "without a path, query",
+		"https://user:secret@acme.okta.com":   "credentials",
+		"https://%zz":                         "not a URL",
+		"::garbage::":                         "not a URL",
+		"https://acme-admin.okta.com":         "Admin Console, which does not serve the API with an API token: use https://acme.okta.com",
+		"https://ACME-admin.oktapreview.com/": "use https://acme.oktapreview.com",
+		"https://acme-admin.okta-emea.com":    "use https://acme.okta-emea.com",
 	}
 	for in, want := range bad {
 		_, err := parseOrgURL(in)

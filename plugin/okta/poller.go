@@ -50,11 +50,17 @@ type systemLogInput struct {
 	tracker   ackTracker
 	cursorSeq uint64 // the last commit's number; written under the tracker's lock
 
-	// Reader state, owned by the ReadBatch goroutine.
-	connected     bool
-	next          string // the link to request next
+	// Reader state, owned by the ReadBatch goroutine (Connect runs on it too).
+	loaded        bool          // the cursor was read from the cache (or set from initial_lookback)
+	connected     bool          // the org answered the last request (see probe)
+	down          *requestError // why the org cannot be read, while !connected after a failure
+	downReported  bool          // down was returned to Benthos (which logs it)
+	probed        *page         // the page Connect's probe read, accepted by the next ReadBatch
+	rateDistrust  string        // why Okta's rate headers are not used, "" while they are
+	waitAnnounced bool          // the coming rate-limit wait was already logged
+	next          string        // the link to request next
 	tickStart     time.Time
-	idle          bool // the last page was empty: wait for the next tick
+	idle          bool // the last page was short: wait for the next tick
 	budget        rateBudget
 	seen          *uuidSet
 	transientBoff *backoff.ExponentialBackOff
@@ -62,6 +68,7 @@ type systemLogInput struct {
 	skewed        bool // the last Date was beyond clockSkewWarning
 
 	stopWatch context.CancelFunc // ends watchAcks
+	newest    atomic.Int64       // unix nanoseconds of the newest published read, for okta_lag_seconds
 }
 
 type inputMetrics struct {
@@ -76,6 +83,7 @@ type inputMetrics struct {
 	unacked        *service.MetricGauge   // pages read and not yet acknowledged downstream
 	unackedAge     *service.MetricGauge   // seconds since the oldest of them was read
 	clockSkew      *service.MetricGauge   // Okta's Date − the local clock, seconds
+	lastSuccess    *service.MetricGauge   // unix seconds of the last 200
 }
 
 func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*systemLogInput, error) {
@@ -117,6 +125,7 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 			commitFailures: m.NewCounter("okta_checkpoint_errors_total"),
 			responseErrors: m.NewCounter("okta_response_errors_total", "reason"),
 			clockSkew:      m.NewGauge("okta_clock_skew_seconds"),
+			lastSuccess:    m.NewGauge("okta_last_success_timestamp_seconds"),
 			unacked:        m.NewGauge("okta_unacked_pages"),
 			unackedAge:     m.NewGauge("okta_unacked_oldest_seconds"),
 		},
@@ -127,37 +136,6 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 		transientBoff: boff,
 	}
 	return in, nil
-}
-
-// Connect loads the stored cursor, or starts a polling request from
-// initial_lookback when there is none. It is the only place the cursor is read.
-func (in *systemLogInput) Connect(ctx context.Context) error {
-	if in.connected {
-		return nil
-	}
-	cp, found, err := in.loadCheckpoint(ctx)
-	if err != nil {
-		return err
-	}
-	if found {
-		in.next = cp.Next
-		for _, u := range cp.UUIDs {
-			in.seen.add(u)
-		}
-		in.log.Infof("Resuming the System Log of %s from the stored cursor", in.cfg.org.Host)
-	} else {
-		in.next = in.cfg.pollingURL(in.now())
-		if in.cfg.checkpointCache == "" {
-			in.log.Warnf("okta_system_log has no checkpoint_cache: the cursor is kept in memory only, and a restart reads again from initial_lookback (%v)", in.cfg.initialLookback)
-		}
-		in.log.Infof("Reading the System Log of %s from %v ago", in.cfg.org.Host, in.cfg.initialLookback)
-	}
-	in.tickStart = in.now()
-	in.connected = true
-	ctx, cancel := context.WithCancel(context.Background())
-	in.stopWatch = cancel
-	go in.watchAcks(ctx, time.Second)
-	return nil
 }
 
 // stuckAckWarning is how long a page may wait for the output's
@@ -179,6 +157,7 @@ func (in *systemLogInput) watchAcks(ctx context.Context, every time.Duration) {
 			return
 		case <-tick.C:
 		}
+		in.refreshLag()
 		n, read := in.tracker.oldest()
 		age := time.Duration(0)
 		if n > 0 {
@@ -253,11 +232,18 @@ func (in *systemLogInput) getCheckpoint(ctx context.Context, key string) ([]byte
 }
 
 // ReadBatch returns the next non-empty page of events. It blocks through idle
-// ticks, rate-limit waits and retries; it returns an error only to report a
-// failure that needs a human (Benthos logs it and calls again).
+// ticks, rate-limit waits and retries. When the org cannot be read (401/403,
+// no answer) it returns ErrNotConnected, and Connect reports the cause and
+// probes again; other errors are only cancellation.
 func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	if !in.connected {
 		return nil, nil, service.ErrNotConnected
+	}
+	if p := in.probed; p != nil {
+		in.probed = nil
+		if batch, ack := in.accept(p); len(batch) > 0 {
+			return batch, ack, nil
+		}
 	}
 	for {
 		if err := in.tracker.waitBelow(ctx, maxUnackedPages); err != nil {
@@ -268,7 +254,15 @@ func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 		}
 		p, err := in.fetch(ctx)
 		if err != nil {
-			if reportErr := in.onFailure(err); reportErr != nil {
+			down, reportErr := in.onFailure(err)
+			if down != nil {
+				// The org cannot be read: Benthos marks the input not
+				// connected (so /ready says so) and calls Connect, which
+				// reports the cause and probes on the retry schedule.
+				in.goDown(down)
+				return nil, nil, service.ErrNotConnected
+			}
+			if reportErr != nil {
 				return nil, nil, reportErr
 			}
 			continue
@@ -279,7 +273,7 @@ func (in *systemLogInput) ReadBatch(ctx context.Context) (service.MessageBatch, 
 	}
 }
 
-// waitTurn waits for the next tick after an empty page, and for the rate budget.
+// waitTurn waits for the next tick after a short page, and for the rate budget.
 func (in *systemLogInput) waitTurn(ctx context.Context) error {
 	if in.idle {
 		if err := in.sleep(ctx, in.tickStart.Add(in.cfg.pollInterval).Sub(in.now())); err != nil {
@@ -288,7 +282,29 @@ func (in *systemLogInput) waitTurn(ctx context.Context) error {
 		in.idle = false
 		in.tickStart = in.now()
 	}
-	return in.sleep(ctx, in.budget.delay(in.now()))
+	d, why := in.budget.wait(in.now())
+	in.announceWait(d, why)
+	return in.sleep(ctx, d)
+}
+
+// longWait is the wait before a request worth a line in the log.
+const longWait = time.Minute
+
+// announceWait logs a rate-limit wait longer than longWait with its reason,
+// unless it was logged already (a 429). Waits after failures are reported
+// with the failure.
+func (in *systemLogInput) announceWait(d time.Duration, why string) {
+	announced := in.waitAnnounced
+	in.waitAnnounced = false
+	if d <= longWait || announced {
+		return
+	}
+	switch why {
+	case waitShare:
+		in.log.Infof("Waiting %v before the next System Log request of %s: this input's share of the rate limit (%d of %d requests per window, rate_limit_share %v) is used up until the window resets", d.Round(time.Second), in.cfg.org.Host, in.budget.allowed(), in.budget.effectiveLimit(), in.cfg.share)
+	case waitExhausted:
+		in.log.Warnf("Waiting %v before the next System Log request of %s: Okta reports no requests left in its rate-limit window (X-Rate-Limit-Remaining 0 until X-Rate-Limit-Reset); other clients of the org use its System Log limit", d.Round(time.Second), in.cfg.org.Host)
+	}
 }
 
 // fetch requests the current link once and accounts for it.
@@ -313,13 +329,17 @@ func (in *systemLogInput) fetch(ctx context.Context) (*page, error) {
 	switch {
 	case err == nil:
 		in.metrics.requests.Incr(1, "200")
-		in.observeRate(p.rate)
+		in.metrics.lastSuccess.Set(in.now().Unix())
+		in.observeRate(p.rate, true)
 	case errors.As(err, &reqErr) && reqErr.status != 0:
 		in.metrics.requests.Incr(1, strconv.Itoa(reqErr.status))
 		if reqErr.kind == failRateLimited {
 			in.budget.exhaust(reqErr.rate, in.now())
+			in.trustRate(reqErr.rate, true)
 		} else {
-			in.observeRate(reqErr.rate)
+			// A 200 that could not be used is often a proxy's page:
+			// its missing headers say nothing about Okta's limit.
+			in.observeRate(reqErr.rate, false)
 		}
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
@@ -357,43 +377,80 @@ func (in *systemLogInput) observeSkew() {
 	in.skewed = far
 }
 
-func (in *systemLogInput) observeRate(rate rateInfo) {
+// observeRate takes an answer's rate headers into the budget. Okta sends
+// them on every answer; only a 200 without any is taken as a broken server
+// (a gateway's error page has none, and says nothing about the limit).
+func (in *systemLogInput) observeRate(rate rateInfo, ok bool) {
+	if !rate.known && !rate.present && !ok {
+		return
+	}
 	in.budget.observe(rate)
+	in.trustRate(rate, ok)
 	if rate.known {
 		in.metrics.remaining.Set(int64(rate.remaining))
 	}
 }
 
-// onFailure decides how long to wait after a failed request. It returns the
-// error when a human must act, so Benthos logs it; nil means retry quietly
-// after the wait (the error was already logged here).
-func (in *systemLogInput) onFailure(err error) error {
-	var reqErr *requestError
-	if !errors.As(err, &reqErr) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		reqErr = transientError("System Log request failed", err)
-	}
-	switch reqErr.kind {
-	case failRateLimited:
-		in.log.Warnf("%v; waiting for the window to reset in %v", reqErr, in.budget.delay(in.now()).Round(time.Millisecond))
-		return nil
-	case failConfig:
-		delay := configRetryDelays[min(in.configFails, len(configRetryDelays)-1)]
-		in.configFails++
-		in.budget.holdUntil(in.now().Add(delay))
-		return fmt.Errorf("%w; retrying in %v", reqErr, delay)
-	default:
-		delay := in.transientBoff.NextBackOff()
-		in.log.Warnf("%v; retrying the same link in %v", reqErr, delay.Round(time.Millisecond))
-		in.budget.holdUntil(in.now().Add(delay))
-		return nil
+// trustRate says, once per change, when Okta's rate headers cannot be
+// believed and the input counts against defaultLimit instead, and when they
+// can again.
+func (in *systemLogInput) trustRate(rate rateInfo, ok bool) {
+	switch {
+	case !rate.known && (rate.present || ok) && in.rateDistrust == "":
+		in.rateDistrust = rate.problem
+		in.log.Warnf("Okta's rate-limit headers from %s cannot be used (%s): this input sends at most %d requests per minute (a default limit of %d × rate_limit_share %v) until they can, and takes no wait from them; check for a proxy in front of Okta, and this host's clock", in.cfg.org.Host, rate.problem, max(1, int(in.cfg.share*defaultLimit)), defaultLimit, in.cfg.share)
+	case rate.known && in.rateDistrust != "":
+		in.rateDistrust = ""
+		in.log.Infof("Okta's rate-limit headers from %s are usable again (limit %d per window)", in.cfg.org.Host, rate.limit)
 	}
 }
 
-// accept turns a page into a batch, moves the cursor and ends the tick at an
-// empty page. Events already delivered (same uuid) are dropped.
+// onFailure decides how long to wait after a failed request. down is the
+// failure when the org cannot be read at all (credentials or permissions
+// refused, no answer from the host): the input is then not connected until a
+// probe succeeds. reportErr is an error to return as is (cancellation). Other
+// failures were logged here and are retried quietly after the wait.
+func (in *systemLogInput) onFailure(err error) (down *requestError, reportErr error) {
+	var reqErr *requestError
+	if !errors.As(err, &reqErr) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		reqErr = transientError("System Log request failed", err)
+	}
+	switch {
+	case reqErr.kind == failRateLimited:
+		note := ""
+		if !reqErr.rate.known {
+			note = fmt.Sprintf(" (its rate-limit headers cannot be used: %s; waiting one window)", reqErr.rate.problem)
+		}
+		in.log.Warnf("%v; waiting for the window to reset in %v%s", reqErr, in.budget.delay(in.now()).Round(time.Millisecond), note)
+		in.waitAnnounced = true
+		return nil, nil
+	case reqErr.kind == failConfig:
+		delay := configRetryDelays[min(in.configFails, len(configRetryDelays)-1)]
+		in.configFails++
+		in.budget.holdUntil(in.now().Add(delay))
+		return reqErr, nil
+	default:
+		delay := in.transientBoff.NextBackOff()
+		in.budget.holdUntil(in.now().Add(delay))
+		if unreachable(reqErr) {
+			return reqErr, nil
+		}
+		in.log.Warnf("%v; retrying the same link in %v", reqErr, delay.Round(time.Millisecond))
+		return nil, nil
+	}
+}
+
+// unreachable reports a request that got no answer at all (DNS, refused or
+// reset connections, TLS failures, timeouts).
+func unreachable(e *requestError) bool {
+	return e.kind == failTransient && e.status == 0 && e.reason == ""
+}
+
+// accept turns a page into a batch, moves the cursor and ends the tick at a
+// page shorter than limit. Events already delivered (same uuid) are dropped.
 func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc) {
 	in.transientBoff.Reset()
 	in.configFails = 0
@@ -403,8 +460,13 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 	} else {
 		in.next = p.next
 	}
-	if len(p.events) == 0 {
+	if len(p.events) < in.cfg.limit {
+		// A short page: the log is drained for now. Its next link is the
+		// cursor the next tick starts from (gap-free), so the tick ends
+		// here instead of asking for the empty page after it.
 		in.idle = true
+	}
+	if len(p.events) == 0 {
 		return nil, nil
 	}
 	batch := make(service.MessageBatch, 0, len(p.events))
@@ -429,7 +491,8 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 		}
 	}
 	in.metrics.events.Incr(int64(len(batch)))
-	if !newest.IsZero() {
+	if !newest.IsZero() && newest.UnixNano() > in.newest.Load() {
+		in.newest.Store(newest.UnixNano())
 		in.metrics.lag.Set(int64(in.now().Sub(newest).Seconds()))
 	}
 	cp := checkpoint{Version: checkpointVersion, Next: in.next, UUIDs: uuids}
@@ -492,26 +555,37 @@ func (in *systemLogInput) storeCheckpoint(ctx context.Context, cp checkpoint) er
 		in.metrics.commits.Incr(1)
 		return nil
 	}
-	cp.Seq = in.cursorSeq + 1
-	key := checkpointSlots(in.cfg.checkpointKey)[cp.Seq%2]
-	raw, err := encodeCheckpoint(cp)
-	if err == nil {
-		var setErr error
-		err = in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
-			setErr = c.Set(ctx, key, raw, nil)
-		})
-		if err == nil {
-			err = setErr
-		}
-	}
+	key, err := in.writeCheckpoint(ctx, cp)
 	if err != nil {
 		in.metrics.commitFailures.Incr(1)
 		in.log.Errorf("Cannot save the Okta cursor to checkpoint_cache %q key %q: %v (events keep flowing, but a restart would read them again; check the cache, e.g. that a file cache's directory exists and is writable)", in.cfg.checkpointCache, key, err)
 		return fmt.Errorf("saving the Okta cursor: %w", err)
 	}
-	in.cursorSeq = cp.Seq
 	in.metrics.commits.Incr(1)
 	return nil
+}
+
+// writeCheckpoint writes cp as the next commit, into the slot the commit
+// number picks, and returns that slot's key.
+func (in *systemLogInput) writeCheckpoint(ctx context.Context, cp checkpoint) (string, error) {
+	cp.Seq = in.cursorSeq + 1
+	key := checkpointSlots(in.cfg.checkpointKey)[cp.Seq%2]
+	raw, err := encodeCheckpoint(cp)
+	if err != nil {
+		return key, err
+	}
+	var setErr error
+	err = in.res.AccessCache(ctx, in.cfg.checkpointCache, func(c service.Cache) {
+		setErr = c.Set(ctx, key, raw, nil)
+	})
+	if err == nil {
+		err = setErr
+	}
+	if err != nil {
+		return key, err
+	}
+	in.cursorSeq = cp.Seq
+	return key, nil
 }
 
 // Close has nothing to flush: the cursor is written as acks arrive.

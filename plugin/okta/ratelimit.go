@@ -13,6 +13,21 @@ const oktaWindow = time.Minute
 // against: the local reset time is late by up to this much.
 const dateResolution = time.Second
 
+// maxRateWait is the longest wait taken from Okta's headers. Okta's System Log
+// windows are a minute long: a reset further from the response's Date than
+// this is not believed (a hostile or broken server, or a wrong Date), and the
+// input falls back to defaultLimit on its own clock instead.
+const maxRateWait = time.Hour
+
+// resetSlack is how far a reset may lie before the response's Date and still
+// be rounding (both have a resolution of a second) rather than nonsense.
+const resetSlack = 2 * time.Second
+
+// defaultLimit is the limit per oktaWindow assumed while Okta's headers are
+// missing or not believable: low for any Okta org, so the input never sends
+// more than rate_limit_share of it when it cannot see the real limit.
+const defaultLimit = 60
+
 // rateBudget keeps this input within its share of the org's System Log rate
 // limit. Okta's limit is a fixed window shared by every client of the org
 // (the admin console, SIEMs, scripts), so the input counts the requests it
@@ -28,8 +43,8 @@ const dateResolution = time.Second
 type rateBudget struct {
 	share float64
 
-	limit     int // X-Rate-Limit-Limit; 0 until known
-	remaining int
+	limit     int         // X-Rate-Limit-Limit; 0 while unknown or not believable (defaultLimit applies)
+	exhausted bool        // Okta said nothing remains in this window
 	windowEnd time.Time   // local clock
 	confirmed bool        // windowEnd comes from Okta's headers for this window
 	sends     []time.Time // when this window's requests were sent
@@ -39,16 +54,46 @@ type rateBudget struct {
 
 // allowed is this input's number of requests per window.
 func (b *rateBudget) allowed() int {
-	return max(1, int(math.Floor(b.share*float64(b.limit))))
+	return max(1, int(math.Floor(b.share*float64(b.effectiveLimit()))))
+}
+
+func (b *rateBudget) effectiveLimit() int {
+	if b.limit <= 0 {
+		return defaultLimit
+	}
+	return b.limit
 }
 
 // delay returns how long to wait, from now, before the next request may go.
 func (b *rateBudget) delay(now time.Time) time.Duration {
-	wait := b.hold.Sub(now)
-	if b.limit > 0 && now.Before(b.windowEnd) && (b.remaining <= 0 || len(b.sends) >= b.allowed()) {
-		wait = max(wait, b.windowEnd.Sub(now))
+	d, _ := b.wait(now)
+	return d
+}
+
+// Why a request waits (rateBudget.wait).
+const (
+	waitNone      = ""
+	waitHold      = "hold"      // a retry after a failure, already reported
+	waitExhausted = "exhausted" // Okta said nothing remains (or answered 429)
+	waitShare     = "share"     // this input's share of the window is used
+)
+
+// wait returns how long to wait, from now, before the next request may go,
+// and why.
+func (b *rateBudget) wait(now time.Time) (time.Duration, string) {
+	wait, why := b.hold.Sub(now), waitHold
+	if now.Before(b.windowEnd) && (b.exhausted || len(b.sends) >= b.allowed()) {
+		if w := b.windowEnd.Sub(now); w > wait {
+			wait, why = w, waitShare
+			if b.exhausted {
+				why = waitExhausted
+			}
+		}
 	}
-	return max(wait, 0)
+	if wait <= 0 {
+		return 0, waitNone
+	}
+	return wait, why
 }
 
 // sent counts a request about to be sent at now.
@@ -56,18 +101,23 @@ func (b *rateBudget) sent(now time.Time) {
 	if !now.Before(b.windowEnd) {
 		b.sends = b.sends[:0]
 		b.confirmed = false
-		b.remaining = b.limit
+		b.exhausted = false
 		b.windowEnd = now.Add(oktaWindow)
 	}
 	b.sends = append(b.sends, now)
 }
 
-// observe records the rate headers of an answer (any status but 429).
+// observe records the rate headers of an answer (any status but 429). Headers
+// that cannot be believed put the budget back on defaultLimit; the window's
+// end is kept, it is only ever moved later.
 func (b *rateBudget) observe(info rateInfo) {
 	if !info.known {
+		if info.problem != "" {
+			b.limit = 0
+		}
 		return
 	}
-	b.limit, b.remaining = info.limit, info.remaining
+	b.limit, b.exhausted = info.limit, info.remaining <= 0
 	switch {
 	case !b.confirmed:
 		b.windowEnd, b.confirmed = info.resetAt, true
@@ -85,22 +135,21 @@ func (b *rateBudget) observe(info rateInfo) {
 
 // exhaust records a 429: nothing remains until resetAt (local clock).
 func (b *rateBudget) exhaust(info rateInfo, now time.Time) {
+	resetAt := info.resetAt
 	if info.known {
 		b.limit = info.limit
-	}
-	resetAt := info.resetAt
-	if !info.known {
-		resetAt = now.Add(oktaWindow) // a 429 without usable headers
+	} else {
+		// A 429 without believable headers: wait one window, and count
+		// against defaultLimit from then on.
+		b.limit = 0
+		resetAt = now.Add(oktaWindow)
 	}
 	// Never retry a 429 at once, even if the reset looks past.
 	resetAt = later(resetAt, now.Add(time.Second))
 	if b.confirmed {
 		resetAt = later(resetAt, b.windowEnd)
 	}
-	b.windowEnd, b.confirmed, b.remaining = resetAt, true, 0
-	if b.limit == 0 {
-		b.limit = 1
-	}
+	b.windowEnd, b.confirmed, b.exhausted = resetAt, true, true
 }
 
 // holdUntil delays the next request until at least t.

@@ -3,6 +3,7 @@ package okta
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,5 +126,55 @@ func TestRateBudgetRequestInResetGap(t *testing.T) {
 	b.sent(gap)
 	if d := b.delay(gap); d != 10*time.Second {
 		t.Fatalf("2 of 2 used: delay %v, want until the new window's end", d)
+	}
+}
+
+// Okta's headers are believed within an hour of Date only; beyond, or before
+// Date, or with a limit of 0, they are not used and the reason is given.
+func TestParseRateHeadersBounds(t *testing.T) {
+	local := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	hdr := func(limit string, reset time.Time, date time.Time) http.Header {
+		h := http.Header{}
+		h.Set("Date", date.Format(http.TimeFormat))
+		h.Set("X-Rate-Limit-Limit", limit)
+		h.Set("X-Rate-Limit-Remaining", "0")
+		h.Set("X-Rate-Limit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		return h
+	}
+	if r := parseRateHeaders(hdr("60", local.Add(59*time.Minute), local), local); !r.known || r.resetAt.Sub(local) != 59*time.Minute {
+		t.Fatalf("a reset 59 minutes ahead is believed: %+v", r)
+	}
+	bad := map[string]http.Header{
+		"X-Rate-Limit-Reset is 1h1m0s after the response's Date":     hdr("60", local.Add(61*time.Minute), local),
+		"X-Rate-Limit-Reset is 18263 days after the response's Date": hdr("60", local.AddDate(50, 0, 0), local),
+		"X-Rate-Limit-Reset is 1826 days before the response's Date": hdr("60", local, local.AddDate(5, 0, 0)),
+		"X-Rate-Limit-Limit 0": hdr("0", local.Add(time.Minute), local),
+		"X-Rate-Limit headers incomplete or not numbers (limit \"x\"": hdr("x", local.Add(time.Minute), local),
+	}
+	for want, h := range bad {
+		r := parseRateHeaders(h, local)
+		if r.known || !r.present || !strings.Contains(r.problem, want) {
+			t.Errorf("%s: parsed %+v", want, r)
+		}
+	}
+	if r := parseRateHeaders(http.Header{}, local); r.known || r.present || r.problem != "no X-Rate-Limit headers" {
+		t.Fatalf("no headers: %+v", r)
+	}
+}
+
+// Headers that cannot be believed put the budget on the default limit: 60
+// per minute times the share, counted on the local clock.
+func TestRateBudgetDefaultLimit(t *testing.T) {
+	now := time.Now()
+	b := rateBudget{share: 0.5}
+	b.observe(rateInfo{problem: "no X-Rate-Limit headers"})
+	for i := range 30 {
+		if d := b.delay(now); d != 0 {
+			t.Fatalf("request %d of 30 delayed %v", i+1, d)
+		}
+		b.sent(now)
+	}
+	if d, why := b.wait(now); d != time.Minute || why != waitShare {
+		t.Fatalf("31st request in a minute: wait %v (%s), want 1m (share)", d, why)
 	}
 }

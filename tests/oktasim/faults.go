@@ -3,9 +3,11 @@ package oktasim
 import (
 	"bytes"
 	"context"
+	"html"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -42,9 +44,15 @@ const (
 	// FaultNoNext serves the real page without its rel="next" link (the
 	// self link stays), as a proxy that strips or truncates headers may.
 	FaultNoNext
+	// FaultEcho answers Fault.Status (default 401) with the request's
+	// Authorization header (and DPoP proof) echoed back, as careless servers and debugging
+	// proxies do: in Okta's JSON error body (errorSummary, errorCauses) and
+	// a WWW-Authenticate error_description, or, for Status 200, in an HTML
+	// page. A client must not log what it reads there.
+	FaultEcho
 )
 
-var faultNames = [...]string{"status", "rate_limit", "slow", "reset", "truncated", "html", "foreign_next", "empty_body", "no_next"}
+var faultNames = [...]string{"status", "rate_limit", "slow", "reset", "truncated", "html", "foreign_next", "empty_body", "no_next", "echo"}
 
 func (k FaultKind) String() string {
 	if k >= 0 && int(k) < len(faultNames) {
@@ -131,6 +139,26 @@ const loginPage = `<!DOCTYPE html>
 </body>
 </html>
 `
+
+// writeEcho answers a FaultEcho, echoing the credential headers (the
+// Authorization header, and the DPoP proof when there is one).
+func writeEcho(w http.ResponseWriter, status int, auth, proof string) {
+	if status == 0 {
+		status = http.StatusUnauthorized
+	}
+	if status == http.StatusOK {
+		w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("<html><pre>" + html.EscapeString(auth) + "\n" + html.EscapeString(proof) + "</pre></html>"))
+		return
+	}
+	_, cred, _ := strings.Cut(auth, " ")
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="token `+strings.ReplaceAll(cred, `"`, "")+` is not valid"`)
+	e := newOktaError(status, "E0000011", "Invalid token provided: "+auth+" "+proof, "the request carried "+cred)
+	e.Code = "E0000011 " + cred
+	e.ID = cred
+	e.write(w)
+}
 
 func writeHTMLFault(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html;charset=UTF-8")

@@ -32,6 +32,12 @@ type Options struct {
 	RequireDPoP bool          // token requests without a DPoP proof → 400 invalid_dpop_proof
 	DPoPNonces  bool          // DPoP proofs must carry the server's nonce (use_dpop_nonce challenges)
 	TokenTTL    time.Duration // access token lifetime (expires_in); 0 = DefaultTokenTTL
+
+	// RewriteHeaders, when set, changes every response's headers just
+	// before they are sent: a hostile or broken server (or a proxy) in front
+	// of the API, e.g. X-Rate-Limit-Reset 50 years ahead, a wrong Date, no
+	// rate headers at all. now is the simulator's clock.
+	RewriteHeaders func(status int, h http.Header, now time.Time)
 }
 
 // Sim is an Okta org's System Log API. It implements http.Handler; every
@@ -125,6 +131,9 @@ func (s *Sim) Len() int { return s.store.len() }
 // anything else with Okta's 404.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
+	if rw := s.opts.RewriteHeaders; rw != nil {
+		sw.rewrite = func(status int) { rw(status, w.Header(), s.now()) }
+	}
 	idx := s.logRequest(r)
 	defer func() { s.finishRequest(idx, sw.status, sw.accepted) }()
 	// Every response's Date comes from the simulator's clock, so clients can
@@ -171,7 +180,7 @@ func (s *Sim) serveLogs(w *statusWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Date", now.UTC().Format(http.TimeFormat))
 	rate.set(h)
-	if faulty && s.writeFault(w, fault, now) {
+	if faulty && s.writeFault(w, r, fault, now) {
 		return
 	}
 	if rate.exceeded {
@@ -226,7 +235,7 @@ func (s *Sim) serveLogs(w *statusWriter, r *http.Request) {
 
 // writeFault answers for faults that replace the response and reports
 // whether it did.
-func (s *Sim) writeFault(w http.ResponseWriter, f Fault, now time.Time) bool {
+func (s *Sim) writeFault(w http.ResponseWriter, r *http.Request, f Fault, now time.Time) bool {
 	switch f.Kind {
 	case FaultStatus:
 		writeStatusFault(w, f.Status)
@@ -237,6 +246,8 @@ func (s *Sim) writeFault(w http.ResponseWriter, f Fault, now time.Time) bool {
 		resetConn(w)
 	case FaultHTML:
 		writeHTMLFault(w)
+	case FaultEcho:
+		writeEcho(w, f.Status, r.Header.Get("Authorization"), r.Header.Get("DPoP"))
 	case FaultEmptyBody:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", "0")
@@ -295,18 +306,22 @@ type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	accepted bool
+	rewrite  func(status int) // Options.RewriteHeaders
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.rewrite != nil {
+			w.rewrite(code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
