@@ -449,8 +449,8 @@ func TestResumesFromCheckpointWithoutLossOrDuplicates(t *testing.T) {
 
 	c1 := &collector{}
 	p1 := startPipeline(t, conf, resources, c1)
-	c1.waitFor(t, len(first))
-	time.Sleep(300 * time.Millisecond)
+	c1.waitForAll(t, first)
+	waitCursorPast(t, dir, first[len(first)-1])
 	p1.stop()
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Fatalf("want the cursor's two slots in %s, got %v", dir, entries)
@@ -458,9 +458,10 @@ func TestResumesFromCheckpointWithoutLossOrDuplicates(t *testing.T) {
 
 	second := org.backlog(250)
 	c2 := &collector{}
-	startPipeline(t, conf, resources, c2)
-	c2.waitFor(t, len(second))
-	time.Sleep(300 * time.Millisecond)
+	p2 := startPipeline(t, conf, resources, c2)
+	c2.waitForAll(t, second)
+	waitCursorPast(t, dir, second[len(second)-1])
+	p2.stop() // nothing more can arrive
 	assertExactlyOnce(t, c2, second)
 }
 
