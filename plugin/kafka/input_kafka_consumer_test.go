@@ -68,7 +68,7 @@ func recordsOn(partition int32, values ...string) []*kgo.Record {
 
 func read(t testing.TB, k *kafkaConsumer) (service.MessageBatch, service.AckFunc) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	b, ack, err := k.ReadBatch(ctx)
 	if err != nil {
@@ -333,11 +333,22 @@ func TestConsumerStartLatest(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // the offsets are listed after assignment
-	produceTo(t, c, recordsOn(0, "new")...)
-	if b, _ := read(t, k); bodies(b) != "new" {
-		t.Fatalf("read %q, want new", bodies(b))
-	}
+	// The member lists its start offsets after the assignment, at a moment
+	// the test cannot see: it writes until a record is read. Whatever is
+	// read first must be a new one, never "old".
+	testkit.Until(t, "a record written after the member started to be read", func() (bool, string) {
+		produceTo(t, c, recordsOn(0, "new")...)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		b, _, err := k.ReadBatch(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if got := bodies(b); !strings.HasPrefix(got, "new") {
+			t.Fatalf("read %q, want only records written after the start", got)
+		}
+		return true, ""
+	})
 }
 
 // On a rebalance the revoked partition's in-flight batch is waited for and
