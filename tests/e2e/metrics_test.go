@@ -60,7 +60,7 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 		`okta_requests_total{label="",path="root.input",status="200"}`, "okta_events_total{",
 		"okta_cursor_commits_total{", "okta_rate_limit_remaining{", "okta_lag_seconds{",
 		"cel_detect_events_total{", `rule="Okta.AdminRoleAssigned"`,
-		"input_received{", "output_sent{", "go_goroutines",
+		"input_received_total{", "output_sent_total{", "go_goroutines",
 	}
 	var body string
 	deadline := time.Now().Add(testkit.Patience)
