@@ -63,24 +63,15 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 		"input_received_total{", "output_sent_total{", "go_goroutines",
 	}
 	var body string
-	deadline := time.Now().Add(testkit.Patience)
-	for {
+	testkit.Until(t, "/metrics to serve every component's metrics", func() (bool, string) {
 		body = scrape(t, "http://"+addr+"/metrics")
-		missing := ""
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				missing = w
-				break
+				return false, "no " + w + " in:\n" + body
 			}
 		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics has no %s:\n%s", missing, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return true, ""
+	})
 	if strings.Contains(body, token) || strings.Contains(out.String(), token) {
 		t.Fatal("the API token appears in the metrics or the logs")
 	}
