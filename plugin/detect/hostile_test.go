@@ -8,7 +8,7 @@ import (
 
 // Hostile events through cel_detect with the whole embedded pack: each leaves
 // the processor byte for byte (nothing can match it), those that cannot be
-// decoded are reported as decode errors (cel_detect_decode_errors), and the
+// decoded are reported as decode errors (cel_detect_decode_errors_total), and the
 // processor keeps working for the next event. The e2e suite sends the ones
 // Okta's API can carry through the real binary; these are the rest.
 func TestHostileEventsPassUntouched(t *testing.T) {

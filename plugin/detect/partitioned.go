@@ -102,11 +102,11 @@ func newPartitioned(store changelogStore, rs *RuleSet, opts EngineOptions, meta 
 	p := &partitioned{
 		store: store, log: mgr.Logger(), opts: opts, meta: meta, retryIn: commitBackoff,
 		tasks:        map[sourcePartition]*partitionTask{},
-		restores:     m.NewCounter("cel_detect_state_restores"),
-		skipped:      m.NewCounter("cel_detect_records_already_evaluated"),
-		replayed:     m.NewCounter("cel_detect_records_replayed"),
-		commitErrors: m.NewCounter("cel_detect_changelog_errors"),
-		noSource:     m.NewCounter("cel_detect_records_without_partition"),
+		restores:     m.NewCounter("cel_detect_state_restores_total"),
+		skipped:      m.NewCounter("cel_detect_records_already_evaluated_total"),
+		replayed:     m.NewCounter("cel_detect_records_replayed_total"),
+		commitErrors: m.NewCounter("cel_detect_changelog_errors_total"),
+		noSource:     m.NewCounter("cel_detect_records_without_partition_total"),
 	}
 	p.rules.Store(rs)
 	return p

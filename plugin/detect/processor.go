@@ -49,7 +49,7 @@ An event that matches leaves with a top-level array `+"`detections`"+` (one obje
 `+"`id`, `title`, `severity`, `alert_id`, `dedup`"+`, and `+"`count`"+` and `+"`context`"+` where the rule has them)
 and the metadata `+"`detection_ids`"+` (matched ids joined by commas, empty when none). An event that
 matches nothing passes byte for byte unchanged. A rule that fails on an event (a missing field) is
-counted in `+"`cel_detect_rule_errors`"+` and logged at debug level; the event is never dropped.
+counted in `+"`cel_detect_rule_errors_total`"+` and logged at debug level; the event is never dropped.
 
 Thresholds, dedup periods and remembered values use the event's `+"`published`"+` time only, never the
 wall clock, and do not depend on arrival order. State is held in memory and shared by all
@@ -60,18 +60,18 @@ edit is logged with file:line:col and the running set kept, and unchanged rules 
 
 ### Metrics
 
-- `+"`cel_detect_events`"+`: events evaluated.
-- `+"`cel_detect_matches{rule}`"+`: events tagged by each rule.
-- `+"`cel_detect_rule_errors{rule}`"+`: evaluation errors of each rule.
-- `+"`cel_detect_decode_errors`"+`: messages that are not JSON objects (passed on unchanged).
+- `+"`cel_detect_events_total`"+`: events evaluated.
+- `+"`cel_detect_matches_total{rule}`"+`: events tagged by each rule.
+- `+"`cel_detect_rule_errors_total{rule}`"+`: evaluation errors of each rule.
+- `+"`cel_detect_decode_errors_total`"+`: messages that are not JSON objects (passed on unchanged).
 - `+"`cel_detect_eval_ns`"+`: time to evaluate all rules on one event.
 
 With `+"`changelog`"+` (partitioned state):
-- `+"`cel_detect_state_restores`"+`: partitions whose state was restored from the changelog.
-- `+"`cel_detect_records_already_evaluated`"+`: re-delivered records dropped because their batch was evaluated and written out before.
-- `+"`cel_detect_records_replayed`"+`: re-delivered records of the last committed batch, written out again as first tagged.
-- `+"`cel_detect_changelog_errors`"+`: failed restores and commits (each is retried after restoring the state again).
-- `+"`cel_detect_records_without_partition`"+`: messages without Kafka metadata, passed on untagged with an error.
+- `+"`cel_detect_state_restores_total`"+`: partitions whose state was restored from the changelog.
+- `+"`cel_detect_records_already_evaluated_total`"+`: re-delivered records dropped because their batch was evaluated and written out before.
+- `+"`cel_detect_records_replayed_total`"+`: re-delivered records of the last committed batch, written out again as first tagged.
+- `+"`cel_detect_changelog_errors_total`"+`: failed restores and commits (each is retried after restoring the state again).
+- `+"`cel_detect_records_without_partition_total`"+`: messages without Kafka metadata, passed on untagged with an error.
 
 ### Partitioned state
 
@@ -310,14 +310,14 @@ func newProcessorFromConfig(conf *service.ParsedConfig, mgr *service.Resources) 
 func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *processor {
 	m := mgr.Metrics()
 	log := mgr.Logger()
-	matches := m.NewCounter("cel_detect_matches", "rule")
-	ruleErrors := m.NewCounter("cel_detect_rule_errors", "rule")
+	matches := m.NewCounter("cel_detect_matches_total", "rule")
+	ruleErrors := m.NewCounter("cel_detect_rule_errors_total", "rule")
 	p := &processor{
 		log:          log,
 		stateFile:    c.stateFile,
 		meta:         c.eventMetadata,
-		events:       m.NewCounter("cel_detect_events"),
-		decodeErrors: m.NewCounter("cel_detect_decode_errors"),
+		events:       m.NewCounter("cel_detect_events_total"),
+		decodeErrors: m.NewCounter("cel_detect_decode_errors_total"),
 		evalTime:     m.NewTimer("cel_detect_eval_ns"),
 		stop:         func() {},
 	}

@@ -32,9 +32,12 @@ func prometheusSpec() *service.ConfigSpec {
 		Description(`
 Every Benthos metric and every metric of oktadetect's components is exported with its labels.
 Names are sanitised for Prometheus (characters outside `+"`[a-zA-Z0-9_:]`"+` become `+"`_`"+`).
+Counters end in `+"`_total`"+`, as Prometheus names them: Benthos' own get the suffix
+(`+"`input_received`"+` → `+"`input_received_total`"+`, `+"`output_sent`"+` → `+"`output_sent_total`"+`).
 Timers, which Benthos measures in nanoseconds, are exported as histograms in seconds, and a
 trailing `+"`_ns`"+` in their name becomes `+"`_seconds`"+` (`+"`output_latency_ns`"+` →
-`+"`output_latency_seconds`"+`).
+`+"`output_latency_seconds`"+`). Every metric of Benthos and of oktadetect's components has a help
+text saying what it counts; the exported set passes `+"`promtool check metrics`"+`.
 
 The HTTP server must be enabled (`+"`http.enabled: true`"+`, the default for `+"`oktadetect run`"+`);
 its address is set with `+"`http.address`"+`.`).
@@ -127,8 +130,8 @@ func (e *exporter) HandlerFunc() http.HandlerFunc { return e.handler }
 func (e *exporter) Close(context.Context) error { return nil }
 
 func (e *exporter) NewCounterCtor(name string, labelKeys ...string) service.MetricsExporterCounterCtor {
-	vec, ok := getOrRegister(e, e.fullName(name), labelKeys, func(n string, l []string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Benthos counter " + name}, l)
+	vec, ok := getOrRegister(e, e.fullName(counterName(name)), labelKeys, func(n string, l []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: helpText(name, "counter")}, l)
 	})
 	if !ok {
 		return func(...string) service.MetricsExporterCounter { return nopMetric{} }
@@ -140,7 +143,7 @@ func (e *exporter) NewCounterCtor(name string, labelKeys ...string) service.Metr
 
 func (e *exporter) NewTimerCtor(name string, labelKeys ...string) service.MetricsExporterTimerCtor {
 	vec, ok := getOrRegister(e, e.fullName(timerName(name)), labelKeys, func(n string, l []string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: "Benthos timer " + name + " in seconds", Buckets: e.buckets}, l)
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: helpText(name, "timer"), Buckets: e.buckets}, l)
 	})
 	if !ok {
 		return func(...string) service.MetricsExporterTimer { return nopMetric{} }
@@ -152,7 +155,7 @@ func (e *exporter) NewTimerCtor(name string, labelKeys ...string) service.Metric
 
 func (e *exporter) NewGaugeCtor(name string, labelKeys ...string) service.MetricsExporterGaugeCtor {
 	vec, ok := getOrRegister(e, e.fullName(name), labelKeys, func(n string, l []string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "Benthos gauge " + name}, l)
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: helpText(name, "gauge")}, l)
 	})
 	if !ok {
 		return func(...string) service.MetricsExporterGauge { return nopMetric{} }
@@ -197,6 +200,16 @@ func (e *exporter) fullName(name string) string {
 		return name
 	}
 	return e.prefix + "_" + name
+}
+
+// counterName gives a counter the _total suffix Prometheus and OpenMetrics
+// name counters with (promtool check metrics insists), so Benthos' own
+// input_received is exported as input_received_total.
+func counterName(name string) string {
+	if strings.HasSuffix(name, "_total") {
+		return name
+	}
+	return name + "_total"
 }
 
 // timerName makes a Benthos timer name say the unit it is exported in.

@@ -67,7 +67,8 @@ logger:
 	defer s.StopWithin(5 * time.Second)
 
 	want := []string{
-		`input_received{label="",path="root.input"}`,
+		`input_received_total{label="",path="root.input"}`,
+		"# HELP input_received_total Messages received by the input.",
 		`okta_requests_total{label="",org="acme",path="root.pipeline.processors.0"}`,
 		`output_latency_seconds_bucket{`,
 		`go_goroutines `,
@@ -123,6 +124,14 @@ func TestNames(t *testing.T) {
 		t.Errorf("sanitizeLabel kept a colon: %q", got)
 	}
 	for in, want := range map[string]string{
+		"input_received":          "input_received_total",
+		"cel_detect_events_total": "cel_detect_events_total",
+	} {
+		if got := counterName(in); got != want {
+			t.Errorf("counterName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
 		"output_latency_ns": "output_latency_seconds",
 		"rule_eval_seconds": "rule_eval_seconds",
 		"processor_latency": "processor_latency_seconds",
@@ -144,17 +153,38 @@ func TestConflictingRegistrationIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.NewCounterCtor("dup", "a")("1").Incr(2)
-	e.NewCounterCtor("dup", "a")("1").Incr(3)
-	e.NewGaugeCtor("dup", "a")("1").Set(7)
-	e.NewCounterCtor("dup", "b")("1").Incr(1)
+	e.NewCounterCtor("dup_total", "a")("1").Incr(2)
+	e.NewCounterCtor("dup", "a")("1").Incr(3) // the same counter once _total is added
+	e.NewGaugeCtor("dup_total", "a")("1").Set(7)
+	e.NewCounterCtor("dup_total", "b")("1").Incr(1)
 	e.NewTimerCtor("lat_ns")().Timing(int64(1500 * time.Millisecond))
 	rec := httptest.NewRecorder()
 	e.HandlerFunc()(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	out := rec.Body.String()
-	for _, w := range []string{`dup{a="1"} 5`, "lat_seconds_sum 1.5", "lat_seconds_count 1"} {
+	for _, w := range []string{`dup_total{a="1"} 5`, "lat_seconds_sum 1.5", "lat_seconds_count 1"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+}
+
+// Help texts say what a metric is; one nobody described says so and names
+// its kind, instead of pretending.
+func TestHelpTexts(t *testing.T) {
+	for _, c := range []struct{ name, kind, want string }{
+		{"input_received", "counter", "Messages received by the input."},
+		{"okta_requests_total", "counter", "System Log requests sent to Okta, by HTTP status"},
+		{"cel_detect_eval_ns", "timer", "in seconds"},
+		{"my_counter", "counter", "Benthos counter my_counter (no description"},
+		{"my_latency", "timer", "Benthos timer my_latency, in seconds (no description"},
+	} {
+		if got := helpText(c.name, c.kind); !strings.Contains(got, c.want) {
+			t.Errorf("helpText(%q, %q) = %q, want it to contain %q", c.name, c.kind, got, c.want)
+		}
+	}
+	for name, h := range help {
+		if !strings.HasSuffix(h, ".") || len(h) < 20 {
+			t.Errorf("help[%q] = %q: say what it is, as a sentence", name, h)
 		}
 	}
 }

@@ -166,21 +166,21 @@ func TestHostileEventsPassThrough(t *testing.T) {
 	var ruleErrs, loopErrs, events float64
 	for wait := time.Now().Add(testkit.Patience); time.Now().Before(wait); time.Sleep(200 * time.Millisecond) {
 		body = scrape(t, "http://"+addr+"/metrics")
-		ruleErrs, _ = metricValue(body, "cel_detect_rule_errors")
-		loopErrs, _ = metricValue(body, "cel_detect_rule_errors", `rule="Hostile.LoopCost"`)
-		events, _ = metricValue(body, "cel_detect_events")
+		ruleErrs, _ = metricValue(body, "cel_detect_rule_errors_total")
+		loopErrs, _ = metricValue(body, "cel_detect_rule_errors_total", `rule="Hostile.LoopCost"`)
+		events, _ = metricValue(body, "cel_detect_events_total")
 		if events >= float64(want) && loopErrs >= 1 {
 			break
 		}
 	}
 	if events < float64(want) {
-		t.Errorf("cel_detect_events = %v, want %d", events, want)
+		t.Errorf("cel_detect_events_total = %v, want %d", events, want)
 	}
 	if loopErrs < 1 {
 		t.Errorf("the loop-cost rule's error is not counted:\n%s", body)
 	}
 	if ruleErrs < 2 {
-		t.Errorf("cel_detect_rule_errors = %v: wrong types made no rule fail", ruleErrs)
+		t.Errorf("cel_detect_rule_errors_total = %v: wrong types made no rule fail", ruleErrs)
 	}
 	select {
 	case _, open := <-lines:

@@ -374,7 +374,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 	}()
 	consumeUntil(t, brokers, 60*time.Second, hasAll(all))
 	before := scrape(t, "http://"+addr+"/metrics")
-	sentBefore, _ := metricValue(before, "output_sent")
+	sentBefore, _ := metricValue(before, "output_sent_total")
 	commitsBefore, _ := metricValue(before, "okta_cursor_commits_total")
 
 	// The outage: events keep arriving in Okta every second.
@@ -399,9 +399,9 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 	}
 	// The input sees the output stall: pages wait for an acknowledgement
 	// and the cursor does not move; kafka_producer says what it waits for.
-	sentDuring, _ := metricValue(body, "output_sent")
+	sentDuring, _ := metricValue(body, "output_sent_total")
 	if sentDuring != sentBefore {
-		t.Errorf("output_sent went from %v to %v while Kafka refused every write", sentBefore, sentDuring)
+		t.Errorf("output_sent_total went from %v to %v while Kafka refused every write", sentBefore, sentDuring)
 	}
 	if commits, _ := metricValue(body, "okta_cursor_commits_total"); commits != commitsBefore {
 		t.Errorf("okta_cursor_commits_total went from %v to %v while Kafka refused every write", commitsBefore, commits)
