@@ -233,7 +233,7 @@ func (w *connWatch) failed(err error) error {
 	w.cause = err.Error()
 	w.mu.Unlock()
 	if changed && w.log != nil {
-		w.log.Errorf("%s cannot reach Kafka, retrying until it can: %v", w.what, err)
+		w.log.Errorf("%s cannot use Kafka, retrying until it can: %v", w.what, err)
 	}
 	return fmt.Errorf("%w: %w", service.ErrNotConnected, err)
 }
@@ -245,6 +245,6 @@ func (w *connWatch) ok() {
 	w.cause = ""
 	w.mu.Unlock()
 	if was != "" && w.log != nil {
-		w.log.Infof("%s reaches Kafka again", w.what)
+		w.log.Infof("%s uses Kafka again", w.what)
 	}
 }

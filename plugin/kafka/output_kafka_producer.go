@@ -111,7 +111,7 @@ key are spread with sticky partitioning.`).
 				Description("The compression codec for record batches. A batch is only sent compressed if that makes it smaller. `zstd` needs brokers ≥ 2.1.").
 				Default("snappy"),
 			service.NewIntField(kpFieldMaxMessageBytes).
-				Description("The largest record (key, value and headers) accepted. A larger message fails on its own with a clear error; the rest of its batch is written. Record batches are sized to at most this plus 256 bytes, so keep it at least 256 bytes below the topic's `max.message.bytes` (1048588 by default: the default here leaves room), or Kafka refuses full uncompressed batches.").
+				Description("The largest record (key, value and headers) accepted. A larger message goes to `dead_letter_topic` (with `dead_letter_topic` empty: fails on its own with a clear error); the rest of its batch is written. Record batches are sized to at most this plus 256 bytes, so keep it at least 256 bytes below the topic's `max.message.bytes` (1048588 by default: the default here leaves room), or Kafka refuses full uncompressed batches.").
 				Default(1000000).
 				Advanced(),
 			service.NewDurationField(kpFieldTimeout).
@@ -471,6 +471,10 @@ func (k *kafkaProducer) WriteBatch(ctx context.Context, batch service.MessageBat
 	errs := make([]error, len(batch))
 	records, dead := k.buildRecords(batch, errs)
 	if err := k.topics.ensure(ctx, cl, recordTopics(records)...); err != nil {
+		var connErr *connError
+		if errors.As(err, &connErr) {
+			return k.conn.failed(err) // reconnect, rather than nack
+		}
 		return err
 	}
 	if err := k.produceAll(ctx, cl, records, errs); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -162,15 +163,14 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("reading %s: %w", saslFieldPasswordFile, err)
 	}
 	defer f.Close()
-	buf := make([]byte, maxSecretFileBytes+1)
-	n, err := f.Read(buf)
-	if err != nil && n == 0 {
-		return "", fmt.Errorf("reading %s %q: %w (the file is empty?)", saslFieldPasswordFile, path, err)
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s %q: %w", saslFieldPasswordFile, path, err)
 	}
-	if n > maxSecretFileBytes {
+	if len(b) > maxSecretFileBytes {
 		return "", fmt.Errorf("%s %q is larger than %d bytes: is it the password?", saslFieldPasswordFile, path, maxSecretFileBytes)
 	}
-	s := strings.TrimSuffix(strings.TrimSuffix(string(buf[:n]), "\n"), "\r")
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
 		return "", fmt.Errorf("%s %q is empty", saslFieldPasswordFile, path)
 	}
