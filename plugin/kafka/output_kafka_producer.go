@@ -176,7 +176,8 @@ output:
     sasl:
       - mechanism: SCRAM-SHA-512
         username: ${KAFKA_USER}
-        password: ${KAFKA_PASSWORD}
+        # A file keeps the password out of YAML (a "${VAR}" is pasted into the text).
+        password_file: /run/secrets/kafka-password
     metadata:
       include_prefixes: [ okta_ ]
 `)
