@@ -286,6 +286,9 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 				_ = k.recover(cl, err)
 			}
 			k.log.Warnf("A Kafka commit reported an error but had landed (its checkpoint is in %s): the batch is acknowledged, not written twice", k.txn.topic)
+			for _, d := range tb.dead {
+				k.noteDeadLetter(d) // they landed with it
+			}
 			return nil
 		}
 	}
