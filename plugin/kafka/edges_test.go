@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,4 +368,73 @@ func TestPasswordFileAuthenticates(t *testing.T) {
 	if err := write(t, k, msgBatch("authenticated")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A connection failure's cause is logged once per change of state, not on
+// every retry, for the consumer and the checkpoint cache as for the output.
+func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
+	var buf lockedLog
+	res := service.MockResources(service.MockResourcesOptUseLogger(service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&buf, nil)))))
+	conf, err := kafkaConsumerSpec().ParseYAML("seed_brokers: ['127.0.0.1:1']\ntopics: [t]\nconsumer_group: g\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := newKafkaConsumer(conf, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := k.Connect(context.Background()); !errors.Is(err, service.ErrNotConnected) {
+			t.Fatalf("Connect: %v, want ErrNotConnected", err)
+		}
+	}
+	if n := strings.Count(buf.String(), "connection refused"); n != 1 {
+		t.Errorf("the cause is logged %d times over 3 attempts, want once:\n%s", n, buf.String())
+	}
+
+	w := newConnWatch(res.Logger(), "x")
+	_ = w.failed(errors.New("cause A"))
+	_ = w.failed(errors.New("cause A"))
+	_ = w.failed(errors.New("cause B"))
+	w.ok()
+	w.ok()
+	out := buf.String()
+	if strings.Count(out, "cause A") != 1 || strings.Count(out, "cause B") != 1 || strings.Count(out, "x uses Kafka again") != 1 {
+		t.Errorf("state changes logged wrongly:\n%s", out)
+	}
+
+	cconf, err := kafkaCheckpointSpec().ParseYAML("seed_brokers: ['127.0.0.1:1']\ntimeout: 2s\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := newKafkaCheckpointCache(cconf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.conn = newConnWatch(res.Logger(), "kafka_checkpoint cache")
+	for range 2 {
+		if _, err := cc.Get(context.Background(), "k"); err == nil || !strings.Contains(err.Error(), "nothing listens there") {
+			t.Fatalf("Get: %v, want the explained cause", err)
+		}
+	}
+	if n := strings.Count(buf.String(), "kafka_checkpoint cache cannot use Kafka"); n != 1 {
+		t.Errorf("the cache logged its cause %d times, want once", n)
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
