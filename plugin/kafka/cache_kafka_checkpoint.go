@@ -67,7 +67,11 @@ cache_resources:
 func init() {
 	service.MustRegisterCache("kafka_checkpoint", kafkaCheckpointSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Cache, error) {
-			return newKafkaCheckpointCache(conf)
+			c, err := newKafkaCheckpointCache(conf)
+			if err == nil {
+				c.conn = newConnWatch(mgr.Logger(), "kafka_checkpoint cache")
+			}
+			return c, err
 		})
 }
 
@@ -75,10 +79,12 @@ type kafkaCheckpointCache struct {
 	opts    []kgo.Opt
 	topic   string
 	timeout time.Duration
+	conn    *connWatch
+	hints   connHints
 }
 
 func newKafkaCheckpointCache(conf *service.ParsedConfig) (*kafkaCheckpointCache, error) {
-	c := &kafkaCheckpointCache{}
+	c := &kafkaCheckpointCache{conn: newConnWatch(nil, "kafka_checkpoint cache")}
 	var err error
 	if c.topic, err = conf.FieldString(kcFieldTopic); err != nil {
 		return nil, err
@@ -95,6 +101,7 @@ func newKafkaCheckpointCache(conf *service.ParsedConfig) (*kafkaCheckpointCache,
 	if c.opts, err = connectionOpts(conf); err != nil {
 		return nil, err
 	}
+	c.hints = connHintsOf(conf)
 	return c, nil
 }
 
@@ -103,6 +110,12 @@ func (c *kafkaCheckpointCache) Get(ctx context.Context, key string) ([]byte, err
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	v, err := readCheckpoint(ctx, c.opts, c.topic, key)
+	var connErr *connError
+	if errors.As(err, &connErr) {
+		_ = c.conn.failed(err) // logged once; the caller retries
+		return nil, err
+	}
+	c.conn.ok()
 	if errors.Is(err, errNoCheckpoint) {
 		return nil, service.ErrKeyNotFound
 	}

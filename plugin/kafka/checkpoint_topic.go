@@ -126,7 +126,7 @@ func lastStableOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[i
 	meta.Topics = append(meta.Topics, mt)
 	mresp, err := meta.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("reading metadata of topic %q: %w", topic, err)
+		return nil, fmt.Errorf("reading metadata of topic %q: %w", topic, explainConnErr(err))
 	}
 	if len(mresp.Topics) != 1 {
 		return nil, fmt.Errorf("metadata for topic %q: %d topics in the answer", topic, len(mresp.Topics))
@@ -190,8 +190,10 @@ var compactedTopicConfigs = map[string]string{
 }
 
 // ensureCompactedTopic creates topic, compacted, with the given number of
-// partitions when it does not exist. A topic that exists is left as it is.
-func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
+// partitions when it does not exist. An existing topic that does not compact
+// is made to (see makeCompacted), and warn is told; if that fails, the error
+// says how to fix it.
+func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32, warn func(string)) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 10_000
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -207,12 +209,26 @@ func ensureCompactedTopic(ctx context.Context, cl *kgo.Client, topic string, par
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("creating topic %q: %w", topic, err)
+		return fmt.Errorf("creating topic %q: %w", topic, explainConnErr(err))
 	}
+	existed := false
 	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		err := kerr.ErrorForCode(t.ErrorCode)
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			existed = true
+		} else if err != nil {
 			return fmt.Errorf("creating topic %q: %w", topic, err)
 		}
+	}
+	if !existed {
+		return nil
+	}
+	was, err := makeCompacted(ctx, cl, topic)
+	if err != nil {
+		return err
+	}
+	if was != "" && warn != nil {
+		warn(fmt.Sprintf("Topic %q had cleanup.policy %q: its values would have expired with retention.ms (a lost cursor or state starts over silently); set it to compact", topic, was))
 	}
 	return nil
 }

@@ -191,6 +191,8 @@ type pendingBatch struct {
 // kafkaConsumer is the kafka_consumer input.
 type kafkaConsumer struct {
 	log          *service.Logger
+	conn         *connWatch
+	hints        connHints
 	mNacks       *service.MetricCounter
 	mRevoked     *service.MetricCounter
 	opts         []kgo.Opt
@@ -210,11 +212,13 @@ type kafkaConsumer struct {
 func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafkaConsumer, error) {
 	k := &kafkaConsumer{
 		log:      mgr.Logger(),
+		conn:     newConnWatch(mgr.Logger(), "kafka_consumer"),
 		mNacks:   mgr.Metrics().NewCounter("kafka_consumer_nacked_batches_total"),
 		mRevoked: mgr.Metrics().NewCounter("kafka_consumer_revoked_partitions_total"),
 		changed:  make(chan struct{}),
 	}
 	conn, err := connectionOpts(conf)
+	k.hints = connHintsOf(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -303,24 +307,6 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	return k, nil
 }
 
-// splitList reads a string list field whose entries may each hold several
-// comma-separated values.
-func splitList(conf *service.ParsedConfig, field string) ([]string, error) {
-	raw, err := conf.FieldStringList(field)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, entry := range raw {
-		for _, s := range strings.Split(entry, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
-}
-
 func positiveDuration(conf *service.ParsedConfig, field string) (time.Duration, error) {
 	d, err := conf.FieldDuration(field)
 	if err != nil {
@@ -368,11 +354,12 @@ func (k *kafkaConsumer) Connect(ctx context.Context) error {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := cl.Ping(pingCtx); err != nil {
+	if err := pingBrokers(pingCtx, cl, k.hints); err != nil {
 		close(closing)
 		cl.Close()
-		return fmt.Errorf("reaching kafka brokers: %w", err)
+		return k.conn.failed(err)
 	}
+	k.conn.ok()
 	loopCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	k.mu.Lock()

@@ -56,9 +56,16 @@ in it has been acknowledged by all in-sync replicas.
 
 ### Failures
 
-- A record that cannot be written for a reason specific to it (larger than `+"`max_message_bytes`"+`,
-  a failed interpolation, an error Kafka returned for its partition) fails only that message; the
-  rest of the batch is acknowledged and the input is asked to redeliver the failed messages.
+- A record Kafka refuses for good (larger than `+"`max_message_bytes`"+` or than the topic accepts,
+  an invalid record) goes to `+"`dead_letter_topic`"+` with the reason in a header, and its message is
+  acknowledged: one bad record never stalls the pipeline.
+- A record that cannot be written for another reason specific to it (a failed interpolation, a
+  retriable error Kafka returned for its partition) fails only that message; the rest of the
+  batch is acknowledged and the input is asked to redeliver the failed messages.
+- A topic that does not exist is created by the broker (`+"`allow_auto_topic_creation`"+`) or by this
+  output (`+"`create_topics`"+`); one that cannot be created is an error naming it and the fix.
+- A connection failure's cause (connection refused, TLS, SASL) is logged once per change, and the
+  output reports itself not ready until a broker answers.
 - When no record of a batch could be delivered because Kafka is unreachable, the output reports
   itself disconnected: the pipeline waits and retries the whole batch once Kafka answers again.
   Nothing is dropped.
@@ -104,7 +111,7 @@ key are spread with sticky partitioning.`).
 				Description("The compression codec for record batches. A batch is only sent compressed if that makes it smaller. `zstd` needs brokers ≥ 2.1.").
 				Default("snappy"),
 			service.NewIntField(kpFieldMaxMessageBytes).
-				Description("The largest record (key, value and headers) accepted. A larger message fails on its own with a clear error; the rest of its batch is written. Record batches are sized to at most this plus 256 bytes, so keep it at least 256 bytes below the topic's `max.message.bytes` (1048588 by default: the default here leaves room), or Kafka refuses full uncompressed batches.").
+				Description("The largest record (key, value and headers) accepted. A larger message goes to `dead_letter_topic` (with `dead_letter_topic` empty: fails on its own with a clear error); the rest of its batch is written. Record batches are sized to at most this plus 256 bytes, so keep it at least 256 bytes below the topic's `max.message.bytes` (1048588 by default: the default here leaves room), or Kafka refuses full uncompressed batches.").
 				Default(1000000).
 				Advanced(),
 			service.NewDurationField(kpFieldTimeout).
@@ -121,6 +128,10 @@ key are spread with sticky partitioning.`).
 			service.NewTLSToggledField(kpFieldTLS).
 				Description("TLS for broker connections: a custom CA (`root_cas`/`root_cas_file`) and client certificates (`client_certs`) for mutual TLS. `skip_cert_verify` disables server verification and is for tests only."),
 			saslField(),
+		).
+		Fields(topicFields()...).
+		Fields(
+			deadLetterField(),
 			service.NewBatchPolicyField(kpFieldBatching),
 			service.NewStringField(kpFieldTransactionalID).
 				Description("Enables exactly-once mode: each batch is written in one Kafka transaction under this transactional ID, together with the batch's checkpoint (see `checkpoint_metadata`). Keep it stable across restarts and unique per pipeline (e.g. per Okta org): a restarted producer with the same ID aborts whatever transaction its predecessor left open, and fences it off. Requires `idempotent_write` and `acks: all`, no `batching`, and forces `max_in_flight` to 1. Empty: at-least-once mode.").
@@ -165,7 +176,8 @@ output:
     sasl:
       - mechanism: SCRAM-SHA-512
         username: ${KAFKA_USER}
-        password: ${KAFKA_PASSWORD}
+        # A file keeps the password out of YAML (a "${VAR}" is pasted into the text).
+        password_file: /run/secrets/kafka-password
     metadata:
       include_prefixes: [ okta_ ]
 `)
@@ -202,6 +214,12 @@ type kafkaProducer struct {
 	checkpointMeta string
 	txn            *txnConfig // nil: at-least-once mode
 
+	topics   *topicGate
+	dlqTopic string // "": no dead letters
+	mDead    *service.MetricCounter
+	conn     *connWatch
+	hints    connHints
+
 	mu     sync.Mutex
 	client *kgo.Client
 
@@ -210,7 +228,11 @@ type kafkaProducer struct {
 }
 
 func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafkaProducer, error) {
-	k := &kafkaProducer{log: mgr.Logger()}
+	k := &kafkaProducer{
+		log:   mgr.Logger(),
+		mDead: mgr.Metrics().NewCounter("kafka_producer_dead_letters_total", "reason"),
+		conn:  newConnWatch(mgr.Logger(), "kafka_producer"),
+	}
 	var err error
 	if k.topic, err = conf.FieldInterpolatedString(kpFieldTopic); err != nil {
 		return nil, err
@@ -247,9 +269,21 @@ func newKafkaProducer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	if k.checkpointMeta, err = conf.FieldString(kpFieldCheckpointMeta); err != nil {
 		return nil, err
 	}
+	if k.dlqTopic, err = conf.FieldString(kpFieldDeadLetterTopic); err != nil {
+		return nil, err
+	}
+	k.dlqTopic = strings.TrimSpace(k.dlqTopic)
+	k.topics = &topicGate{}
+	if k.topics.autoCreate, err = conf.FieldBool(kpFieldAutoCreate); err != nil {
+		return nil, err
+	}
+	if k.topics.create, err = parseTopicSpec(conf); err != nil {
+		return nil, err
+	}
 	if k.opts, err = k.clientOpts(conf); err != nil {
 		return nil, err
 	}
+	k.hints = connHintsOf(conf)
 	if k.txn, err = parseTxnConfig(conf, k); err != nil {
 		return nil, err
 	}
@@ -265,6 +299,9 @@ func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error
 	opts, err := connectionOpts(conf)
 	if err != nil {
 		return nil, err
+	}
+	if k.topics.autoCreate {
+		opts = append(opts, kgo.AllowAutoTopicCreation())
 	}
 	// franz-go counts the whole batch against this limit, so a single record
 	// just under max_message_bytes still fits.
@@ -289,17 +326,6 @@ func (k *kafkaProducer) clientOpts(conf *service.ParsedConfig) ([]kgo.Opt, error
 // batchOverhead is a generous bound on the record-batch header plus one
 // record's framing, so max_message_bytes can speak about the record alone.
 const batchOverhead = 256
-
-func seedBrokers(conf *service.ParsedConfig) ([]string, error) {
-	brokers, err := splitList(conf, kpFieldSeedBrokers)
-	if err != nil {
-		return nil, err
-	}
-	if len(brokers) == 0 {
-		return nil, fmt.Errorf("%s must list at least one broker", kpFieldSeedBrokers)
-	}
-	return brokers, nil
-}
 
 func (k *kafkaProducer) partitionerOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
 	name, err := conf.FieldString(kpFieldPartitioner)
@@ -397,12 +423,29 @@ func (k *kafkaProducer) Connect(ctx context.Context) error {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-	if err := k.client.Ping(pingCtx); err != nil {
-		return fmt.Errorf("reaching kafka brokers: %w: %w", service.ErrNotConnected, err)
+	if err := pingBrokers(pingCtx, k.client, k.hints); err != nil {
+		return k.conn.failed(err)
+	}
+	if err := k.prepareTopics(pingCtx); err != nil {
+		return k.conn.failed(err)
+	}
+	k.conn.ok()
+	return nil
+}
+
+// prepareTopics checks the static topic and, in exactly-once mode, the
+// checkpoint topic before the first write, so that a topic that cannot be
+// used keeps the output not ready with the reason in the log.
+func (k *kafkaProducer) prepareTopics(ctx context.Context) error {
+	if topic, ok := k.topic.Static(); ok {
+		if err := k.topics.ensure(ctx, k.client, topic); err != nil {
+			return err
+		}
 	}
 	if k.txn != nil && !k.txn.topicReady {
-		if err := ensureCompactedTopic(pingCtx, k.client, k.txn.topic, 1); err != nil {
-			return fmt.Errorf("%w: %w", service.ErrNotConnected, err)
+		warn := func(msg string) { k.log.Warn(msg) }
+		if err := ensureCompactedTopic(ctx, k.client, k.txn.topic, 1, warn); err != nil {
+			return err
 		}
 		k.txn.topicReady = true
 	}
@@ -427,11 +470,23 @@ func (k *kafkaProducer) WriteBatch(ctx context.Context, batch service.MessageBat
 		return service.ErrNotConnected
 	}
 	errs := make([]error, len(batch))
-	records := k.buildRecords(batch, errs)
-
+	records, dead := k.buildRecords(batch, errs)
+	if err := k.topics.ensure(ctx, cl, recordTopics(records)...); err != nil {
+		var connErr *connError
+		if errors.As(err, &connErr) {
+			return k.conn.failed(err) // reconnect, rather than nack
+		}
+		return err
+	}
 	if err := k.produceAll(ctx, cl, records, errs); err != nil {
 		return err
 	}
+	for i, d := range dead {
+		if d != nil && errs[i] == nil {
+			k.noteDeadLetter(d)
+		}
+	}
+	k.replaceRefused(ctx, cl, records, errs)
 	return k.batchResult(batch, errs)
 }
 
@@ -482,19 +537,38 @@ func (k *kafkaProducer) produceAll(ctx context.Context, cl *kgo.Client, records 
 }
 
 // buildRecords turns messages into records. A message that cannot become a
-// record gets its error in errs and a nil record.
-func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) []*kgo.Record {
-	records := make([]*kgo.Record, len(batch))
+// record gets its error in errs and a nil record; one over
+// max_message_bytes becomes a dead letter (dead[i] says so).
+func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) (records []*kgo.Record, dead []*deadLettered) {
+	records = make([]*kgo.Record, len(batch))
 	rb := k.newRecordBuilder(batch)
 	for i := range batch {
 		r, err := rb.build(i)
+		if d := k.oversize(r, err); d != nil {
+			records[i] = k.deadLetter(r, err, false)
+			if dead == nil {
+				dead = make([]*deadLettered, len(batch))
+			}
+			dead[i] = d
+			continue
+		}
 		if err != nil {
 			errs[i] = err
 			continue
 		}
 		records[i] = r
 	}
-	return records
+	return records, dead
+}
+
+// oversize says whether build refused r for its size and a dead letter
+// should replace it.
+func (k *kafkaProducer) oversize(r *kgo.Record, err error) *deadLettered {
+	var tl *tooLargeError
+	if k.dlqTopic == "" || r == nil || !errors.As(err, &tl) {
+		return nil
+	}
+	return &deadLettered{topic: r.Topic, key: string(r.Key), label: "max_message_bytes", reason: err}
 }
 
 // recordBuilder turns the messages of one batch into records. The
@@ -583,7 +657,7 @@ func (rb *recordBuilder) build(i int) (*kgo.Record, error) {
 		return nil, err
 	}
 	if size := recordSize(r); size > k.maxMessageBytes {
-		return nil, fmt.Errorf("record of %d bytes exceeds %s %d", size, kpFieldMaxMessageBytes, k.maxMessageBytes)
+		return r, &tooLargeError{size: size, limit: k.maxMessageBytes}
 	}
 	return r, nil
 }

@@ -249,6 +249,7 @@ func TestBatchAckedOnlyAfterKafkaAcks(t *testing.T) {
 	}
 }
 
+// With dead letters off, a refused record fails only its own message.
 func TestPartialFailureNacksOnlyFailedRecords(t *testing.T) {
 	c := newCluster(t)
 	// Partition 1 refuses every produce with a non-retriable error.
@@ -258,6 +259,7 @@ topic: t
 partitioner: manual
 partition: ${! meta("p") }
 max_message_bytes: 1000
+dead_letter_topic: ""
 `)
 	parts := []string{"0", "1", "2", "1", "3", "0"}
 	b := msgBatch("m0", "m1", "m2", "m3", "m4", strings.Repeat("x", 1001))

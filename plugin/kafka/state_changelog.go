@@ -90,15 +90,27 @@ type Changelog struct {
 
 	mu         sync.Mutex
 	partitions int32 // of the changelog topic, once known
+	log        *service.Logger
+	conn       *connWatch
+	hints      connHints
+}
+
+// SetLogger makes the changelog log what an operator must see: a connection
+// failure's cause (once per change) and a changelog topic it had to make
+// compacted. Without it these only reach the errors Open returns.
+func (c *Changelog) SetLogger(l *service.Logger) {
+	c.log = l
+	c.conn = newConnWatch(l, "the state changelog")
 }
 
 // NewChangelog validates a changelog block.
 func NewChangelog(conf *service.ParsedConfig) (*Changelog, error) {
-	c := &Changelog{}
+	c := &Changelog{conn: newConnWatch(nil, "the state changelog")}
 	var err error
 	if c.opts, err = connectionOpts(conf); err != nil {
 		return nil, err
 	}
+	c.hints = connHintsOf(conf)
 	if c.topic, err = conf.FieldString(clFieldTopic); err != nil {
 		return nil, err
 	}
@@ -125,35 +137,6 @@ func NewChangelog(conf *service.ParsedConfig) (*Changelog, error) {
 
 // Topic is the changelog topic's name.
 func (c *Changelog) Topic() string { return c.topic }
-
-// connectionOpts are the client options every component shares: brokers,
-// client id, TLS and SASL.
-func connectionOpts(conf *service.ParsedConfig) ([]kgo.Opt, error) {
-	brokers, err := seedBrokers(conf)
-	if err != nil {
-		return nil, err
-	}
-	clientID, err := conf.FieldString(kpFieldClientID)
-	if err != nil {
-		return nil, err
-	}
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID)}
-	tlsConf, tlsOn, err := conf.FieldTLSToggled(kpFieldTLS)
-	if err != nil {
-		return nil, err
-	}
-	if tlsOn {
-		opts = append(opts, kgo.DialTLSConfig(tlsConf))
-	}
-	mechs, err := saslMechanisms(conf)
-	if err != nil {
-		return nil, err
-	}
-	if len(mechs) > 0 {
-		opts = append(opts, kgo.SASL(mechs...))
-	}
-	return opts, nil
-}
 
 // Open takes the state of one source partition over: it fences any earlier
 // writer of it (aborting what that one left uncommitted) and returns the
@@ -203,11 +186,21 @@ func (c *Changelog) ensureTopic(ctx context.Context, source string, partition in
 		return fmt.Errorf("creating kafka client: %w", err)
 	}
 	defer cl.Close()
+	if err := pingBrokers(ctx, cl, c.hints); err != nil {
+		_ = c.conn.failed(err)
+		return err
+	}
+	c.conn.ok()
 	want, err := topicPartitions(ctx, cl, source)
 	if err != nil {
 		return err
 	}
-	if err := ensureCompactedTopic(ctx, cl, c.topic, max(want, partition+1)); err != nil {
+	warn := func(msg string) {
+		if c.log != nil {
+			c.log.Warn(msg)
+		}
+	}
+	if err := ensureCompactedTopic(ctx, cl, c.topic, max(want, partition+1), warn); err != nil {
 		return err
 	}
 	have, err := topicPartitions(ctx, cl, c.topic)
@@ -229,7 +222,7 @@ func topicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int32, 
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, err)
+		return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, explainConnErr(err))
 	}
 	for _, rt := range resp.Topics {
 		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {

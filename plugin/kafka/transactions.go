@@ -111,18 +111,45 @@ func (k *kafkaProducer) plainOpts() []kgo.Opt { return k.opts }
 // txnBatch is a batch turned into records, ready to be produced (again).
 type txnBatch struct {
 	records       []*kgo.Record
+	msgIndex      []int // of each record's message; -1 for the checkpoint
+	dead          []*deadLettered
 	checkpoint    []byte // nil: the batch carries no checkpoint
 	checkpointKey string
 }
 
-func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch) (*txnBatch, error) {
+// txnRefusals is what earlier attempts of one batch learnt about records
+// Kafka refuses for good. A refused produce fails the whole transaction, and
+// Kafka refuses a produce request's batch as a whole, so a record refused
+// with others is a suspect, produced alone in the next attempt; one refused
+// alone is dead, and becomes a dead letter in the attempt after.
+type txnRefusals struct {
+	suspect map[int]bool
+	dead    map[int]refusal
+}
+
+type refusal struct {
+	err       error
+	label     string
+	partition int32
+}
+
+func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch, rf *txnRefusals) (*txnBatch, error) {
 	tb := &txnBatch{records: make([]*kgo.Record, 0, len(batch)+1)}
 	for i := range batch {
 		r, err := k.buildRecord(batch, i)
+		if d := k.oversize(r, err); d != nil {
+			r, err = k.deadLetter(r, err, false), nil
+			tb.dead = append(tb.dead, d)
+		} else if ref, ok := rf.dead[i]; ok && err == nil {
+			tb.dead = append(tb.dead, &deadLettered{topic: r.Topic, key: string(r.Key), label: ref.label, reason: ref.err})
+			r.Partition = ref.partition
+			r = k.deadLetter(r, ref.err, true)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("message %d of the batch: %w", i, err)
 		}
 		tb.records = append(tb.records, r)
+		tb.msgIndex = append(tb.msgIndex, i)
 		if cp, ok := batch[i].MetaGetMut(k.checkpointMeta); ok {
 			key, err := batch.TryInterpolatedString(i, k.txn.key)
 			if err != nil {
@@ -138,6 +165,7 @@ func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch) (*txnBatch, er
 		tb.records = append(tb.records, &kgo.Record{
 			Topic: k.txn.topic, Key: []byte(tb.checkpointKey), Value: tb.checkpoint,
 		})
+		tb.msgIndex = append(tb.msgIndex, -1)
 	}
 	return tb, nil
 }
@@ -172,8 +200,9 @@ func (k *kafkaProducer) writeBatchTxn(ctx context.Context, batch service.Message
 	delay := 100 * time.Millisecond
 	var lastLogged time.Time
 	inDoubt := false
+	rf := &txnRefusals{suspect: map[int]bool{}, dead: map[int]refusal{}}
 	for attempt := 1; ; attempt++ {
-		err := k.tryTxn(ctx, batch, &inDoubt)
+		err := k.tryTxn(ctx, batch, &inDoubt, rf)
 		if err == nil {
 			if attempt > 1 {
 				k.log.Infof("Kafka transaction committed after %d attempts", attempt)
@@ -209,19 +238,23 @@ func isFenced(err error) bool {
 // broker-side) and, before committing, reads the checkpoint topic: if it
 // already holds this batch's checkpoint, the earlier commit landed, and the
 // new transaction is aborted instead of committing the batch twice.
-func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, inDoubt *bool) error {
+func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, inDoubt *bool, rf *txnRefusals) error {
 	if k.txn.fenced {
 		return errFenced
 	}
-	tb, err := k.buildTxnBatch(batch)
+	tb, err := k.buildTxnBatch(batch, rf)
 	if err != nil {
-		// A record that can never be written stalls the pipeline rather than
-		// be skipped or reordered; the error is logged on every attempt.
+		// A message that cannot become a record (a failed interpolation: a
+		// config error) stalls the pipeline rather than be skipped or
+		// reordered; the error is logged on every attempt.
 		return err
 	}
 	cl := k.getClient()
 	if cl == nil {
 		return service.ErrNotConnected
+	}
+	if err := k.topics.ensure(ctx, cl, recordTopics(tb.records)...); err != nil {
+		return err
 	}
 	if err := cl.BeginTransaction(); err != nil {
 		return k.recover(cl, fmt.Errorf("beginning transaction: %w", err))
@@ -230,9 +263,9 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 	stopWarning := warnWhileWaiting(txnStallWarning, func(waited time.Duration) {
 		k.log.Warnf("Kafka has not acknowledged the %d records of this transaction for %v (brokers down or refusing writes?); still waiting, nothing is lost", len(recs), waited.Round(time.Second))
 	})
-	results := cl.ProduceSync(ctx, recs...)
+	err = k.produceTxn(ctx, cl, tb, recs, rf)
 	stopWarning()
-	if err := results.FirstErr(); err != nil {
+	if err != nil {
 		_ = k.abort(ctx, cl)
 		return k.recover(cl, fmt.Errorf("producing: %w", err))
 	}
@@ -253,12 +286,18 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 				_ = k.recover(cl, err)
 			}
 			k.log.Warnf("A Kafka commit reported an error but had landed (its checkpoint is in %s): the batch is acknowledged, not written twice", k.txn.topic)
+			for _, d := range tb.dead {
+				k.noteDeadLetter(d) // they landed with it
+			}
 			return nil
 		}
 	}
 	*inDoubt = false
 	commitErr := cl.EndTransaction(commitCtx, kgo.TryCommit)
 	if commitErr == nil {
+		for _, d := range tb.dead {
+			k.noteDeadLetter(d)
+		}
 		return nil
 	}
 	*inDoubt = true
@@ -266,6 +305,57 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 		return k.recover(cl, fmt.Errorf("committing: %w; then aborting: %w", commitErr, err))
 	}
 	return k.recover(cl, fmt.Errorf("committing: %w", commitErr))
+}
+
+// produceTxn produces recs (tb's records, fresh) in the open transaction:
+// all but the suspects together, then each suspect alone. Records Kafka
+// refuses for good are noted in rf for the next attempt.
+func (k *kafkaProducer) produceTxn(ctx context.Context, cl *kgo.Client, tb *txnBatch, recs []*kgo.Record, rf *txnRefusals) error {
+	var together, alone []int
+	for i := range recs {
+		if idx := tb.msgIndex[i]; idx >= 0 && rf.suspect[idx] {
+			alone = append(alone, i)
+		} else {
+			together = append(together, i)
+		}
+	}
+	batch := make([]*kgo.Record, len(together))
+	index := make(map[*kgo.Record]int, len(together))
+	for j, i := range together {
+		batch[j] = recs[i]
+		index[recs[i]] = i
+	}
+	// Results come in the order Kafka answered, not the order given.
+	results := cl.ProduceSync(ctx, batch...)
+	if err := results.FirstErr(); err != nil {
+		for _, res := range results {
+			k.noteRefusal(tb, recs, index[res.Record], res.Err, false, rf)
+		}
+		return err
+	}
+	for _, i := range alone {
+		if err := cl.ProduceSync(ctx, recs[i]).FirstErr(); err != nil {
+			k.noteRefusal(tb, recs, i, err, true, rf)
+			return err
+		}
+	}
+	return nil
+}
+
+// noteRefusal records a refused-for-good record i of the attempt: a suspect
+// if it was produced with others, dead if it was produced alone.
+func (k *kafkaProducer) noteRefusal(tb *txnBatch, recs []*kgo.Record, i int, err error, alone bool, rf *txnRefusals) {
+	label, ok := refusedForGood(err)
+	idx := tb.msgIndex[i]
+	if !ok || idx < 0 || k.dlqTopic == "" || recs[i].Topic == k.dlqTopic {
+		return
+	}
+	if alone {
+		rf.dead[idx] = refusal{err: err, label: label, partition: recs[i].Partition}
+		delete(rf.suspect, idx)
+	} else {
+		rf.suspect[idx] = true
+	}
 }
 
 // abort aborts the open transaction, dropping buffered records.

@@ -1,0 +1,249 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Topics the producer writes: a fresh cluster has none of them. Java and
+// librdkafka producers ask the broker to auto-create a missing topic, and so
+// does kafka_producer (allow_auto_topic_creation); create_topics creates them
+// explicitly with the partitions and configs the operator chose. Either way a
+// topic is checked once before the first record goes to it, so a topic that
+// is missing for good is an error naming it and the fix, not a produce that
+// waits forever for a topic that never appears.
+
+const (
+	kpFieldAutoCreate   = "allow_auto_topic_creation"
+	kpFieldCreateTopics = "create_topics"
+	ctFieldEnabled      = "enabled"
+	ctFieldPartitions   = "partitions"
+	ctFieldReplication  = "replication_factor"
+	ctFieldConfig       = "config"
+)
+
+func topicFields() []*service.ConfigField {
+	return []*service.ConfigField{
+		service.NewBoolField(kpFieldAutoCreate).
+			Description("Ask the broker to create a missing topic, as Java and librdkafka producers do; brokers that allow it (`auto.create.topics.enable`, on in Apache Kafka's defaults) create it with their default partitions and configs. Use `create_topics` to choose them.").
+			Default(true),
+		service.NewObjectField(kpFieldCreateTopics,
+			service.NewBoolField(ctFieldEnabled).
+				Description("Create missing topics.").
+				Default(false),
+			service.NewIntField(ctFieldPartitions).
+				Description("Partitions of a created topic; -1: the broker's default (`num.partitions`).").
+				Default(-1),
+			service.NewIntField(ctFieldReplication).
+				Description("Replicas of each partition; -1: the broker's default (`default.replication.factor`).").
+				Default(-1),
+			service.NewStringMapField(ctFieldConfig).
+				Description("Topic configs of a created topic.").
+				Example(map[string]string{"retention.ms": "604800000", "compression.type": "producer"}).
+				Default(map[string]any{}),
+		).
+			Description("Create every topic this output writes to (`topic`, each value an interpolated `topic` resolves to, `dead_letter_topic`) that does not exist yet, with these settings, before the first record goes to it. Existing topics are left as they are. The principal needs CREATE on the topics (or the cluster).").
+			Example(map[string]any{"enabled": true, "partitions": 12, "replication_factor": 3}),
+	}
+}
+
+// topicSpec is a parsed create_topics block.
+type topicSpec struct {
+	partitions  int32
+	replication int16
+	configs     map[string]*string
+}
+
+func parseTopicSpec(conf *service.ParsedConfig) (*topicSpec, error) {
+	c := conf.Namespace(kpFieldCreateTopics)
+	if on, err := c.FieldBool(ctFieldEnabled); err != nil || !on {
+		return nil, err
+	}
+	parts, err := c.FieldInt(ctFieldPartitions)
+	if err != nil {
+		return nil, err
+	}
+	repl, err := c.FieldInt(ctFieldReplication)
+	if err != nil {
+		return nil, err
+	}
+	if parts == 0 || parts < -1 || parts > 1<<20 {
+		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", kpFieldCreateTopics, ctFieldPartitions, parts)
+	}
+	if repl == 0 || repl < -1 || repl > 1<<10 {
+		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", kpFieldCreateTopics, ctFieldReplication, repl)
+	}
+	cfg, err := c.FieldStringMap(ctFieldConfig)
+	if err != nil {
+		return nil, err
+	}
+	s := &topicSpec{partitions: int32(parts), replication: int16(repl), configs: map[string]*string{}}
+	for k, v := range cfg {
+		s.configs[k] = kmsg.StringPtr(v)
+	}
+	return s, nil
+}
+
+// topicGate checks each topic once before records go to it.
+type topicGate struct {
+	autoCreate bool
+	create     *topicSpec // nil: never create explicitly
+
+	mu    sync.Mutex
+	ready map[string]bool
+}
+
+// ensure makes sure every topic exists (creating it as configured).
+func (g *topicGate) ensure(ctx context.Context, cl *kgo.Client, topics ...string) error {
+	missing := g.unchecked(topics)
+	if len(missing) == 0 {
+		return nil
+	}
+	if g.create != nil {
+		if err := createTopics(ctx, cl, g.create, missing); err != nil {
+			return err
+		}
+	}
+	if err := topicsExist(ctx, cl, missing, g.autoCreate, g.create != nil); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	for _, t := range missing {
+		g.ready[t] = true
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *topicGate) unchecked(topics []string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ready == nil {
+		g.ready = map[string]bool{}
+	}
+	var out []string
+	for _, t := range topics {
+		if t != "" && !g.ready[t] && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func createTopics(ctx context.Context, cl *kgo.Client, s *topicSpec, topics []string) error {
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, s.partitions, s.replication, s.configs, topics...)
+	if err != nil {
+		return fmt.Errorf("creating topics %v: %w", topics, explainConnErr(err))
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %q (%s): %w %s; create it yourself or grant this principal CREATE on it", r.Topic, kpFieldCreateTopics, r.Err, r.ErrMessage)
+		}
+	}
+	return nil
+}
+
+// topicsExist asks for the topics' metadata, asking the broker to create
+// missing ones when auto is set. A topic being created (LEADER_NOT_AVAILABLE)
+// counts as existing: the producer waits for its leader.
+func topicsExist(ctx context.Context, cl *kgo.Client, topics []string, auto, created bool) error {
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = auto
+	for _, t := range topics {
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, mt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("reading metadata of topics %v: %w", topics, explainConnErr(err))
+	}
+	for _, rt := range resp.Topics {
+		err := kerr.ErrorForCode(rt.ErrorCode)
+		name := ""
+		if rt.Topic != nil {
+			name = *rt.Topic
+		}
+		switch {
+		case err == nil, errors.Is(err, kerr.LeaderNotAvailable):
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			return missingTopicError(name, auto, created)
+		case errors.Is(err, kerr.TopicAuthorizationFailed):
+			return fmt.Errorf("topic %q: this principal may not use it (%w): grant it DESCRIBE and WRITE on the topic", name, err)
+		default:
+			return fmt.Errorf("metadata of topic %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func missingTopicError(topic string, auto, created bool) error {
+	create := fmt.Sprintf("kafka-topics.sh --create --topic %s --partitions 12", topic)
+	switch {
+	case created:
+		return fmt.Errorf("topic %q does not exist although %s asked to create it: create it yourself (%s)", topic, kpFieldCreateTopics, create)
+	case auto:
+		return fmt.Errorf("topic %q does not exist and the broker did not create it (auto.create.topics.enable is off, or this principal may not create topics): create it (%s), or set %s on this output", topic, create, kpFieldCreateTopics)
+	}
+	return fmt.Errorf("topic %q does not exist: create it (%s), set %s on this output, or set %s: true against a broker that auto-creates topics", topic, create, kpFieldCreateTopics, kpFieldAutoCreate)
+}
+
+// recordTopics lists the distinct topics of records (nil entries skipped).
+func recordTopics(records []*kgo.Record) []string {
+	var out []string
+	for _, r := range records {
+		if r != nil && !slices.Contains(out, r.Topic) {
+			out = append(out, r.Topic)
+		}
+	}
+	return out
+}
+
+// makeCompacted gives an existing topic cleanup.policy compact. A checkpoint
+// or state topic that deletes by retention loses its values (the cursor, the
+// state) once they are older than retention.ms, and a lost cursor restarts
+// the input from its lookback without a word. It returns the policy found
+// ("" when it already compacts).
+func makeCompacted(ctx context.Context, cl *kgo.Client, topic string) (string, error) {
+	adm := kadm.NewClient(cl)
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return "", fmt.Errorf("reading the configs of topic %q: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return "", fmt.Errorf("reading the configs of topic %q: %w", topic, errors.Join(err, rc.Err))
+	}
+	policy := "delete" // Kafka's default when the topic does not say
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != "" {
+			policy = *c.Value
+		}
+	}
+	if slices.Contains(strings.Split(strings.ReplaceAll(policy, " ", ""), ","), "compact") {
+		return "", nil
+	}
+	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}
+	resp, err := adm.AlterTopicConfigs(ctx, alter, topic)
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil {
+				err = fmt.Errorf("%w %s", r.Err, r.ErrMessage)
+			}
+		}
+	}
+	if err != nil {
+		return policy, fmt.Errorf("topic %q has cleanup.policy %q, so its values expire with retention.ms and a lost value silently starts over; setting it to compact failed (%w): run kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact, or grant this principal ALTER_CONFIGS on the topic", topic, policy, err, topic)
+	}
+	return policy, nil
+}
