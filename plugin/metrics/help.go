@@ -75,6 +75,7 @@ var help = map[string]string{
 
 	// kafka_consumer.
 	"kafka_consumer_nacked_batches_total":     "Batches nacked downstream and redelivered before anything later of their partition.",
+	"kafka_producer_dead_letters_total":       "Records Kafka refused for good (too large, invalid), written to the dead-letter topic instead, by reason.",
 	"kafka_consumer_revoked_partitions_total": "Partitions this consumer gave up in a rebalance (or lost).",
 }
 

@@ -29,16 +29,6 @@ func (s *switchOrg) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.refusing.ServeHTTP(w, r)
 }
 
-// readyStatus is the binary's /ready answer, 0 when it cannot be reached.
-func readyStatus(addr string) int {
-	resp, err := http.Get("http://" + addr + "/ready")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // /ready follows whether the org can be read: never 200 while Okta answers
 // 401, 200 once the token is accepted (without a restart, on the input's
 // slow retry schedule), and not 200 again when Okta refuses it later. While
