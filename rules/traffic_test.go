@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/plugin/detect"
 	"github.com/oktadetect/oktadetect/rules"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // runScenario feeds a simulator scenario, in the order Okta would persist

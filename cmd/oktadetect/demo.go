@@ -22,7 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/oktadetect/oktadetect/config"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 )
 
 const (

@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 )
 
 // simCommand serves the Okta System Log simulator and plays a scenario into

@@ -12,8 +12,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	"github.com/oktadetect/oktadetect/rules"
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
 // Benchmarks only run with -bench. Each reports ns/event (ns/op),

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
 
 // compileRules compiles rule sources given inline.

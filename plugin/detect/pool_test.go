@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
 
 // oddEvents are shapes the corpus lacks: escapes, invalid UTF-8, duplicate

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
 
 // parseEvents (client.go) reads an ordinary page in two passes (splitPage,

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 )
 
 // A server echoing a DPoP-bound access token and its proof back (in Okta's

@@ -20,9 +20,9 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 	_ "github.com/oktadetect/oktadetect/plugin/okta"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 const testToken = "00aTestTokenNeverInLogs-9f8e7d6c5b4a"

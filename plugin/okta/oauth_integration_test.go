@@ -18,7 +18,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 )
 
 const (

@@ -19,9 +19,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	_ "github.com/oktadetect/oktadetect/plugin/okta"
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // Benchmarks that read from the Okta simulator over HTTP, through the real

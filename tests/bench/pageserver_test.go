@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
 
 // The page server: an /api/v1/logs serving the corpus from a child process

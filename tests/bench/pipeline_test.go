@@ -14,8 +14,8 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/io"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	_ "github.com/oktadetect/oktadetect/plugin/detect"
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
 // Whole-process pipelines over one file of realistic events (one JSON

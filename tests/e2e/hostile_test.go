@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 const hostileConfig = `

@@ -12,8 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // freeAddr returns a loopback address nothing listens on right now.

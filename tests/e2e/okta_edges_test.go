@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // OKTA_API_TOKEN and OKTA_ORG_URL ending in a newline, as a Kubernetes secret

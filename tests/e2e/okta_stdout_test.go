@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 const token = "00e2eTokenMustNeverBePrinted-31415926"

@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // outageStdoutConfig is config/okta-to-stdout.yaml with the input's advanced

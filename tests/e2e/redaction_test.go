@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/tests/oktasim"
 )
 
 // The secrets redaction suite. Every run of the binary in this package (the

@@ -15,10 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/plugin/detect"
 	"github.com/oktadetect/oktadetect/rules"
-	"github.com/oktadetect/oktadetect/tests/bench/corpus"
 )
 
 // State that follows partitions: detection workers (kafka_consumer →

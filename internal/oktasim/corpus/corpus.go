@@ -6,7 +6,7 @@ package corpus
 import (
 	"time"
 
-	"github.com/oktadetect/oktadetect/tests/oktasim"
+	"github.com/oktadetect/oktadetect/internal/oktasim"
 )
 
 // Start is the simulated time the corpus begins at.
