@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 // TestPipelineDetectBinary builds the real binary and runs
@@ -46,7 +47,7 @@ http:
 	cmd.Stdin = strings.NewReader(strings.Join(stream, "\n") + "\n")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := runWithTimeout(cmd, 30*time.Second); err != nil {
+	if err := testkit.RunFor(cmd, testkit.Patience); err != nil {
 		t.Fatalf("oktadetect: %v\n%s", err, stderr.String())
 	}
 	got := map[string][]string{}
@@ -97,21 +98,6 @@ http:
 	unmatched := stream[len(stream)-1]
 	if !strings.Contains(stdout.String(), unmatched) {
 		t.Error("unmatched event not passed byte for byte")
-	}
-}
-
-func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		return fmt.Errorf("timed out after %v", d)
 	}
 }
 

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -77,26 +76,13 @@ logger:
 	deadline := time.Now().Add(testkit.Patience)
 	var body string
 	for time.Now().Before(deadline) {
-		body = scrape(t, "http://"+addr+"/metrics")
+		body = testkit.Scrape(t, "http://"+addr+"/metrics")
 		if containsAll(body, want) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("scrape lacks some of %q:\n%s", want, body)
-}
-
-func scrape(t *testing.T, url string) string {
-	resp, err := http.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	return string(b)
 }
 
 func containsAll(s string, subs []string) bool {

@@ -1,7 +1,6 @@
 package okta
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim"
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 // The tests here drive one okta_system_log input over real HTTP against the
@@ -55,27 +55,10 @@ type edgeRun struct {
 	horizon time.Time
 	sim     *oktasim.Sim
 	in      *systemLogInput
-	logs    *lockedBuffer
+	logs    *testkit.Buffer
 	waits   []time.Duration
 	// onSleep runs after each wait, with the clock already moved on.
 	onSleep func(d time.Duration)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func newEdgeRun(t *testing.T, opts oktasim.Options, extraYAML string, horizon time.Duration) *edgeRun {
@@ -91,7 +74,7 @@ func newEdgeRun(t *testing.T, opts oktasim.Options, extraYAML string, horizon ti
 	sim := oktasim.New(opts)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	r := &edgeRun{t: t, clock: clock, start: clock.Now(), horizon: clock.Now().Add(horizon), sim: sim, logs: &lockedBuffer{}}
+	r := &edgeRun{t: t, clock: clock, start: clock.Now(), horizon: clock.Now().Add(horizon), sim: sim, logs: &testkit.Buffer{}}
 	conf, err := inputSpec().ParseYAML(fmt.Sprintf(`
 org_url: %s
 api_token: %s

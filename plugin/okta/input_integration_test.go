@@ -1,7 +1,6 @@
 package okta_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -120,27 +119,9 @@ func (c *collector) waitFor(t *testing.T, n int) {
 	})
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pipeline runs okta_system_log with the given extra YAML fields into c.
 type pipeline struct {
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	stream *service.Stream
 	cancel context.CancelFunc
 	done   chan error
@@ -149,7 +130,7 @@ type pipeline struct {
 func startPipeline(t *testing.T, inputYAML, resourcesYAML string, c *collector) *pipeline {
 	t.Helper()
 	b := service.NewStreamBuilder()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	b.SetLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := b.AddInputYAML(inputYAML); err != nil {
 		t.Fatalf("input config: %v", err)

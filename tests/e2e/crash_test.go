@@ -30,7 +30,7 @@ const checkpointsTopic = "okta.checkpoints"
 // pipelineRun is one run of the real binary on a Kafka config.
 type pipelineRun struct {
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *testkit.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -39,10 +39,10 @@ type pipelineRun struct {
 // the secrets redaction suite (redaction_test.go).
 var allOutputs struct {
 	mu   sync.Mutex
-	runs []*lockedBuffer
+	runs []*testkit.Buffer
 }
 
-func recordOutput(b *lockedBuffer) {
+func recordOutput(b *testkit.Buffer) {
 	allOutputs.mu.Lock()
 	defer allOutputs.mu.Unlock()
 	allOutputs.runs = append(allOutputs.runs, b)
@@ -59,7 +59,7 @@ func startBinary(t *testing.T, env []string, args ...string) *pipelineRun {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
-	r := &pipelineRun{cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
+	r := &pipelineRun{cmd: cmd, output: &testkit.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.output, r.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -93,7 +93,7 @@ func TestDeployMetricsAreExported(t *testing.T) {
 	// The cursor is saved; then its directory goes away, and the next pages'
 	// cursors cannot be saved (okta_checkpoint_errors_total).
 	testkit.Until(t, "stage 1 commits a cursor", func() (bool, string) {
-		v, _ := metricValue(scrape(t, "http://"+s1Addr+"/metrics"), "okta_cursor_commits_total")
+		v, _ := metricValue(testkit.Scrape(t, "http://"+s1Addr+"/metrics"), "okta_cursor_commits_total")
 		return v > 0, fmt.Sprintf("okta_cursor_commits_total = %v", v)
 	})
 	if err := os.RemoveAll(stateDir); err != nil {
@@ -110,7 +110,7 @@ func TestDeployMetricsAreExported(t *testing.T) {
 		bodies = map[string]string{}
 		types := map[string]string{}
 		for who, addr := range addrs {
-			bodies[who] = scrape(t, "http://"+addr+"/metrics")
+			bodies[who] = testkit.Scrape(t, "http://"+addr+"/metrics")
 			for name, kind := range metricTypes(bodies[who]) {
 				types[name] = kind
 			}

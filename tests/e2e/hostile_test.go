@@ -10,6 +10,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -103,7 +104,7 @@ func TestHostileEventsPassThrough(t *testing.T) {
 	cmd := exec.Command(binary, "-c", cfg)
 	cmd.Env = environ("OKTA_ORG_URL="+srv.URL, "OKTA_API_TOKEN="+token, "OKTADETECT_HTTP_ADDRESS="+addr,
 		"PACK="+filepath.Join(repoRoot(), "rules", "okta"), "EXTRA="+extra)
-	stderr := &lockedBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	recordOutput(stderr)
 	stdout, err := cmd.StdoutPipe()
@@ -165,7 +166,7 @@ func TestHostileEventsPassThrough(t *testing.T) {
 	body := ""
 	var ruleErrs, loopErrs, events float64
 	for wait := time.Now().Add(testkit.Patience); time.Now().Before(wait); time.Sleep(200 * time.Millisecond) {
-		body = scrape(t, "http://"+addr+"/metrics")
+		body = testkit.Scrape(t, "http://"+addr+"/metrics")
 		ruleErrs, _ = metricValue(body, "cel_detect_rule_errors_total")
 		loopErrs, _ = metricValue(body, "cel_detect_rule_errors_total", `rule="Hostile.LoopCost"`)
 		events, _ = metricValue(body, "cel_detect_events_total")
@@ -301,19 +302,11 @@ func exitCode(err error) int {
 // runWithTimeout runs cmd and returns its combined output; a process still
 // running after d is killed and reported as exit -1.
 func runWithTimeout(cmd *exec.Cmd, d time.Duration) ([]byte, error) {
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	err := testkit.RunFor(cmd, d)
+	if errors.Is(err, testkit.ErrTimedOut) {
+		return []byte(out.String() + "\n[still running after " + d.String() + ": killed]"), err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return []byte(out.String()), err
-	case <-time.After(d):
-		_ = cmd.Process.Kill()
-		<-done
-		return []byte(out.String() + "\n[still running after " + d.String() + ": killed]"), fmt.Errorf("timeout")
-	}
+	return []byte(out.String()), err
 }

@@ -54,7 +54,7 @@ var seedRuleIDs = []string{
 // kafkaRun is the real binary running config/okta-to-kafka.yaml.
 type kafkaRun struct {
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *testkit.Buffer
 }
 
 func startKafkaPipeline(t *testing.T, orgURL, brokers, stateDir string) *kafkaRun {
@@ -69,7 +69,7 @@ func startKafkaPipeline(t *testing.T, orgURL, brokers, stateDir string) *kafkaRu
 		"OKTADETECT_STATE_DIR="+stateDir,
 		"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
 	)
-	r := &kafkaRun{cmd: cmd, output: &lockedBuffer{}}
+	r := &kafkaRun{cmd: cmd, output: &testkit.Buffer{}}
 	cmd.Stdout, cmd.Stderr = r.output, r.output
 	recordOutput(r.output)
 	if err := cmd.Start(); err != nil {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
@@ -47,7 +45,7 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 	cmd.Env = environ("OKTA_ORG_URL="+srv.URL, "OKTA_API_TOKEN="+token, "OKTA_POLL_INTERVAL=300ms",
 		"OKTA_INITIAL_LOOKBACK=2h", "KAFKA_BROKERS="+brokers, "OKTADETECT_STATE_DIR="+t.TempDir(),
 		"OKTADETECT_HTTP_ADDRESS="+addr)
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -64,7 +62,7 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 	}
 	var body string
 	testkit.Until(t, "/metrics to serve every component's metrics", func() (bool, string) {
-		body = scrape(t, "http://"+addr+"/metrics")
+		body = testkit.Scrape(t, "http://"+addr+"/metrics")
 		for _, w := range want {
 			if !strings.Contains(body, w) {
 				return false, "no " + w + " in:\n" + body
@@ -75,15 +73,4 @@ func TestShippedPipelineServesMetrics(t *testing.T) {
 	if strings.Contains(body, token) || strings.Contains(out.String(), token) {
 		t.Fatal("the API token appears in the metrics or the logs")
 	}
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

@@ -23,7 +23,7 @@ const token = "00e2eTokenMustNeverBePrinted-31415926"
 // uuid of every complete line it printed.
 type stdoutRun struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.Buffer
 	lines  chan string
 	done   chan struct{}
 }
@@ -46,7 +46,7 @@ func startStdout(t *testing.T, orgURL, stateDir string, extraEnv ...string) *std
 // stderr; at cleanup it is killed, and its output must not hold the token.
 func runStdout(t *testing.T, cmd *exec.Cmd) *stdoutRun {
 	t.Helper()
-	r := &stdoutRun{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 100_000), done: make(chan struct{})}
+	r := &stdoutRun{cmd: cmd, stderr: &testkit.Buffer{}, lines: make(chan string, 100_000), done: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	recordOutput(r.stderr)
 	out, err := cmd.StdoutPipe()

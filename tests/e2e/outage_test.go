@@ -114,7 +114,7 @@ func waitMetric(t *testing.T, addr, metric string, min float64, labels ...string
 	t.Helper()
 	deadline := time.Now().Add(testkit.Patience)
 	for {
-		body := scrape(t, "http://"+addr+"/metrics")
+		body := testkit.Scrape(t, "http://"+addr+"/metrics")
 		v, _ := metricValue(body, metric, labels...)
 		if v >= min {
 			return v
@@ -181,7 +181,7 @@ func TestOutageOktaFaults(t *testing.T) {
 	for _, s := range steps {
 		stepStart := time.Now()
 		logsBefore := strings.Count(run.stderr.String(), s.log)
-		before, _ := metricValue(scrape(t, "http://"+addr+"/metrics"), s.metric[0], s.metric[1:]...)
+		before, _ := metricValue(testkit.Scrape(t, "http://"+addr+"/metrics"), s.metric[0], s.metric[1:]...)
 		sim.Inject(s.faults...)
 		persist(20)
 		collect(t, run, seen, len(all), 30*time.Second)
@@ -281,7 +281,7 @@ func clockSkewRun(t *testing.T, skew time.Duration) {
 	if re := regexp.MustCompile(`Okta's clock \(Date header of [^)]*\) is (59m59s|1h0m[01]s) ` + dir + ` the local clock`); !re.MatchString(run.stderr.String()) {
 		t.Errorf("skew %v: no warning matching %s:\n%s", skew, re, run.stderr.String())
 	}
-	body := scrape(t, "http://"+addr+"/metrics")
+	body := testkit.Scrape(t, "http://"+addr+"/metrics")
 	if v, _ := metricValue(body, "okta_clock_skew_seconds"); v < skew.Seconds()-5 || v > skew.Seconds()+5 {
 		t.Errorf("skew %v: okta_clock_skew_seconds = %v", skew, v)
 	}
@@ -352,7 +352,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 	cmd.Env = environ("OKTA_ORG_URL="+srv.URL, "OKTA_API_TOKEN="+token, "OKTA_POLL_INTERVAL=300ms",
 		"OKTA_INITIAL_LOOKBACK=2h", "KAFKA_BROKERS="+brokers, "OKTADETECT_STATE_DIR="+t.TempDir(),
 		"OKTADETECT_HTTP_ADDRESS="+addr)
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	recordOutput(out)
 	if err := cmd.Start(); err != nil {
@@ -373,7 +373,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 		}
 	}()
 	consumeUntil(t, brokers, 60*time.Second, hasAll(all))
-	before := scrape(t, "http://"+addr+"/metrics")
+	before := testkit.Scrape(t, "http://"+addr+"/metrics")
 	sentBefore, _ := metricValue(before, "output_sent_total")
 	commitsBefore, _ := metricValue(before, "okta_cursor_commits_total")
 
@@ -391,7 +391,7 @@ func TestOutageKafkaUnavailable30s(t *testing.T) {
 		default:
 		}
 	}
-	body := scrape(t, "http://"+addr+"/metrics")
+	body := testkit.Scrape(t, "http://"+addr+"/metrics")
 	logs := out.String()
 	down.Store(false)
 	if refused.Load() == 0 {

@@ -55,7 +55,7 @@ func TestReadyFollowsWhetherOktaCanBeRead(t *testing.T) {
 	if st := readyStatus(addr); st == http.StatusOK || st == 0 {
 		t.Fatalf("/ready = %d after a 401, want the binary up and not ready", st)
 	}
-	if v, _ := metricValue(scrape(t, "http://"+addr+"/metrics"), "okta_last_success_timestamp_seconds"); v != 0 {
+	if v, _ := metricValue(testkit.Scrape(t, "http://"+addr+"/metrics"), "okta_last_success_timestamp_seconds"); v != 0 {
 		t.Fatalf("okta_last_success_timestamp_seconds = %v before any page was read, want 0", v)
 	}
 
@@ -66,7 +66,7 @@ func TestReadyFollowsWhetherOktaCanBeRead(t *testing.T) {
 		st := readyStatus(addr)
 		return st == http.StatusOK, fmt.Sprintf("/ready %d", st)
 	})
-	body := scrape(t, "http://"+addr+"/metrics")
+	body := testkit.Scrape(t, "http://"+addr+"/metrics")
 	if v, _ := metricValue(body, "okta_last_success_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Fatalf("okta_last_success_timestamp_seconds = %v after pages were read, want about now", v)
 	}
@@ -75,7 +75,7 @@ func TestReadyFollowsWhetherOktaCanBeRead(t *testing.T) {
 	org.accept.Store(false) // the token is revoked: an outage
 	testkit.Until(t, "/ready to stop answering 200, and the lag to grow, while Okta refuses the token", func() (bool, string) {
 		st := readyStatus(addr)
-		now, _ := metricValue(scrape(t, "http://"+addr+"/metrics"), "okta_lag_seconds")
+		now, _ := metricValue(testkit.Scrape(t, "http://"+addr+"/metrics"), "okta_lag_seconds")
 		return st != http.StatusOK && st != 0 && now >= lag+3, fmt.Sprintf("/ready %d, okta_lag_seconds %v (was %v)", st, now, lag)
 	})
 	stillRunning(t, run)

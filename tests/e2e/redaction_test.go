@@ -42,7 +42,7 @@ func addSecret(s ...string) {
 // output, or "" when there is none.
 func checkRedaction() string {
 	allOutputs.mu.Lock()
-	runs := append([]*lockedBuffer(nil), allOutputs.runs...)
+	runs := append([]*testkit.Buffer(nil), allOutputs.runs...)
 	allOutputs.mu.Unlock()
 	secrets.mu.Lock()
 	list := append([]string{token}, secrets.list...)
@@ -135,7 +135,7 @@ logger:
 	}
 	cmd := exec.Command(binary, "-c", conf)
 	cmd.Env = environ()
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	recordOutput(out)
 	if err := cmd.Start(); err != nil {

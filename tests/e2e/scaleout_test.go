@@ -425,14 +425,14 @@ logger:
 type scaleProc struct {
 	name   string
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *testkit.Buffer
 }
 
 func startScaleProc(t *testing.T, config, brokers, name string) *scaleProc {
 	t.Helper()
 	cmd := exec.Command(binary, "-c", config)
 	cmd.Env = environ("KAFKA_BROKERS="+brokers, "WORKER="+name)
-	p := &scaleProc{name: name, cmd: cmd, output: &lockedBuffer{}}
+	p := &scaleProc{name: name, cmd: cmd, output: &testkit.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

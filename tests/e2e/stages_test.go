@@ -21,15 +21,15 @@ import (
 
 // stageProc is the real binary running one of the shipped stage configs.
 type stageProc struct {
-	*lockedBuffer // its output
-	cmd           *exec.Cmd
+	*testkit.Buffer // its output
+	cmd             *exec.Cmd
 }
 
 func startStage(t *testing.T, config string, env ...string) stageProc {
 	t.Helper()
 	cmd := exec.Command(binary, "-c", configPath(config))
 	cmd.Env = environ(append([]string{"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0", "OKTADETECT_STATE_DIR=" + t.TempDir()}, env...)...)
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
