@@ -44,5 +44,6 @@ func cliOptions() []service.CLIOptFunc {
 		service.CLIOptAddCommand(rulesCommand()),
 		service.CLIOptAddCommand(simCommand()),
 		service.CLIOptAddCommand(demoCommand()),
+		service.CLIOptAddCommand(docsCommand()),
 	}
 }
