@@ -20,6 +20,7 @@ import (
 type alertPrinter struct {
 	out   io.Writer
 	tty   bool
+	width int // terminal columns (0: unknown); alert lines are cut to fit, as a wrapped line would break the rewinding
 	lines int // lines printed so far
 
 	seen     map[string]*alertLine
@@ -36,7 +37,11 @@ type alertLine struct {
 }
 
 func newAlertPrinter(out io.Writer, tty bool) *alertPrinter {
-	return &alertPrinter{out: out, tty: tty, seen: map[string]*alertLine{}}
+	p := &alertPrinter{out: out, tty: tty, seen: map[string]*alertLine{}}
+	if f, ok := out.(*os.File); ok && tty {
+		p.width = terminalWidth(f)
+	}
+	return p
 }
 
 func (p *alertPrinter) println(s string) {
@@ -88,13 +93,19 @@ var severityColour = map[string]string{
 }
 
 func (p *alertPrinter) format(l *alertLine) string {
-	sev := fmt.Sprintf("%-8s", l.rec.Severity)
-	if c, ok := severityColour[l.rec.Severity]; ok && p.tty {
-		sev = c + sev + "\x1b[0m"
-	}
-	line := fmt.Sprintf("%-24s  %s  %-36s  %s", l.rec.Event.Published, sev, l.rec.ID, l.rec.Title)
+	head := fmt.Sprintf("%-24s  %-8s  %-36s  ", l.rec.Event.Published, l.rec.Severity, l.rec.ID)
+	tail := ""
 	if l.count > 1 {
-		line += fmt.Sprintf("  ×%d", l.count)
+		tail = fmt.Sprintf("  ×%d", l.count)
+	}
+	title := []rune(l.rec.Title)
+	if room := p.width - 1 - len(head) - len([]rune(tail)); p.width > 0 && len(title) > room {
+		title = append(title[:max(room-1, 0)], '…')
+	}
+	line := head + string(title) + tail
+	if c, ok := severityColour[l.rec.Severity]; ok && p.tty {
+		sev := fmt.Sprintf("%-8s", l.rec.Severity)
+		line = strings.Replace(line, sev, c+sev+"\x1b[0m", 1)
 	}
 	return line
 }
