@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // The checked-in docs/components pages are what the specs render today.
@@ -76,5 +79,55 @@ func TestOurComponentsListsEveryRegistration(t *testing.T) {
 	}
 	for c := range found {
 		t.Errorf("plugin/ registers %s %s: add it to ourComponents in cmd/oktadetect/docs.go, then run %s", c.kind, c.name, docsRegenCommand)
+	}
+}
+
+// Every example on our components' pages passes `oktadetect lint` (its
+// ${VARS} left unset), start checks included: they are what users copy. They
+// run where the rule directories they name exist: the pack as ./rules/okta,
+// and a rule of the user's own in ./rules/local.
+func TestComponentExamplesPassLint(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, filepath.Join(repoRoot(t), "rules", "okta"), filepath.Join(dir, "rules", "okta"))
+	writeFile(t, dir, "rules/local/own.cel", "// id: Local.Own\nevent.eventType == 'user.session.start'\n")
+	for _, c := range ourComponents {
+		view, ok := componentView(service.GlobalEnvironment(), c)
+		if !ok {
+			t.Fatalf("%s is not registered", c.name)
+		}
+		data, err := view.TemplateData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ex := range data.Examples {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", c.name, i))
+			if err := os.WriteFile(path, []byte(ex.Config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, code := run(t, dir, "lint", "--skip-env-var-check", path); code != 0 {
+				t.Errorf("%s example %q fails lint (exit %d):\n%s\n--- example:\n%s", c.name, ex.Title, code, out, ex.Config)
+			}
+		}
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.Walk(from, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
