@@ -32,12 +32,15 @@ func lintCommand(benthosCLI func(args ...string) int) *cli.Command {
 		Usage:           "Parse oktadetect configs and report any linting errors (and our components' start checks)",
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			if hasHelpFlag(args) {
-				return exitCode(benthosCLI(append([]string{"lint"}, args...)...))
+			// Benthos' lint gets the command line as given, root flags
+			// (-c, -r, -e before `lint`) included.
+			code := benthosCLI(os.Args[1:]...)
+			if hasHelpFlag(c.Args().Slice()) {
+				return exitCode(code)
 			}
-			code := benthosCLI(append([]string{"lint"}, args...)...)
-			problems, err := startChecks(parseLintArgs(args))
+			la := parseLintArgs(c.Args().Slice())
+			addRootFlags(c, &la)
+			problems, err := startChecks(la)
 			if err != nil {
 				return err
 			}
@@ -95,6 +98,18 @@ func parseLintArgs(args []string) lintArgs {
 		la.targets = append(la.targets, a)
 	}
 	return la
+}
+
+// addRootFlags adds what root flags given before `lint` contribute to it,
+// as Benthos' lint takes them: -c as a target, -r resources, -e env files.
+func addRootFlags(c *cli.Context, la *lintArgs) {
+	for _, parent := range c.Lineage()[1:] {
+		if conf := parent.String("config"); conf != "" {
+			la.targets = append(la.targets, conf)
+		}
+		la.resources = append(la.resources, parent.StringSlice("resources")...)
+		la.envFiles = append(la.envFiles, parent.StringSlice("env-file")...)
+	}
 }
 
 // lintProblem is one finding, printed as Benthos prints lints.

@@ -57,6 +57,12 @@ func TestLintFailsOnStartChecks(t *testing.T) {
 		if code != 1 || !strings.Contains(out, c.want) {
 			t.Errorf("%s: lint exit %d, want 1 and %q:\n%s", c.name, code, c.want, out)
 		}
+		if i == 0 { // the config given as the root -c flag
+			out, code := run(t, dir, "-c", path, "lint")
+			if code != 1 || !strings.Contains(out, c.want) {
+				t.Errorf("%s, -c before lint: exit %d, want 1 and %q:\n%s", c.name, code, c.want, out)
+			}
+		}
 	}
 }
 
@@ -74,6 +80,7 @@ func TestLintPassesDeclaredResourcesAndShippedConfigs(t *testing.T) {
 		{"lint", "declared.yaml"},
 		{"lint", "-r", "res.yaml", "uses.yaml"},
 		{"lint", "--resources=res.yaml", "uses.yaml"},
+		{"-r", "res.yaml", "lint", "uses.yaml"},
 		{"lint", "rules.yaml"},
 	} {
 		if out, code := run(t, dir, args...); code != 0 {
