@@ -48,6 +48,10 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "scenario", Value: "demo", Usage: fmt.Sprintf("simulator scenario %v", oktasim.ScenarioNames())},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "event generator seed"},
 			&cli.StringFlag{Name: "log-level", Value: "WARN", Usage: "pipeline log level"},
+			&cli.StringFlag{
+				Name: "http-address", EnvVars: []string{envHTTPAddress}, Value: defaultHTTPAddress,
+				Usage: "where the pipeline's /metrics is served, for a dashboard or curl (127.0.0.1:0: any free port)",
+			},
 		},
 		Action: func(c *cli.Context) error {
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -61,8 +65,11 @@ func demoCommand() *cli.Command {
 				scenario: c.String("scenario"),
 				seed:     c.Int64("seed"),
 				logLevel: c.String("log-level"),
+				httpAddr: c.String("http-address"),
+				duration: c.Duration("duration"),
 				out:      c.App.Writer,
 				errOut:   c.App.ErrWriter,
+				tty:      isTerminal(c.App.Writer),
 			})
 		},
 	}
@@ -72,8 +79,11 @@ type demoOptions struct {
 	scenario string
 	seed     int64
 	logLevel string
+	httpAddr string
+	duration time.Duration
 	out      io.Writer
 	errOut   io.Writer
+	tty      bool // out is a terminal: colour, and counts updated in place
 }
 
 // runDemo runs until ctx is done, then prints a summary.
@@ -102,26 +112,48 @@ func runDemo(ctx context.Context, opts demoOptions) error {
 	}
 	defer os.RemoveAll(stateDir)
 
-	stream, err := demoStream(opts, map[string]string{
-		"OKTA_ORG_URL":            orgURL,
-		"OKTA_API_TOKEN":          oktasim.DemoToken,
-		"OKTA_POLL_INTERVAL":      demoPollInterval,
-		"OKTA_INITIAL_LOOKBACK":   "2h",
-		"KAFKA_BROKERS":           brokers,
-		"OKTADETECT_STATE_DIR":    stateDir,
-		"OKTADETECT_HTTP_ADDRESS": "127.0.0.1:0",
+	metricsLn, err := net.Listen("tcp", opts.httpAddr)
+	if err != nil {
+		return fmt.Errorf("demo: serving metrics on --http-address %s: %w; pick a free one, e.g. --http-address 127.0.0.1:0", opts.httpAddr, err)
+	}
+	mux := http.NewServeMux()
+	metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = metricsSrv.Serve(metricsLn) }()
+	defer metricsSrv.Close()
+	metricsURL := "http://" + metricsLn.Addr().String() + "/metrics"
+
+	stream, err := demoStream(opts, mux, map[string]string{
+		"OKTA_ORG_URL":          orgURL,
+		"OKTA_API_TOKEN":        oktasim.DemoToken,
+		"OKTA_POLL_INTERVAL":    demoPollInterval,
+		"OKTA_INITIAL_LOOKBACK": "2h",
+		"KAFKA_BROKERS":         brokers,
+		"OKTADETECT_STATE_DIR":  stateDir,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.out, "oktadetect demo: simulated org %s (scenario %q, %d events), embedded Kafka %s\n",
-		orgURL, opts.scenario, len(timeline), brokers)
-	fmt.Fprintf(opts.out, "Alerts as they land in %s:\n", demoAlertsTopic)
+	p := newAlertPrinter(opts.out, opts.tty)
+	p.expected, err = attackAlerts(opts.scenario, opts.seed, start, timeline)
+	if err != nil {
+		return err
+	}
+	p.next = nextSteps(brokers, metricsURL)
+	p.println(fmt.Sprintf("oktadetect demo: simulated org %s (scenario %q, %d events), embedded Kafka %s",
+		orgURL, opts.scenario, len(timeline), brokers))
+	p.println("Metrics: " + metricsURL)
+	if opts.duration > 0 {
+		p.println(fmt.Sprintf("Stops after %v; Ctrl-C to stop sooner.", opts.duration))
+	} else {
+		p.println("Ctrl-C to stop.")
+	}
+	p.println(fmt.Sprintf("Alerts as they land in %s (one line per alert; ×N: detections it groups):", demoAlertsTopic))
+	p.checkDone() // a scenario without attacks
 
 	streamErr := make(chan error, 1)
 	go func() { streamErr <- stream.Run(context.Background()) }()
 
-	summary, consumeErr := consumeAlerts(ctx, brokers, opts.out)
+	summary, consumeErr := consumeAlerts(ctx, brokers, p)
 
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -150,7 +182,7 @@ func serveSim(ctx context.Context, timeline []oktasim.Timed) (string, func(), er
 // demoStream builds the shipped pipeline with the demo's environment. Only
 // the given variables are visible to it, so the user's own KAFKA_BROKERS or
 // OKTA_API_TOKEN can never leak into the demo.
-func demoStream(opts demoOptions, env map[string]string) (*service.Stream, error) {
+func demoStream(opts demoOptions, mux *http.ServeMux, env map[string]string) (*service.Stream, error) {
 	conf, err := config.FS.ReadFile(demoConfig)
 	if err != nil {
 		return nil, fmt.Errorf("demo: reading the embedded %s: %w", demoConfig, err)
@@ -167,6 +199,8 @@ func demoStream(opts demoOptions, env map[string]string) (*service.Stream, error
 	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
 		return nil, fmt.Errorf("demo: --log-level: %w", err)
 	}
+	// The pipeline's HTTP endpoints (/metrics) on the demo's own listener.
+	b.SetHTTPMux(mux)
 	b.SetLogger(slog.New(slog.NewTextHandler(opts.errOut, &slog.HandlerOptions{Level: level})))
 	stream, err := b.Build()
 	if err != nil {
@@ -195,7 +229,7 @@ type demoSummary struct {
 
 // consumeAlerts reads both topics from the start until ctx is done, printing
 // each alert as one line.
-func consumeAlerts(ctx context.Context, brokers string, out io.Writer) (*demoSummary, error) {
+func consumeAlerts(ctx context.Context, brokers string, p *alertPrinter) (*demoSummary, error) {
 	s := &demoSummary{byRule: map[string]int{}, alertID: map[string]bool{}}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(brokers, ",")...),
@@ -219,21 +253,17 @@ func consumeAlerts(ctx context.Context, brokers string, out io.Writer) (*demoSum
 				s.events++
 				return
 			}
-			s.printAlert(out, r.Value)
+			var a alertRecord
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				p.println(fmt.Sprintf("unreadable alert record: %v", err))
+				return
+			}
+			s.alerts++
+			s.byRule[a.ID]++
+			s.alertID[a.AlertID] = true
+			p.alert(a)
 		})
 	}
-}
-
-func (s *demoSummary) printAlert(out io.Writer, value []byte) {
-	var a alertRecord
-	if err := json.Unmarshal(value, &a); err != nil {
-		fmt.Fprintf(out, "unreadable alert record: %v\n", err)
-		return
-	}
-	s.alerts++
-	s.byRule[a.ID]++
-	s.alertID[a.AlertID] = true
-	fmt.Fprintf(out, "%-24s  %-8s  %-36s  %s\n", a.Event.Published, a.Severity, a.ID, a.Title)
 }
 
 func (s *demoSummary) print(out io.Writer, elapsed time.Duration) {

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -14,18 +16,34 @@ import (
 	_ "github.com/oktadetect/oktadetect/plugin"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
-	service.RunCLI(context.Background(),
+	setAppHelp()
+	base := cliOptions()
+	benthosCLI := func(args ...string) int {
+		opts := append(cliOptions(), service.CLIOptSetArgs(append([]string{os.Args[0]}, args...)...))
+		code, err := service.RunCLIToCode(context.Background(), opts...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		return code
+	}
+	service.RunCLI(context.Background(), append(base, service.CLIOptAddCommand(lintCommand(benthosCLI)))...)
+}
+
+// cliOptions is the Benthos CLI with our name, schema and commands; main adds
+// its lint, which runs Benthos' own lint through a CLI built from these.
+func cliOptions() []service.CLIOptFunc {
+	ver, built := buildVersion()
+	return []service.CLIOptFunc{
 		service.CLIOptSetBinaryName("oktadetect"),
 		service.CLIOptSetProductName("oktadetect"),
-		service.CLIOptSetVersion(version, ""),
+		service.CLIOptSetDocumentationURL(docsURL),
+		service.CLIOptSetVersion(ver, built),
 		service.CLIOptSetMainSchemaFrom(mainSchema),
 		service.CLIOptOnConfigParse(func(*service.ParsedConfig) error { return ensureStateDir() }),
 		service.CLIOptAddCommand(rulesCommand()),
 		service.CLIOptAddCommand(simCommand()),
 		service.CLIOptAddCommand(demoCommand()),
-	)
+		service.CLIOptAddCommand(docsCommand()),
+	}
 }

@@ -82,7 +82,7 @@ when the oldest has waited 15 s).`).
 				Example("https://acme.okta.com").Example("${OKTA_ORG_URL}"),
 			service.NewStringField(fieldAPIToken).Secret().Optional().
 				Description("An Okta API token (Security → API → Tokens), sent as `Authorization: SSWS <token>`: set the token alone, without `SSWS `. Create it as an admin with the Read-only Administrator role. Surrounding whitespace and a trailing newline are trimmed. Never logged. Set this or `oauth`; an empty value counts as unset.").
-				Example("${OKTA_API_TOKEN}"),
+				Example("${OKTA_API_TOKEN:}"),
 			oauthField(),
 			service.NewDurationField(fieldPollInterval).Default("1m").
 				Description("How often to poll once the log is drained (a tick ends at a page shorter than `limit`)."),
@@ -239,10 +239,14 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 		}
 		token = trimValue(token)
 	}
+	// An oauth block whose client_id is empty (an unset ${OKTA_CLIENT_ID:})
+	// counts as unset next to a token, as an empty api_token does next to
+	// oauth: one config can take either credential from the environment.
+	oauthSet := conf.Contains(fieldOAuth) && oauthClientID(conf) != ""
 	switch {
-	case conf.Contains(fieldOAuth) && token != "":
+	case oauthSet && token != "":
 		return nil, errors.New("set either api_token or oauth, not both")
-	case conf.Contains(fieldOAuth):
+	case token == "" && conf.Contains(fieldOAuth):
 		return parseOAuthConfig(conf.Namespace(fieldOAuth), org)
 	case hasToken && token == "":
 		return nil, errors.New("api_token is empty: set it to an Okta API token (e.g. api_token: ${OKTA_API_TOKEN}), or configure oauth for a service app")
@@ -253,6 +257,16 @@ func parseAuth(conf *service.ParsedConfig, org *url.URL) (authorizer, error) {
 		return nil, err
 	}
 	return sswsToken(token), nil
+}
+
+// oauthClientID is oauth.client_id, trimmed; empty when unset or unreadable
+// (parseOAuthConfig reports the latter).
+func oauthClientID(conf *service.ParsedConfig) string {
+	id, err := conf.FieldString(fieldOAuth, fieldOAuthClientID)
+	if err != nil {
+		return ""
+	}
+	return trimValue(id)
 }
 
 // trimValue removes what a secret mounted from a file or made with `echo`

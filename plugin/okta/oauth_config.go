@@ -44,7 +44,7 @@ func oauthField() *service.ConfigField {
 	return service.NewObjectField(fieldOAuth,
 		service.NewStringField(fieldOAuthClientID).
 			Description("The Client ID of the Okta API Services app (Applications → the app → General).").
-			Example("0oa1b2c3d4e5f6g7h8i9").Example("${OKTA_CLIENT_ID}"),
+			Example("${OKTA_CLIENT_ID:}").Example("0oa1b2c3d4e5f6g7h8i9"),
 		service.NewStringField(fieldOAuthPrivateKey).Secret().Default("").
 			Description("The app's private key, whose public half is registered on the app (General → Client Credentials → Public key / Private key). PEM (PKCS #8, PKCS #1 or SEC 1; RSA of at least 2048 bits, or EC P-256/P-384/P-521), or the private JWK Okta's console generates. `\\n` escapes (from an environment variable) are accepted. Set this or `private_key_file`. Never logged.").
 			Example("${OKTA_PRIVATE_KEY}"),
@@ -74,7 +74,7 @@ func parseOAuthConfig(conf *service.ParsedConfig, org *url.URL) (*oauthAuth, err
 		return nil, err
 	}
 	if clientID = trimValue(clientID); clientID == "" {
-		return nil, errors.New("oauth.client_id is empty: set it to the Client ID of the Okta API Services app")
+		return nil, errors.New("oauth.client_id is empty: set it to the Client ID of the Okta API Services app, or remove oauth and set api_token")
 	}
 	inline, err := conf.FieldString(fieldOAuthPrivateKey)
 	if err != nil {
@@ -245,10 +245,11 @@ func assertionAlgorithm(k crypto.Signer) jose.SignatureAlgorithm {
 // oauthLintRule flags configs that set both credentials, or neither, and a
 // limit or rate_limit_share out of range (the constructor checks them too, for
 // values that come from the environment). An empty
-// api_token (an unset ${OKTA_API_TOKEN:}) counts as unset, so configs that
-// take either from the environment stay lint-clean.
+// api_token (an unset ${OKTA_API_TOKEN:}) or oauth.client_id counts as
+// unset, so configs that take either from the environment stay lint-clean
+// (and so does `oktadetect create`'s output, which has both).
 const oauthLintRule = `root = match {
-  this.api_token.or("") != "" && this.exists("oauth") => ["set either api_token or oauth, not both"],
+  this.api_token.or("") != "" && this.oauth.client_id.or("") != "" => ["set either api_token or oauth, not both"],
   !this.exists("api_token") && !this.exists("oauth") => ["set api_token (an Okta API token) or oauth (an OAuth 2.0 service app)"],
   this.limit.type() == "number" && (this.limit < 1 || this.limit > 1000) => ["limit must be between 1 and 1000, got %v".format(this.limit)],
   this.rate_limit_share.type() == "number" && !(this.rate_limit_share > 0 && this.rate_limit_share <= 1) => ["rate_limit_share must be in (0, 1], got %v".format(this.rate_limit_share)],

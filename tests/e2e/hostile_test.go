@@ -260,7 +260,7 @@ func TestHostileConfigs(t *testing.T) {
 		{"rate_limit_share 0", okta("    org_url: https://acme.okta.com\n    api_token: abc\n    rate_limit_share: 0\n"), "rate_limit_share must be in (0, 1], got 0", true},
 		{"http org_url", okta("    org_url: http://acme.okta.com\n    api_token: abc\n"), "only https", false},
 		{"negative poll_interval", okta("    org_url: https://acme.okta.com\n    api_token: abc\n    poll_interval: -1s\n"), "poll_interval must be positive", false},
-		{"undeclared checkpoint_cache", okta("    org_url: https://acme.okta.com\n    api_token: abc\n    checkpoint_cache: nope\n"), `checkpoint_cache "nope" is not a cache resource`, false},
+		{"undeclared checkpoint_cache", okta("    org_url: https://acme.okta.com\n    api_token: abc\n    checkpoint_cache: nope\n"), `checkpoint_cache "nope" is not a cache resource`, true},
 		{"transactional_id with batching", "input:\n  generate: {count: 1, interval: \"\", mapping: 'root = {}'}\noutput:\n  kafka_producer:\n    seed_brokers: [127.0.0.1:1]\n    topic: t\n    transactional_id: x\n    batching: {count: 10}\n",
 			"transactional_id cannot be combined with batching", false},
 		{"no seed_brokers", "input:\n  generate: {count: 1, interval: \"\", mapping: 'root = {}'}\noutput:\n  kafka_producer:\n    topic: t\n",
