@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
@@ -320,4 +322,48 @@ func TestPartitionedStateReloadAndEviction(t *testing.T) {
 	if got[4].ids != "T" || !strings.Contains(got[4].body, `"count":4`) {
 		t.Fatalf("after eviction and restore: %+v", got[4])
 	}
+}
+
+// A changelog whose brokers refuse connections: cel_detect's log names the
+// cause (a refused connection), not only that something is not connected.
+func TestChangelogUnreachableNamesTheCause(t *testing.T) {
+	b := service.NewStreamBuilder()
+	logs := &testkit.Buffer{}
+	b.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
+	if err := b.AddInputYAML(`
+generate:
+  count: 1
+  interval: ""
+  mapping: |
+    meta kafka_topic = "events"
+    meta kafka_partition = 0
+    meta kafka_offset = 0
+    root = {"uuid": "u1", "published": "2026-01-01T00:00:00Z", "eventType": "user.session.start"}
+`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddProcessorYAML(`
+cel_detect:
+  changelog:
+    seed_brokers: [ "127.0.0.1:1" ]
+    topic: state
+    timeout: 2s
+`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	defer func() { _ = s.StopWithin(10 * time.Second) }()
+	testkit.Until(t, "the changelog's connection failure and its cause in the log", func() (bool, string) {
+		out := logs.String()
+		return strings.Contains(out, "the state changelog") && strings.Contains(out, "refused"), out
+	})
 }

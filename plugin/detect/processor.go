@@ -332,6 +332,9 @@ func newProcessor(rs *RuleSet, c processorConfig, mgr *service.Resources) *proce
 		},
 	}
 	if c.changelog != nil {
+		// The changelog says itself why Kafka cannot be reached (once per
+		// change) and when it made its topic compacted.
+		c.changelog.SetLogger(log)
 		p.parts = newPartitioned(c.changelog, rs, opts, c.eventMetadata, mgr)
 	} else {
 		p.engine = NewEngine(rs, opts)
