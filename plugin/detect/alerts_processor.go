@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 // detections_to_alerts turns a tagged event into the event plus one alert
@@ -43,9 +45,9 @@ together.`).
 				Description("The topic events are routed to."),
 			service.NewStringField(daFieldAlertsTopic).Default("okta.alerts").
 				Description("The topic alerts are routed to."),
-			service.NewStringField(daFieldTopicMeta).Default("kafka_topic").Advanced().
+			service.NewStringField(daFieldTopicMeta).Default(meta.KafkaTopic).Advanced().
 				Description("The metadata key the topic is written to."),
-			service.NewStringField(daFieldKeyMeta).Default("kafka_key").Advanced().
+			service.NewStringField(daFieldKeyMeta).Default(meta.KafkaKey).Advanced().
 				Description("The metadata key the record key is written to."),
 		).
 		Example("One transaction per page", "Events and alerts through one transactional kafka_producer.", `

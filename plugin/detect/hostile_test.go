@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 // Hostile events through cel_detect with the whole embedded pack: each leaves
@@ -44,7 +46,7 @@ func TestHostileEventsPassUntouched(t *testing.T) {
 		}
 		msg := processMsg(t, p, []byte(c.raw))
 		body, _ := msg.AsBytes()
-		ids, _ := msg.MetaGet(MetaDetectionIDs)
+		ids, _ := msg.MetaGet(meta.DetectionIDs)
 		if string(body) != c.raw || ids != "" {
 			t.Errorf("%s: not passed on untouched (ids %q, %d bytes in, %d out)", c.name, ids, len(c.raw), len(body))
 		}
@@ -54,7 +56,7 @@ func TestHostileEventsPassUntouched(t *testing.T) {
 	}
 	// Still detecting.
 	msg := processMsg(t, p, []byte(`{"published":"2021-01-08T21:28:34.875Z","eventType":"system.api_token.create","outcome":{"result":"SUCCESS"}}`))
-	if ids, _ := msg.MetaGet(MetaDetectionIDs); ids != "Okta.APIKeyCreated" {
+	if ids, _ := msg.MetaGet(meta.DetectionIDs); ids != "Okta.APIKeyCreated" {
 		t.Fatalf("after the hostile events: ids %q", ids)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 const orgRule = `// id: O
@@ -75,7 +77,7 @@ func TestProcessorEventMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids, _ := batches[0][0].MetaGet(MetaDetectionIDs)
+		ids, _ := batches[0][0].MetaGet(meta.DetectionIDs)
 		if (ids == "O") != want {
 			t.Errorf("%s: detection_ids %q, want a match %v", yaml, ids, want)
 		}

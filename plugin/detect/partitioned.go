@@ -12,6 +12,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
@@ -205,15 +206,15 @@ type sourced struct {
 }
 
 func sourceOf(msg *service.Message) (sourcePartition, int64, error) {
-	topic, ok := msg.MetaGet("kafka_topic")
+	topic, ok := msg.MetaGet(meta.KafkaTopic)
 	if !ok || topic == "" {
 		return sourcePartition{}, 0, errors.New("no kafka_topic metadata: cel_detect with a changelog needs events read by kafka_consumer")
 	}
-	part, err := metaInt(msg, "kafka_partition")
+	part, err := metaInt(msg, meta.KafkaPartition)
 	if err != nil {
 		return sourcePartition{}, 0, err
 	}
-	off, err := metaInt(msg, "kafka_offset")
+	off, err := metaInt(msg, meta.KafkaOffset)
 	if err != nil {
 		return sourcePartition{}, 0, err
 	}
@@ -359,7 +360,7 @@ func (plan batchPlan) apply() service.MessageBatch {
 		if o.drop {
 			continue
 		}
-		o.msg.MetaSetMut(MetaDetectionIDs, detectionIDs(o.dets))
+		o.msg.MetaSetMut(meta.DetectionIDs, detectionIDs(o.dets))
 		if o.out != nil {
 			o.msg.SetBytes(o.out)
 		}

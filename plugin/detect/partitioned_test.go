@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/plugin/kafka"
 )
@@ -73,7 +74,7 @@ func collect(t *testing.T, out service.MessageBatch) map[int64]emitted {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids, _ := m.MetaGet(MetaDetectionIDs)
+		ids, _ := m.MetaGet(meta.DetectionIDs)
 		body, _ := m.AsBytes()
 		got[off] = emitted{ids, string(body)}
 	}

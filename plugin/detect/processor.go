@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/plugin/kafka"
 	"github.com/oktadetect/oktadetect/rules"
 )
@@ -30,9 +31,6 @@ const (
 // idlePartition is how long the state of a source partition no batch came
 // for stays in memory (partitioned state); it is in the changelog anyway.
 const idlePartition = 10 * time.Minute
-
-// MetaDetectionIDs is the metadata key holding the matched rule ids.
-const MetaDetectionIDs = "detection_ids"
 
 // ConfigSpec is cel_detect's configuration specification.
 func ConfigSpec() *service.ConfigSpec {
@@ -112,8 +110,8 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Advanced(),
 			service.NewStringMapField(fieldEventMetadata).
 				Description("Message metadata the rules read as `event.oktadetect.<name>`: each entry maps a name to a metadata key. Only metadata present on the message appears, and the event's bytes are not changed (the member exists in the rules' view only). The default lets rules tell orgs apart in a many-org pipeline: `event.?oktadetect.?org.orValue('')`.").
-				Default(map[string]any{"org": "okta_org"}).
-				Example(map[string]any{"org": "okta_org", "tenant": "tenant"}).
+				Default(map[string]any{"org": meta.OktaOrg}).
+				Example(map[string]any{"org": meta.OktaOrg, "tenant": "tenant"}).
 				Advanced(),
 			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
@@ -448,7 +446,7 @@ func (p *processor) Process(_ context.Context, msg *service.Message) (service.Me
 		p.decodeErrors.Incr(1)
 		p.log.Debugf("cel_detect: event passed on untagged: %v", err)
 	}
-	msg.MetaSetMut(MetaDetectionIDs, detectionIDs(res.Detections))
+	msg.MetaSetMut(meta.DetectionIDs, detectionIDs(res.Detections))
 	if len(res.Detections) > 0 {
 		msg.SetBytes(res.Out)
 	}

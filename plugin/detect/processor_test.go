@@ -12,6 +12,8 @@ import (
 	// The stream test needs core components (the none tracer, …).
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 func newTestProcessor(t *testing.T, yaml string) *processor {
@@ -41,14 +43,14 @@ func TestProcessorEmbeddedPack(t *testing.T) {
 	p := newTestProcessor(t, `{}`)
 	raw := []byte(`{"published":"2021-01-08T21:28:34.875Z","eventType":"system.api_token.create","outcome":{"result":"SUCCESS"}}`)
 	msg := processMsg(t, p, raw)
-	ids, _ := msg.MetaGet(MetaDetectionIDs)
+	ids, _ := msg.MetaGet(meta.DetectionIDs)
 	body, _ := msg.AsBytes()
 	if ids != "Okta.APIKeyCreated" || !strings.Contains(string(body), `"detections":[{"id":"Okta.APIKeyCreated"`) {
 		t.Fatalf("ids %q body %s", ids, body)
 	}
 	plain := []byte(`{"published":"2021-01-08T21:28:34.875Z","eventType":"user.session.end"}`)
 	msg = processMsg(t, p, plain)
-	ids, ok := msg.MetaGet(MetaDetectionIDs)
+	ids, ok := msg.MetaGet(meta.DetectionIDs)
 	body, _ = msg.AsBytes()
 	if !ok || ids != "" || string(body) != string(plain) {
 		t.Fatalf("unmatched event: ids %q body %s", ids, body)
@@ -89,7 +91,7 @@ func TestProcessorStateFileAcrossRestart(t *testing.T) {
 	}
 	p = newTestProcessor(t, conf)
 	processMsg(t, p, failLogin(3))
-	ids, _ := processMsg(t, p, failLogin(4)).MetaGet(MetaDetectionIDs)
+	ids, _ := processMsg(t, p, failLogin(4)).MetaGet(meta.DetectionIDs)
 	if ids != "Okta.BruteForceLogins" {
 		t.Fatalf("brute force forgotten over a restart: %q", ids)
 	}
@@ -113,7 +115,7 @@ func TestProcessorInStream(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		ids, _ := m.MetaGet(MetaDetectionIDs)
+		ids, _ := m.MetaGet(meta.DetectionIDs)
 		mu.Lock()
 		got = append(got, ids)
 		mu.Unlock()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 const (
@@ -23,15 +25,6 @@ const (
 	kcoFieldSessionTimeout     = "session_timeout"
 	kcoFieldRebalanceTimeout   = "rebalance_timeout"
 	kcoFieldDrainTimeout       = "rebalance_drain_timeout"
-)
-
-// Metadata keys set on every message, besides the record's headers.
-const (
-	metaKafkaKey       = "kafka_key"
-	metaKafkaTopic     = "kafka_topic"
-	metaKafkaPartition = "kafka_partition"
-	metaKafkaOffset    = "kafka_offset"
-	metaKafkaTimestamp = "kafka_timestamp_unix"
 )
 
 // maxBufferedRecords bounds the records fetched but not yet handed to the
@@ -547,11 +540,11 @@ func recordMessage(r *kgo.Record) *service.Message {
 	for _, h := range r.Headers {
 		m.MetaSetMut(h.Key, string(h.Value))
 	}
-	m.MetaSetMut(metaKafkaKey, string(r.Key))
-	m.MetaSetMut(metaKafkaTopic, r.Topic)
-	m.MetaSetMut(metaKafkaPartition, int64(r.Partition))
-	m.MetaSetMut(metaKafkaOffset, r.Offset)
-	m.MetaSetMut(metaKafkaTimestamp, r.Timestamp.Unix())
+	m.MetaSetMut(meta.KafkaKey, string(r.Key))
+	m.MetaSetMut(meta.KafkaTopic, r.Topic)
+	m.MetaSetMut(meta.KafkaPartition, int64(r.Partition))
+	m.MetaSetMut(meta.KafkaOffset, r.Offset)
+	m.MetaSetMut(meta.KafkaTimestampUnix, r.Timestamp.Unix())
 	return m
 }
 

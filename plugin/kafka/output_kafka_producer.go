@@ -14,6 +14,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 const (
@@ -146,11 +148,11 @@ key are spread with sticky partitioning.`).
 				Default("okta.checkpoints"),
 			service.NewStringField(kpFieldCheckpointMeta).
 				Description("The metadata key holding a message's checkpoint (`okta_system_log` sets `okta_cursor` on the last message of each page). In exactly-once mode the latest checkpoint of a batch is written to `checkpoint_topic` in the batch's transaction. In both modes this key is never forwarded as a header.").
-				Default("okta_cursor").
+				Default(meta.OktaCursor).
 				Advanced(),
 			service.NewInterpolatedStringField(kpFieldCheckpointKey).
 				Description("In exactly-once mode, the record key of a checkpoint, resolved on the message that carries it; the `kafka_checkpoint` cache is read with the same key. `okta_system_log` sets `okta_cursor_key` to its `checkpoint_key`.").
-				Default(`${! meta("okta_cursor_key") }`).
+				Default(`${! meta("`+meta.OktaCursorKey+`") }`).
 				Advanced(),
 		).
 		Example("Plaintext", "Every event to one topic, keyed by its Okta uuid.", `

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 // configRetryDelays spaces retries after answers that need a human (bad token,
@@ -511,10 +513,10 @@ func (in *systemLogInput) accept(p *page) (service.MessageBatch, service.AckFunc
 
 func (in *systemLogInput) message(ev event) *service.Message {
 	msg := service.NewMessage(ev.raw)
-	msg.MetaSetMut("okta_uuid", ev.uuid)
-	msg.MetaSetMut("okta_event_type", ev.eventType)
-	msg.MetaSetMut("okta_published", ev.published)
-	msg.MetaSetMut("okta_org", in.cfg.org.Host)
+	msg.MetaSetMut(meta.OktaUUID, ev.uuid)
+	msg.MetaSetMut(meta.OktaEventType, ev.eventType)
+	msg.MetaSetMut(meta.OktaPublished, ev.published)
+	msg.MetaSetMut(meta.OktaOrg, in.cfg.org.Host)
 	return msg
 }
 
@@ -523,19 +525,14 @@ func (in *systemLogInput) message(ev event) *service.Message {
 // checkpoint JSON exactly as checkpoint_cache would store it, and the key it is
 // stored under. Only the last message of a page carries them, so a cursor
 // travels with, and is committed no earlier than, every event of its page.
-const (
-	MetaCursor    = "okta_cursor"
-	MetaCursorKey = "okta_cursor_key"
-)
-
 func (in *systemLogInput) tagCursor(msg *service.Message, cp checkpoint) {
 	raw, err := encodeCheckpoint(cp)
 	if err != nil {
 		in.log.Errorf("Cannot encode the Okta cursor for the page: %v", err)
 		return
 	}
-	msg.MetaSetMut(MetaCursor, string(raw))
-	msg.MetaSetMut(MetaCursorKey, in.cfg.checkpointKey)
+	msg.MetaSetMut(meta.OktaCursor, string(raw))
+	msg.MetaSetMut(meta.OktaCursorKey, in.cfg.checkpointKey)
 }
 
 // ackPage records a page's acknowledgement and stores the cursor once every

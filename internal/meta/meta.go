@@ -1,0 +1,36 @@
+// Package meta names the message metadata keys oktadetect's components
+// exchange. A key set by one component and read by another is a contract
+// between them (and with users' Bloblang and the shipped configs): it is
+// spelled once, here.
+package meta
+
+// Set by okta_system_log on every event.
+const (
+	OktaUUID      = "okta_uuid"       // the event's uuid
+	OktaEventType = "okta_event_type" // the event's eventType
+	OktaPublished = "okta_published"  // the event's published
+	OktaOrg       = "okta_org"        // the org's host, e.g. acme.okta.com
+)
+
+// Set by okta_system_log on the last event of each page, read by
+// kafka_producer in exactly-once mode: the checkpoint that moves past the
+// page, and the key it is stored under.
+const (
+	OktaCursor    = "okta_cursor"
+	OktaCursorKey = "okta_cursor_key"
+)
+
+// Set by cel_detect: the ids of the rules an event matched, comma-separated
+// (empty when none).
+const DetectionIDs = "detection_ids"
+
+// Set by kafka_consumer on every record, read by cel_detect's partitioned
+// state (topic, partition, offset) and by detections_to_alerts' outputs
+// (topic, key).
+const (
+	KafkaKey           = "kafka_key"
+	KafkaTopic         = "kafka_topic"
+	KafkaPartition     = "kafka_partition"
+	KafkaOffset        = "kafka_offset"
+	KafkaTimestampUnix = "kafka_timestamp_unix"
+)
