@@ -7,35 +7,18 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 const testToken = "00test-token"
 
-// clock is a settable simulator clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	sim   *Sim
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock
 }
 
 // t0 is on a whole minute so rate windows are predictable.
@@ -43,7 +26,7 @@ var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	c := &clock{t: t0}
+	c := testkit.NewClock(t0)
 	if opts.Now == nil {
 		opts.Now = c.Now
 	}

@@ -222,11 +222,11 @@ func TestTokensExpireOnTheSimulatorClock(t *testing.T) {
 		t.Fatalf("%v", r.body)
 	}
 	tok := r.body["access_token"].(string)
-	o.clock.Add(59 * time.Second)
+	o.clock.Advance(59 * time.Second)
 	if st, _ := o.api(t, o.logs, "Bearer "+tok, ""); st != 200 {
 		t.Fatalf("live token refused: %d", st)
 	}
-	o.clock.Add(2 * time.Second)
+	o.clock.Advance(2 * time.Second)
 	st, h := o.api(t, o.logs, "Bearer "+tok, "")
 	if st != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "expired") {
 		t.Fatalf("expired token: %d %v", st, h)

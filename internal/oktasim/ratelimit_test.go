@@ -25,7 +25,7 @@ func rateHeaders(t *testing.T, r response) (limit, remaining int, reset int64) {
 
 func TestFixedWindowRateLimit(t *testing.T) {
 	f := newFixture(t, Options{RateLimit: 3, RateWindow: 2 * time.Second})
-	f.clock.Add(500 * time.Millisecond) // mid-window: the reset is still the window's end
+	f.clock.Advance(500 * time.Millisecond) // mid-window: the reset is still the window's end
 	windowEnd := t0.Add(2 * time.Second).Unix()
 	for i, wantRemaining := range []int{2, 1, 0} {
 		r := f.get(t, f.logsURL(nil))
@@ -52,7 +52,7 @@ func TestFixedWindowRateLimit(t *testing.T) {
 		t.Errorf("429 remaining %d reset %d", remaining, reset)
 	}
 
-	f.clock.Add(2 * time.Second) // next window
+	f.clock.Advance(2 * time.Second) // next window
 	r = f.get(t, f.logsURL(nil))
 	if _, remaining, reset := rateHeaders(t, r); r.StatusCode != http.StatusOK || remaining != 2 || reset != windowEnd+2 {
 		t.Errorf("next window: status %d remaining %d reset %d", r.StatusCode, remaining, reset)

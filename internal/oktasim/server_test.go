@@ -168,7 +168,7 @@ func TestLateEventsReachPollingClient(t *testing.T) {
 	}
 	next = r.link("next")
 
-	f.clock.Add(2 * time.Minute)
+	f.clock.Advance(2 * time.Minute)
 	late := g.Ordinary(t0.Add(-5 * time.Minute)) // published before everything served, and before since
 	f.sim.Persist(late)
 	r = f.get(t, next)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 // admin runs fn with an admin client of the cluster.
@@ -373,7 +374,7 @@ func TestPasswordFileAuthenticates(t *testing.T) {
 // A connection failure's cause is logged once per change of state, not on
 // every retry, for the consumer and the checkpoint cache as for the output.
 func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
-	var buf lockedLog
+	var buf testkit.Buffer
 	res := service.MockResources(service.MockResourcesOptUseLogger(service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&buf, nil)))))
 	conf, err := kafkaConsumerSpec().ParseYAML("seed_brokers: ['127.0.0.1:1']\ntopics: [t]\nconsumer_group: g\n", nil)
 	if err != nil {
@@ -420,21 +421,4 @@ func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
 	if n := strings.Count(buf.String(), "kafka_checkpoint cache cannot use Kafka"); n != 1 {
 		t.Errorf("the cache logged its cause %d times, want once", n)
 	}
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

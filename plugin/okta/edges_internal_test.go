@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,23 +25,6 @@ import (
 
 const edgeToken = "00edgeTokenNeverInLogs-1a2b3c4d5e6f7a8b9c"
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // errHorizon ends a run: the input wanted to wait past the fake time the
 // test covers.
 var errHorizon = errors.New("the test's horizon is reached")
@@ -50,7 +32,7 @@ var errHorizon = errors.New("the test's horizon is reached")
 // edgeRun is one input on a fake clock, against one simulated org.
 type edgeRun struct {
 	t       *testing.T
-	clock   *fakeClock
+	clock   *testkit.Clock
 	start   time.Time
 	horizon time.Time
 	sim     *oktasim.Sim
@@ -63,7 +45,7 @@ type edgeRun struct {
 
 func newEdgeRun(t *testing.T, opts oktasim.Options, extraYAML string, horizon time.Duration) *edgeRun {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
 	opts.Now = clock.Now
 	if opts.Token == "" {
 		opts.Token = edgeToken
@@ -99,7 +81,7 @@ rate_limit_share: 0.5
 			return errHorizon
 		}
 		r.waits = append(r.waits, d)
-		clock.advance(d)
+		clock.Advance(d)
 		if r.onSleep != nil {
 			r.onSleep(d)
 		}
