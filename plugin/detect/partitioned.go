@@ -109,6 +109,11 @@ func newPartitioned(store changelogStore, rs *RuleSet, opts EngineOptions, meta 
 		commitErrors: m.NewCounter("cel_detect_changelog_errors_total"),
 		noSource:     m.NewCounter("cel_detect_records_without_partition_total"),
 	}
+	// Series exist from the start, so increase() and alerts see the first
+	// occurrence (Benthos creates a series at its first Incr).
+	for _, c := range []*service.MetricCounter{p.restores, p.skipped, p.replayed, p.commitErrors, p.noSource} {
+		c.Incr(0)
+	}
 	p.rules.Store(rs)
 	return p
 }

@@ -210,6 +210,10 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 		mRevoked: mgr.Metrics().NewCounter("kafka_consumer_revoked_partitions_total"),
 		changed:  make(chan struct{}),
 	}
+	// Series exist from the start, so increase() and alerts see the first
+	// nack or revocation (Benthos creates a series at its first Incr).
+	k.mNacks.Incr(0)
+	k.mRevoked.Incr(0)
 	conn, err := connectionOpts(conf)
 	k.hints = connHintsOf(conf)
 	if err != nil {

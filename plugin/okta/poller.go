@@ -137,6 +137,11 @@ func newSystemLogInput(conf *service.ParsedConfig, res *service.Resources) (*sys
 		seen:          newUUIDSet(recentUUIDs),
 		transientBoff: boff,
 	}
+	// Series exist from the start, so increase() and alerts see the first
+	// duplicate or failed save (Benthos creates a series at its first Incr).
+	for _, c := range []*service.MetricCounter{in.metrics.events, in.metrics.duplicates, in.metrics.commits, in.metrics.commitFailures} {
+		c.Incr(0)
+	}
 	return in, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -21,21 +20,6 @@ import (
 
 // scrapeGenerated are the series Prometheus adds to every target itself.
 var scrapeGenerated = map[string]bool{"up": true}
-
-// countedFromFirstOccurrence are metrics the components create only when the
-// thing they count first happens (Benthos' public metrics create a series on
-// its first Incr), and which this test cannot make happen without stalling
-// or killing a worker at a chosen instant: a changelog that fails, records
-// re-delivered after a worker dies between a batch and its offset commit, a
-// batch nacked because its alerts cannot be written. They must still be
-// declared by a component; once the components start their counters at zero
-// they need no exception.
-var countedFromFirstOccurrence = map[string]bool{
-	"cel_detect_changelog_errors_total":          true,
-	"cel_detect_records_replayed_total":          true,
-	"cel_detect_records_already_evaluated_total": true,
-	"kafka_consumer_nacked_batches_total":        true,
-}
 
 // Every metric the Grafana dashboard and the alert rules in deploy/ read is
 // exported by the real binary running the shipped pipelines of
@@ -117,18 +101,13 @@ func TestDeployMetricsAreExported(t *testing.T) {
 		}
 		var missing []string
 		for name, where := range want {
-			if !exported(types, name) && !scrapeGenerated[name] && !countedFromFirstOccurrence[name] {
+			if !exported(types, name) && !scrapeGenerated[name] {
 				missing = append(missing, fmt.Sprintf("%s (used in %s)", name, strings.Join(where, "; ")))
 			}
 		}
 		sort.Strings(missing)
 		return len(missing) == 0, "not exported: " + strings.Join(missing, ", ")
 	})
-	for name := range countedFromFirstOccurrence {
-		if _, used := want[name]; used && !declaredByComponent(t, name) {
-			t.Errorf("%s is used in deploy/ but no component declares it", name)
-		}
-	}
 	for who, body := range bodies {
 		if strings.Contains(body, "(no description") {
 			t.Errorf("%s exports a metric without a help text (add it to plugin/metrics/help.go):\n%s", who, helpless(body))
@@ -183,25 +162,6 @@ func exported(types map[string]string, name string) bool {
 		if base, ok := strings.CutSuffix(name, suffix); ok {
 			kind := types[base]
 			return kind == "histogram" || (kind == "summary" && suffix != "_bucket")
-		}
-	}
-	return false
-}
-
-// declaredByComponent reports whether a plugin's code names the metric.
-func declaredByComponent(t *testing.T, name string) bool {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(repoRoot(), "plugin", "*", "*.go"))
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(src, []byte(`"`+name+`"`)) {
-			return true
 		}
 	}
 	return false
