@@ -22,7 +22,7 @@ import (
 )
 
 // admin runs fn with an admin client of the cluster.
-func admin(t *testing.T, c *kfake.Cluster, fn func(ctx context.Context, adm *kadm.Client)) {
+func admin(t testing.TB, c *kfake.Cluster, fn func(ctx context.Context, adm *kadm.Client)) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {

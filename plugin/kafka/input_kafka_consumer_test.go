@@ -98,19 +98,14 @@ func bodies(b service.MessageBatch) string {
 
 func committed(t testing.TB, c *kfake.Cluster, group string) map[int32]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-	if err != nil {
-		t.Fatalf("fetching offsets: %v", err)
-	}
 	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	admin(t, c, func(ctx context.Context, adm *kadm.Client) {
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			t.Fatalf("fetching offsets: %v", err)
+		}
+		offs.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	})
 	return out
 }
 

@@ -181,16 +181,10 @@ type topicPartitionKey struct {
 // (topics that do not exist yet have nothing to read).
 func lastStableOffsets(t *testing.T, brokers []string, topics []string) map[topicPartitionKey]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	var listed kadm.ListedOffsets
 	testkit.Until(t, "the topics' last stable offsets", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		adm, ctx, done := adminQuery(t, brokers)
+		defer done()
 		var err error
 		listed, err = adm.ListCommittedOffsets(ctx, topics...)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -220,7 +219,7 @@ const joinInFlight = 10_000
 func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []string) {
 	t.Helper()
 	testkit.Until(t, fmt.Sprintf("every one of %v to own partitions of group %s", names, group), func() (bool, string) {
-		owners, err := tryGroupOwners(brokers, group)
+		owners, err := tryGroupOwners(t, brokers, group)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -371,22 +370,17 @@ func authEvent(uuid, actor string, at time.Time, result, city string, lat, lon f
 // the group member owning it.
 func groupOwners(t *testing.T, brokers []string, group string) map[int32]string {
 	t.Helper()
-	owners, err := tryGroupOwners(brokers, group)
+	owners, err := tryGroupOwners(t, brokers, group)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return owners
 }
 
-func tryGroupOwners(brokers []string, group string) (map[int32]string, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+func tryGroupOwners(t *testing.T, brokers []string, group string) (map[int32]string, error) {
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	groups, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("describing group %s: %w", group, err)
 	}
