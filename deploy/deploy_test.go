@@ -22,8 +22,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/plugin/detect"
+	"github.com/oktadetect/oktadetect/plugin"
 )
 
 const (
@@ -389,7 +390,7 @@ func TestLocalRulesPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if errs := detect.Lint([]string{dir, filepath.Join("..", "rules", "okta")}); len(errs) > 0 {
+	if errs := detect.Lint([]string{dir, filepath.Join("..", "rules", "okta")}, detect.CompileOptions{Libraries: plugin.Detection.Libraries}); len(errs) > 0 {
 		t.Errorf("the rules ConfigMap with the pack: %v", errs)
 	}
 }

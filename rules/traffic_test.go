@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/oktasim"
-	"github.com/oktadetect/oktadetect/plugin/detect"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
@@ -17,7 +17,7 @@ import (
 // severities seen) and fails the test on any rule error.
 func runScenario(t *testing.T, name string, seed int64) map[string]map[string]int {
 	t.Helper()
-	rs, err := detect.LoadFS(rules.FS, rules.Root, detect.CompileOptions{})
+	rs, err := detect.LoadFS(rules.FS, rules.Root, packOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

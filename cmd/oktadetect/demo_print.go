@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/oktasim"
-	"github.com/oktadetect/oktadetect/plugin/detect"
-	"github.com/oktadetect/oktadetect/rules"
+	"github.com/oktadetect/oktadetect/plugin"
 )
 
 // alertPrinter prints one line per alert id. Later detections grouped into
@@ -144,7 +144,7 @@ func attackAlerts(scenario string, seed int64, start time.Time, timeline []oktas
 	for _, te := range quiet {
 		ordinary[te.Event.UUID] = true
 	}
-	rs, err := detect.LoadFS(rules.FS, rules.Root, detect.CompileOptions{})
+	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, detect.CompileOptions{Libraries: plugin.Detection.Libraries})
 	if err != nil {
 		return nil, fmt.Errorf("demo: the embedded rule pack: %w", err)
 	}

@@ -49,13 +49,13 @@ func TestComponentDocsAreCurrent(t *testing.T) {
 	}
 }
 
-// ourComponents names every component registered under plugin/, so that a
-// new component gets its page.
+// ourComponents names every component registered under internal/impl/ (and
+// plugin/), so that a new component gets its page.
 func TestOurComponentsListsEveryRegistration(t *testing.T) {
-	register := regexp.MustCompile(`service\.(?:Must)?Register(Batch)?(Input|Processor|Output|Cache|MetricsExporter)\(\s*"([a-z0-9_]+)"`)
+	register := regexp.MustCompile(`(?:service|env)\.(?:Must)?Register(Batch)?(Input|Processor|Output|Cache|MetricsExporter)\(\s*"([a-z0-9_]+)"`)
 	kinds := map[string]string{"Input": "input", "Processor": "processor", "Output": "output", "Cache": "cache", "MetricsExporter": "metrics"}
 	found := map[component]bool{}
-	err := filepath.Walk(filepath.Join(repoRoot(t), "plugin"), func(path string, info os.FileInfo, err error) error {
+	walk := func(path string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
 		}
@@ -67,18 +67,20 @@ func TestOurComponentsListsEveryRegistration(t *testing.T) {
 			found[component{kinds[m[2]], m[3]}] = true
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	}
+	for _, dir := range []string{"plugin", filepath.Join("internal", "impl")} {
+		if err := filepath.Walk(filepath.Join(repoRoot(t), dir), walk); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, c := range ourComponents {
 		if !found[c] {
-			t.Errorf("ourComponents lists %s %s, which nothing under plugin/ registers", c.kind, c.name)
+			t.Errorf("ourComponents lists %s %s, which nothing under internal/impl/ or plugin/ registers", c.kind, c.name)
 		}
 		delete(found, c)
 	}
 	for c := range found {
-		t.Errorf("plugin/ registers %s %s: add it to ourComponents in cmd/oktadetect/docs.go, then run %s", c.kind, c.name, docsRegenCommand)
+		t.Errorf("%s %s is registered: add it to ourComponents in cmd/oktadetect/docs.go, then run %s", c.kind, c.name, docsRegenCommand)
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
-	"github.com/oktadetect/oktadetect/plugin/detect"
+	impldetect "github.com/oktadetect/oktadetect/internal/impl/detect"
+	"github.com/oktadetect/oktadetect/plugin"
 )
 
 // lintCommand is Benthos' `lint` plus a pass of our components' own start
@@ -227,11 +228,11 @@ func cacheList(caches map[string]bool) string {
 }
 
 func checkCELDetect(w *service.WalkedComponent) string {
-	conf, err := componentConfig(w, detect.ConfigSpec())
+	conf, err := componentConfig(w, impldetect.ConfigSpec())
 	if err != nil {
 		return "" // a field error: Benthos' lint has reported it
 	}
-	if err := detect.CheckConfig(conf); err != nil {
+	if err := impldetect.CheckConfig(conf, plugin.Detection); err != nil {
 		return "cel_detect: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 	return ""

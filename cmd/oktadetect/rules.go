@@ -6,8 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/oktadetect/oktadetect/plugin/detect"
-	"github.com/oktadetect/oktadetect/rules"
+	"github.com/oktadetect/oktadetect/internal/detect"
+	"github.com/oktadetect/oktadetect/internal/detect/ruletest"
+	"github.com/oktadetect/oktadetect/plugin"
 )
 
 // rulesCommand is `oktadetect rules test|lint [paths]`. Without paths both
@@ -41,9 +42,9 @@ func runRulesTest(paths []string, w io.Writer) error {
 	var failed int
 	var err error
 	if len(paths) == 0 {
-		_, failed, err = detect.RunTestsFS(rules.FS, rules.Root, w)
+		_, failed, err = ruletest.RunTestsFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions(), w)
 	} else {
-		_, failed, err = detect.RunTests(paths, w)
+		_, failed, err = ruletest.RunTests(paths, packOptions(), w)
 	}
 	if err != nil || failed > 0 {
 		return cli.Exit("", 1)
@@ -54,9 +55,9 @@ func runRulesTest(paths []string, w io.Writer) error {
 func runRulesLint(paths []string, w, errW io.Writer) error {
 	var problems []error
 	if len(paths) == 0 {
-		problems = detect.LintFS(rules.FS, rules.Root)
+		problems = detect.LintFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
 	} else {
-		problems = detect.Lint(paths)
+		problems = detect.Lint(paths, packOptions())
 	}
 	for _, p := range problems {
 		fmt.Fprintln(errW, p)
@@ -66,4 +67,10 @@ func runRulesLint(paths []string, w, errW io.Writer) error {
 	}
 	fmt.Fprintln(w, "rules ok")
 	return nil
+}
+
+// packOptions compile rules as cel_detect does: with the libraries the
+// binary hands it.
+func packOptions() detect.CompileOptions {
+	return detect.CompileOptions{Libraries: plugin.Detection.Libraries}
 }

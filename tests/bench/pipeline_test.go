@@ -15,7 +15,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
-	_ "github.com/oktadetect/oktadetect/plugin/detect"
+	_ "github.com/oktadetect/oktadetect/plugin"
 )
 
 // Whole-process pipelines over one file of realistic events (one JSON

@@ -14,10 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/plugin/detect"
-	"github.com/oktadetect/oktadetect/rules"
+	"github.com/oktadetect/oktadetect/plugin"
 )
 
 // State that follows partitions: detection workers (kafka_consumer →
@@ -240,7 +240,7 @@ func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []
 // state, as the single-process pipeline does.
 func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
 	t.Helper()
-	rs, err := detect.LoadFS(rules.FS, rules.Root, detect.CompileOptions{})
+	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, detect.CompileOptions{Libraries: plugin.Detection.Libraries})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,306 @@
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// DefaultCostLimit bounds the work of one expression evaluation. The seed
+// rules cost a few hundred units; a runaway comprehension over a large event
+// hits the limit and is counted as a rule error.
+const DefaultCostLimit = 1_000_000
+
+// CompileOptions tune compilation of a rule set.
+type CompileOptions struct {
+	// CostLimit per expression evaluation; 0 means DefaultCostLimit.
+	CostLimit uint64
+	// Libraries are CEL libraries the host adds to the environment (the
+	// okta.* functions, internal/detect/oktalib). Each must charge its
+	// functions by input size, as cel-go's own do.
+	Libraries []cel.Library
+
+	// noFastAttrs compiles without fastEventAttrs (fastattr.go), for tests
+	// that compare with CEL's own attribute resolution.
+	noFastAttrs bool
+}
+
+// compiledRule is a rule ready to evaluate. It is immutable; per-rule state
+// lives in ruleState, shared across reloads while the rule is unchanged.
+type compiledRule struct {
+	*Rule
+	fingerprint string
+	condition   cel.Program
+	title       *template
+	severity    *template
+	context     cel.Program
+	dedupKey    cel.Program
+	groupBy     cel.Program
+	prevKey     cel.Program
+	prevWhen    cel.Program
+	prevValue   cel.Program
+
+	// eventType guards of the condition and of previous.when (index.go);
+	// nil: unguarded.
+	conditionGuard *eventGuard
+	whenGuard      *eventGuard
+	// Field tests of the condition and of previous.when that must hold
+	// for them to be true (index.go).
+	conditionFields []fieldGuard
+	whenFields      []fieldGuard
+}
+
+// template is text with {{ CEL }} parts. A template without parts is static.
+type template struct {
+	parts []templatePart
+}
+
+type templatePart struct {
+	literal string
+	expr    cel.Program
+}
+
+func (t *template) static() (string, bool) {
+	if len(t.parts) == 1 && t.parts[0].expr == nil {
+		return t.parts[0].literal, true
+	}
+	if len(t.parts) == 0 {
+		return "", true
+	}
+	return "", false
+}
+
+// compiler compiles the expressions of one rule and collects positioned
+// errors so that a rule reports all its problems at once.
+type compiler struct {
+	rule  *Rule
+	env   *cel.Env
+	opts  []cel.ProgramOption
+	errs  []error
+	last  *cel.Ast // the last expression compiled
+	limit uint64
+	// noFastAttrs: CompileOptions.noFastAttrs.
+	noFastAttrs bool
+}
+
+// Compile type-checks a parsed rule and builds its programs.
+func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
+	env, err := newEnv(r.Previous != nil, opts.Libraries)
+	if err != nil {
+		return nil, err
+	}
+	limit := opts.CostLimit
+	if limit == 0 {
+		limit = DefaultCostLimit
+	}
+	c := &compiler{rule: r, env: env, limit: limit, noFastAttrs: opts.noFastAttrs, opts: []cel.ProgramOption{
+		cel.CostLimit(limit),
+		cel.EvalOptions(cel.OptOptimize),
+	}}
+	sum := sha256.Sum256([]byte(r.Source))
+	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
+	cr.condition = c.condition()
+	cr.conditionGuard = guardOf(c.last)
+	cr.conditionFields = fieldGuardsOf(c.last)
+	cr.title = c.template(r.Title)
+	cr.severity = c.template(r.Severity)
+	cr.context = c.optional(r.Context)
+	if r.Dedup != nil {
+		cr.dedupKey = c.optional(r.Dedup.Key)
+	}
+	if t := r.Threshold; t != nil {
+		cr.groupBy = c.optional(t.GroupBy)
+	}
+	if p := r.Previous; p != nil {
+		cr.prevKey = c.optional(p.Key)
+		c.last = nil
+		cr.prevWhen = c.optional(p.When)
+		cr.whenGuard = guardOf(c.last)
+		cr.whenFields = fieldGuardsOf(c.last)
+		cr.prevValue = c.optional(p.Value)
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return cr, nil
+}
+
+// condition compiles the whole file: the header is made of CEL comments, so
+// CEL's own line:col positions are already positions in the file.
+func (c *compiler) condition() cel.Program {
+	ast, iss := c.env.Compile(c.rule.Source)
+	if iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			c.errs = append(c.errs, c.rule.errAt(e.Location.Line(), e.Location.Column()+1, e.Message))
+		}
+		return nil
+	}
+	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
+		line := c.rule.header.first + len(c.rule.header.yaml)
+		c.errs = append(c.errs, c.rule.errAt(line, 1, fmt.Sprintf("condition must be a bool, not %s", t)))
+		return nil
+	}
+	return c.program(ast)
+}
+
+// optional compiles a header expression if present.
+func (c *compiler) optional(e *exprText) cel.Program {
+	if e == nil {
+		return nil
+	}
+	return c.expr(*e, e.Text, 0)
+}
+
+// expr compiles text that starts offset bytes into the header value e.
+func (c *compiler) expr(e exprText, text string, offset int) cel.Program {
+	ast, iss := c.env.Compile(text)
+	if iss.Err() != nil {
+		for _, ce := range iss.Errors() {
+			col := ce.Location.Column()
+			if ce.Location.Line() <= 1 {
+				col += offset
+			}
+			line, fcol := c.rule.filePos(e, ce.Location.Line(), col)
+			c.errs = append(c.errs, c.rule.errAt(line, fcol, ce.Message))
+		}
+		return nil
+	}
+	return c.program(ast)
+}
+
+func (c *compiler) program(ast *cel.Ast) cel.Program {
+	c.last = ast
+	prg, err := c.env.Program(ast, c.opts...)
+	if err != nil {
+		c.errs = append(c.errs, c.rule.errAt(c.rule.header.first, 1, err.Error()))
+		return nil
+	}
+	return withoutTracking(c.env, ast, prg, c.limit, c.noFastAttrs)
+}
+
+// template splits "text {{ expr }} text" into parts and compiles each expr.
+func (c *compiler) template(e exprText) *template {
+	t := &template{}
+	rest, offset := e.Text, 0
+	for {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			break
+		}
+		end := strings.Index(rest[open:], "}}")
+		if end < 0 {
+			line, col := c.rule.filePos(e, 1, offset+open)
+			c.errs = append(c.errs, c.rule.errAt(line, col, "template: {{ without a closing }}"))
+			return t
+		}
+		if open > 0 {
+			t.parts = append(t.parts, templatePart{literal: rest[:open]})
+		}
+		exprText := rest[open+2 : open+end]
+		t.parts = append(t.parts, templatePart{expr: c.expr(e, exprText, offset+open+2)})
+		offset += open + end + 2
+		rest = rest[open+end+2:]
+	}
+	if rest != "" || len(t.parts) == 0 {
+		t.parts = append(t.parts, templatePart{literal: rest})
+	}
+	return t
+}
+
+// toJSONNative converts a CEL value into plain Go JSON values
+// (map[string]any, []any, float64, string, bool, nil), as its conversion to
+// a protobuf JSON value would, with every string copied (values are kept in
+// state and must not point into an event's bytes). Strings, doubles, bools,
+// null, lists and string-keyed maps are converted directly; anything else
+// goes through structpb.
+func toJSONNative(v ref.Val) (any, error) {
+	switch x := v.(type) {
+	case types.String:
+		return cloneString(string(x)), nil
+	case types.Double:
+		return float64(x), nil
+	case types.Bool:
+		return bool(x), nil
+	case types.Null:
+		return nil, nil
+	case *jsonObject:
+		return x.native(), nil
+	case *jsonArray:
+		return x.doc.native(jnode{kind: jArray, idx: x.idx}), nil
+	case traits.Mapper:
+		if m, ok := mapToJSON(x); ok {
+			return m, nil
+		}
+	case traits.Lister:
+		n, ok := x.Size().(types.Int)
+		if !ok {
+			break
+		}
+		out := make([]any, int(n))
+		for i := range out {
+			e, err := toJSONNative(x.Get(types.Int(i)))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
+		}
+		return out, nil
+	}
+	pb, err := v.ConvertToNative(reflect.TypeFor[*structpb.Value]())
+	if err != nil {
+		return nil, fmt.Errorf("converting %s to JSON: %w", v.Type().TypeName(), err)
+	}
+	return pb.(*structpb.Value).AsInterface(), nil
+}
+
+// mapToJSON converts a map with string keys; ok is false for other maps
+// (left to structpb and its error).
+func mapToJSON(m traits.Mapper) (map[string]any, bool) {
+	n, ok := m.Size().(types.Int)
+	if !ok {
+		return nil, false
+	}
+	// CEL's map literals hold a map[ref.Val]ref.Val: range it directly.
+	if entries, isRef := m.Value().(map[ref.Val]ref.Val); isRef && len(entries) == int(n) {
+		out := make(map[string]any, len(entries))
+		for k, v := range entries {
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, false
+			}
+			nv, err := toJSONNative(v)
+			if err != nil {
+				return nil, false
+			}
+			out[cloneString(string(ks))] = nv
+		}
+		return out, true
+	}
+	out := make(map[string]any, int(n))
+	for it := m.Iterator(); it.HasNext() == types.True; {
+		k := it.Next()
+		ks, ok := k.(types.String)
+		if !ok {
+			return nil, false
+		}
+		v, found := m.Find(k)
+		if !found {
+			return nil, false
+		}
+		nv, err := toJSONNative(v)
+		if err != nil {
+			return nil, false
+		}
+		out[cloneString(string(ks))] = nv
+	}
+	return out, true
+}

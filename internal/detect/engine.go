@@ -1,0 +1,576 @@
+package detect
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
+)
+
+// DefaultMaxLateness is how far behind the newest event time an event may
+// arrive and still find the state it needs.
+const DefaultMaxLateness = time.Hour
+
+// sweepEvery is how many events pass between expiry sweeps.
+const sweepEvery = 4096
+
+// Detection is one matched rule on one event, as written into the event's
+// top-level "detections" array.
+type Detection struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	AlertID  string `json:"alert_id"`
+	Dedup    string `json:"dedup"`
+	Count    int    `json:"count,omitempty"`
+	Context  any    `json:"context,omitempty"`
+}
+
+// Hooks let the host observe the engine (metrics, logs). Nil hooks are
+// skipped. They are called concurrently.
+type Hooks struct {
+	RuleError func(ruleID string, err error)
+	Match     func(ruleID string)
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	// MaxLateness: state is freed once the newest event time is this much
+	// past what an event could still need. 0 means DefaultMaxLateness.
+	MaxLateness time.Duration
+	Hooks       Hooks
+	// Now is the wall clock, which bounds how far an event stamped in the
+	// future moves event time on; nil means time.Now.
+	Now func() time.Time
+
+	// noIndex evaluates every rule on every event instead of only those
+	// whose eventType guard admits it. The tags are the same; only rule
+	// errors on events a rule could never tag differ. For tests and
+	// benchmarks.
+	noIndex bool
+
+	// trackChanges records the state keys each event changes, for a
+	// partition's changelog (partition_engines.go).
+	trackChanges bool
+}
+
+// RuleSet is a compiled, immutable set of rules, ordered by id.
+type RuleSet struct {
+	rules []*compiledRule
+}
+
+// IDs lists the rule ids in evaluation order.
+func (rs *RuleSet) IDs() []string {
+	ids := make([]string, len(rs.rules))
+	for i, r := range rs.rules {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// NewRuleSet checks ids are unique, drops disabled rules, orders by id.
+func NewRuleSet(rules []*compiledRule) (*RuleSet, error) {
+	seen := map[string]string{}
+	var errs []error
+	rs := &RuleSet{}
+	for _, r := range rules {
+		if other, dup := seen[r.ID]; dup {
+			errs = append(errs, r.errAt(r.header.first, 1, fmt.Sprintf("duplicate rule id %q (also in %s)", r.ID, other)))
+			continue
+		}
+		seen[r.ID] = r.Path
+		if r.Enabled {
+			rs.rules = append(rs.rules, r)
+		}
+	}
+	sort.Slice(rs.rules, func(i, j int) bool { return rs.rules[i].ID < rs.rules[j].ID })
+	return rs, errors.Join(errs...)
+}
+
+// activeRule pairs a compiled rule with its state.
+type activeRule struct {
+	*compiledRule
+	state *ruleState
+}
+
+type activeSet struct {
+	rules []activeRule
+	index *ruleIndex
+}
+
+// Engine evaluates a rule set on JSON events. It is safe for concurrent use.
+type Engine struct {
+	active      atomic.Pointer[activeSet]
+	swapMu      sync.Mutex
+	hooks       Hooks
+	maxLateness int64
+	watermark   atomic.Int64 // newest event time seen
+	events      atomic.Uint64
+	noIndex     bool // evaluate every rule on every event (tests)
+	track       bool // record changed state keys (partitioned state)
+	now         func() time.Time
+	sizes       eventSizes
+}
+
+// NewEngine starts an engine with fresh state.
+func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.trackChanges, now: opts.Now}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.maxLateness == 0 {
+		e.maxLateness = int64(DefaultMaxLateness)
+	}
+	e.watermark.Store(minTime)
+	e.Swap(rs)
+	return e
+}
+
+const minTime = -1 << 63
+
+// Swap installs a new rule set atomically. Rules whose file is unchanged
+// keep their state; others start fresh.
+func (e *Engine) Swap(rs *RuleSet) {
+	e.swapMu.Lock()
+	defer e.swapMu.Unlock()
+	old := map[string]*ruleState{}
+	if cur := e.active.Load(); cur != nil {
+		for _, r := range cur.rules {
+			old[r.ID+"\x00"+r.fingerprint] = r.state
+		}
+	}
+	next := &activeSet{}
+	for _, r := range rs.rules {
+		st, ok := old[r.ID+"\x00"+r.fingerprint]
+		if !ok {
+			st = newRuleState(e.track)
+		}
+		next.rules = append(next.rules, activeRule{compiledRule: r, state: st})
+	}
+	next.index = newRuleIndex(next.rules, !e.noIndex)
+	e.active.Store(next)
+}
+
+// RuleIDs lists the active rule ids.
+func (e *Engine) RuleIDs() []string {
+	cur := e.active.Load()
+	ids := make([]string, len(cur.rules))
+	for i, r := range cur.rules {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// Result of evaluating one event.
+type Result struct {
+	// Out is the event to emit: the input bytes themselves when nothing
+	// matched, otherwise the event with "detections" added.
+	Out        []byte
+	Detections []Detection
+}
+
+// Process evaluates every rule on one JSON event. A malformed event is
+// returned unchanged with an error; rule errors go to Hooks.RuleError.
+//
+// Only the rules whose eventType guard admits the event run (see index.go);
+// the others could not tag it.
+func (e *Engine) Process(raw []byte) (Result, error) {
+	return e.ProcessWithMeta(raw, nil)
+}
+
+// ProcessWithMeta is Process with metadata the rules read as
+// `event.oktadetect.<name>` (see metaview.go); the output bytes do not
+// include it.
+func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
+	e.sizes.note(len(raw))
+	pe, err := acquireEvent(raw)
+	if err != nil {
+		return Result{Out: raw}, err
+	}
+	defer releaseEvent(pe)
+	pe.ev.act.largeEvents = e.sizes.overBound()
+	if len(meta) > 0 {
+		pe.doc.addMetaView(meta)
+		pe.ev.setDoc(raw, &pe.doc)
+	}
+	ev := &pe.ev
+	e.advance(ev)
+	set := e.active.Load()
+	var dets []Detection
+	for _, i := range set.index.candidates(ev) {
+		if set.index.excluded(i, ev.root) {
+			continue
+		}
+		r := set.rules[i]
+		d, err := e.evalRule(r, ev)
+		if err != nil {
+			if e.hooks.RuleError != nil {
+				e.hooks.RuleError(r.ID, err)
+			}
+			continue
+		}
+		if d != nil {
+			dets = append(dets, *d)
+			if e.hooks.Match != nil {
+				e.hooks.Match(r.ID)
+			}
+		}
+	}
+	if len(dets) == 0 {
+		return Result{Out: raw}, nil
+	}
+	out, err := addDetections(raw, ev.root, len(meta) > 0, dets)
+	if err != nil {
+		return Result{Out: raw}, err
+	}
+	return Result{Out: out, Detections: dets}, nil
+}
+
+// event is one decoded event, with the activation all its rules share.
+type event struct {
+	raw     []byte
+	root    *jsonObject // the event as a CEL map
+	at      int64       // published, Unix ns
+	timeErr error       // why published is unusable, if it is
+	act     activation
+}
+
+// decodeEvent decodes the JSON once (jsondoc_parse.go): numbers are doubles, the
+// CEL double, as in CEL's own JSON mapping and encoding/json's `any`, so
+// `lat > 50.0` and `n == 3` hold whether the JSON says 50 or 50.5, 3 or 3.0.
+func decodeEvent(raw []byte) (*event, error) {
+	doc, err := parseEvent(raw)
+	if err != nil {
+		return nil, err
+	}
+	ev := &event{}
+	ev.setDoc(raw, doc)
+	return ev, nil
+}
+
+// eventType is the event's eventType, if it is a string.
+func (ev *event) eventType() (string, bool) {
+	n, ok := ev.root.lookup("eventType")
+	if !ok || n.kind != jString {
+		return "", false
+	}
+	return n.str, true
+}
+
+func publishedTime(obj *jsonObject) (int64, error) {
+	n, ok := obj.lookup("published")
+	if !ok || n.kind != jString {
+		return 0, errors.New("event has no string field published")
+	}
+	t, err := time.Parse(time.RFC3339Nano, n.str)
+	if err != nil {
+		return 0, fmt.Errorf("event published %q is not RFC 3339", n.str)
+	}
+	return t.UnixNano(), nil
+}
+
+// advance moves the watermark and now and then frees expired state.
+//
+// The watermark only decides what state is freed, so it is bounded by the
+// wall clock plus MaxLateness: one event stamped far in the future (a broken
+// clock, a corrupt record) must not free everyone's state. Evaluation still
+// uses the event's own time.
+func (e *Engine) advance(ev *event) {
+	if ev.timeErr == nil {
+		e.setWatermark(min(ev.at, e.now().UnixNano()+e.maxLateness))
+	}
+	if e.events.Add(1)%sweepEvery == 0 {
+		e.Expire()
+	}
+}
+
+// Expire frees state that no event within MaxLateness of the newest event
+// time can need. It runs on its own every few thousand events.
+func (e *Engine) Expire() {
+	w := e.watermark.Load()
+	if w == minTime {
+		return
+	}
+	horizon := w - e.maxLateness
+	for _, r := range e.active.Load().rules {
+		r.state.expire(horizon, r.retention())
+	}
+}
+
+func (r *compiledRule) retention() retention {
+	keep := retention{period: int64(r.Dedup.Period)}
+	if r.Threshold != nil {
+		keep.window = int64(r.Threshold.Window)
+	}
+	if r.Previous != nil {
+		keep.ttl = int64(r.Previous.TTL)
+	}
+	return keep
+}
+
+// activation binds `event` and, for rules that remember, `previous`.
+type activation struct {
+	event    ref.Val
+	previous ref.Val
+	prevSize int // jsonSize of previous (untracked.go)
+	// largeEvents: the engine has seen an event larger than the untracked
+	// programs' estimates assume (untracked.go).
+	largeEvents bool
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "event":
+		return a.event, true
+	case "previous":
+		if a.previous == nil {
+			return types.NullValue, true
+		}
+		return a.previous, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// evalRule runs one rule: previous lookup, condition, remembering,
+// threshold, then the alert fields.
+func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
+	act := &ev.act
+	act.previous, act.prevSize = nil, 0
+	if r.Previous != nil || r.Threshold != nil {
+		if ev.timeErr != nil {
+			return nil, ev.timeErr
+		}
+	}
+	matched, err := e.condition(r, ev, act)
+	if err != nil || !matched {
+		return nil, err
+	}
+	count := 0
+	if t := r.Threshold; t != nil {
+		group, err := evalKey(r.groupBy, act, "")
+		if err != nil {
+			return nil, fmt.Errorf("threshold.group_by: %w", err)
+		}
+		// Keys may point into the event's bytes, and storing under an
+		// existing key replaces the map's key too: state keeps a copy.
+		group = strings.Clone(group)
+		count = r.state.observe(group, ev.at, int64(t.Window))
+		if count < t.Count {
+			return nil, nil
+		}
+	}
+	return e.alert(r, ev, act, count)
+}
+
+// condition evaluates the condition; for rules with `previous`, it does the
+// lookup before and the remembering after, under the key's lock.
+func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, error) {
+	if r.Previous == nil {
+		return evalBool(r.condition, act)
+	}
+	key, err := evalKey(r.prevKey, act, "")
+	if err != nil {
+		return false, fmt.Errorf("previous.key: %w", err)
+	}
+	key = strings.Clone(key) // kept in state (see evalRule)
+	sh := r.state.lockPrevious(key)
+	defer sh.mu.Unlock()
+	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
+		act.previous = types.DefaultTypeAdapter.NativeToValue(v)
+		act.prevSize = jsonSize(v, untrackedMaxEvent)
+	}
+	matched, condErr := evalBool(r.condition, act)
+	if err := e.rememberLocked(r, sh, key, ev, act); err != nil {
+		return false, errors.Join(condErr, err)
+	}
+	return matched, condErr
+}
+
+// rememberLocked stores this event's value when `when` holds (default: the
+// condition's own inputs are irrelevant; every event is remembered).
+func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev *event, act *activation) error {
+	if r.prevWhen != nil {
+		when, err := evalBool(r.prevWhen, act)
+		if err != nil {
+			return fmt.Errorf("previous.when: %w", err)
+		}
+		if !when {
+			return nil
+		}
+	}
+	var value any
+	if r.prevValue != nil {
+		v, _, err := r.prevValue.Eval(act)
+		if err != nil {
+			return fmt.Errorf("previous.value: %w", err)
+		}
+		if value, err = toJSONNative(v); err != nil {
+			return fmt.Errorf("previous.value: %w", err)
+		}
+	} else {
+		value = ev.root.native()
+	}
+	sh.remember(key, ev.at, value)
+	return nil
+}
+
+// alert renders the detection of a tagged event and assigns its alert_id.
+func (e *Engine) alert(r activeRule, ev *event, act *activation, count int) (*Detection, error) {
+	title, err := r.title.render(act)
+	if err != nil {
+		return nil, fmt.Errorf("title: %w", err)
+	}
+	severity, err := r.severity.render(act)
+	if err != nil {
+		return nil, fmt.Errorf("severity: %w", err)
+	}
+	severity = strings.ToUpper(strings.TrimSpace(severity))
+	if !validSeverity(severity) {
+		return nil, fmt.Errorf("severity: %q is not one of %s", severity, strings.Join(severityLevels, "|"))
+	}
+	d := &Detection{ID: r.ID, Title: title, Severity: severity, Count: count}
+	if d.Dedup, err = evalKey(r.dedupKey, act, title); err != nil {
+		return nil, fmt.Errorf("dedup.key: %w", err)
+	}
+	// The key may point into the event's bytes; it is kept in state and in
+	// the detection (see evalRule).
+	d.Dedup = strings.Clone(d.Dedup)
+	if r.context != nil {
+		v, _, err := r.context.Eval(act)
+		if err != nil {
+			return nil, fmt.Errorf("context: %w", err)
+		}
+		if d.Context, err = toJSONNative(v); err != nil {
+			return nil, fmt.Errorf("context: %w", err)
+		}
+	}
+	d.AlertID = alertID(r.ID, d.Dedup, r.opening(ev, d.Dedup))
+	return d, nil
+}
+
+// opening is the alert's opening time as text; events without a usable
+// published time get an alert of their own, named after their content.
+func (r activeRule) opening(ev *event, key string) string {
+	if ev.timeErr != nil {
+		sum := sha1.Sum(ev.raw)
+		return fmt.Sprintf("event:%x", sum[:8])
+	}
+	at := r.state.assign(key, ev.at, int64(r.Dedup.Period))
+	return time.Unix(0, at).UTC().Format(time.RFC3339Nano)
+}
+
+// alertNamespace is the UUIDv5 namespace of alert ids (a fixed random UUID).
+var alertNamespace = [16]byte{0x6f, 0x6b, 0x74, 0x61, 0x2d, 0x64, 0x65, 0x74, 0x8e, 0x1d, 0x43, 0x2b, 0x9a, 0x52, 0x7c, 0x3f}
+
+// alertID is a UUIDv5 of (rule, dedup key, opening time): stable, so that
+// replays of the same events give the same ids.
+func alertID(ruleID, key, opening string) string {
+	h := sha1.New()
+	h.Write(alertNamespace[:])
+	h.Write([]byte(ruleID + "\x00" + key + "\x00" + opening))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+func evalBool(prg cel.Program, act *activation) (bool, error) {
+	v, _, err := prg.Eval(act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("expression gave %s, not bool", v.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// evalKey renders a key expression; nil prg means the default.
+func evalKey(prg cel.Program, act *activation, def string) (string, error) {
+	if prg == nil {
+		return def, nil
+	}
+	v, _, err := prg.Eval(act)
+	if err != nil {
+		return "", err
+	}
+	return valueString(v), nil
+}
+
+func (t *template) render(act *activation) (string, error) {
+	if s, ok := t.static(); ok {
+		return s, nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.expr == nil {
+			b.WriteString(p.literal)
+			continue
+		}
+		v, _, err := p.expr.Eval(act)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(valueString(v))
+	}
+	return b.String(), nil
+}
+
+// addDetections writes the detections into the event. The original bytes
+// are kept and the array spliced in before the closing brace, so that the
+// event's own fields stay byte for byte as Okta sent them.
+//
+// viewed says the decoded object carries the metadata view (metaview.go),
+// which is not part of the event's bytes.
+func addDetections(raw []byte, obj *jsonObject, viewed bool, dets []Detection) ([]byte, error) {
+	arr, err := json.Marshal(dets)
+	if err != nil {
+		return nil, fmt.Errorf("encoding detections: %w", err)
+	}
+	if _, exists := obj.lookup("detections"); exists {
+		return reencodeWith(withoutMetaView(obj, viewed), arr)
+	}
+	body := bytes.TrimRight(raw, " \t\r\n")
+	if len(body) == 0 || body[len(body)-1] != '}' {
+		return reencodeWith(withoutMetaView(obj, viewed), arr)
+	}
+	body = body[:len(body)-1]
+	out := make([]byte, 0, len(body)+len(arr)+16)
+	out = append(out, body...)
+	if inner := bytes.TrimRight(body, " \t\r\n"); len(inner) > 0 && inner[len(inner)-1] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, `"detections":`...)
+	out = append(out, arr...)
+	return append(out, '}'), nil
+}
+
+// reencodeWith replaces an existing "detections" field (an event processed
+// twice); the event is re-encoded.
+func reencodeWith(obj map[string]any, arr []byte) ([]byte, error) {
+	cp := make(map[string]any, len(obj))
+	for k, v := range obj {
+		cp[k] = v
+	}
+	cp["detections"] = json.RawMessage(arr)
+	out, err := json.Marshal(cp)
+	if err != nil {
+		return nil, fmt.Errorf("encoding event: %w", err)
+	}
+	return out, nil
+}

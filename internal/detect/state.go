@@ -1,0 +1,253 @@
+package detect
+
+import (
+	"hash/maphash"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Times in state are event `published` times in Unix nanoseconds.
+
+// stateShards spreads keys over independent locks so that Benthos'
+// processor threads rarely contend.
+const stateShards = 32
+
+var shardSeed = maphash.MakeSeed()
+
+func shardOf(key string) int {
+	return int(maphash.String(shardSeed, key) % stateShards)
+}
+
+// ruleState is everything one rule remembers. It survives hot reloads while
+// the rule file is unchanged, and is what snapshots hold.
+type ruleState struct {
+	threshold [stateShards]thresholdShard
+	dedup     [stateShards]dedupShard
+	previous  [stateShards]previousShard
+}
+
+// newRuleState makes empty state; with track, the keys each change touches
+// are recorded for the changelog (see state_entries.go).
+func newRuleState(track bool) *ruleState {
+	s := &ruleState{}
+	for i := range stateShards {
+		s.threshold[i].groups = map[string][]int64{}
+		s.dedup[i].openings = map[string][]int64{}
+		s.previous[i].values = map[string]remembered{}
+		if track {
+			s.threshold[i].dirty = dirtyKeys{}
+			s.dedup[i].dirty = dirtyKeys{}
+			s.previous[i].dirty = dirtyKeys{}
+		}
+	}
+	return s
+}
+
+// dirtyKeys are the keys of a shard changed since the changes were last
+// taken; nil when changes are not tracked.
+type dirtyKeys map[string]struct{}
+
+func (d dirtyKeys) mark(key string) {
+	if d != nil {
+		d[key] = struct{}{}
+	}
+}
+
+// thresholdShard holds, per group, the sorted times of matching events.
+type thresholdShard struct {
+	mu     sync.Mutex
+	groups map[string][]int64
+	dirty  dirtyKeys
+}
+
+// observe records a matching event at t and returns the largest number of
+// the group's events in any interval (a, a+window] that contains t.
+func (s *ruleState) observe(group string, t, window int64) int {
+	sh := &s.threshold[shardOf(group)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	times, ok := sh.groups[group]
+	if !ok {
+		group = strings.Clone(group) // keys may point into an event's bytes
+	}
+	times = insertSorted(times, t)
+	sh.groups[group] = times
+	sh.dirty.mark(group)
+	return maxWindowCount(times, t, window)
+}
+
+// maxWindowCount: the best interval containing t can always be slid so that
+// its right end is an event time p with t <= p < t+window; it then holds the
+// events in (p-window, p]. Two pointers over those candidates.
+func maxWindowCount(times []int64, t, window int64) int {
+	first := sort.Search(len(times), func(i int) bool { return times[i] >= t })
+	best, left := 0, sort.Search(len(times), func(i int) bool { return times[i] > t-window })
+	for j := first; j < len(times) && times[j] < t+window; j++ {
+		for times[left] <= times[j]-window {
+			left++
+		}
+		best = max(best, j-left+1)
+	}
+	return best
+}
+
+func insertSorted(times []int64, t int64) []int64 {
+	i := sort.Search(len(times), func(i int) bool { return times[i] > t })
+	return slices.Insert(times, i, t)
+}
+
+// dedupShard holds, per dedup key, the sorted opening times of its alerts.
+type dedupShard struct {
+	mu       sync.Mutex
+	openings map[string][]int64
+	dirty    dirtyKeys
+}
+
+// assign returns the opening time of the alert a tagged event at t belongs
+// to, opening a new alert when none covers t.
+//
+// In time order this is exactly "an alert opens at the first tagged event
+// and lasts period". An event arriving late, before an alert opened less
+// than period after it, joins that alert: ids already emitted cannot be
+// renamed, and both events belong to the same burst.
+func (s *ruleState) assign(key string, t, period int64) int64 {
+	sh := &s.dedup[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	opens, ok := sh.openings[key]
+	if !ok {
+		key = strings.Clone(key) // keys may point into an event's bytes
+	}
+	i := sort.Search(len(opens), func(i int) bool { return opens[i] > t })
+	if i > 0 && t < opens[i-1]+period {
+		return opens[i-1]
+	}
+	if i < len(opens) && opens[i]-t < period {
+		return opens[i]
+	}
+	sh.openings[key] = slices.Insert(opens, i, t)
+	sh.dirty.mark(key)
+	return t
+}
+
+// previousShard holds, per key, the latest remembered value by event time.
+type previousShard struct {
+	mu     sync.Mutex
+	values map[string]remembered
+	dirty  dirtyKeys
+}
+
+type remembered struct {
+	At    int64 `json:"at"`
+	Value any   `json:"value"`
+}
+
+// lockPrevious locks the key's shard for the read–evaluate–remember
+// sequence, so that concurrent events of one key see a consistent order.
+func (s *ruleState) lockPrevious(key string) *previousShard {
+	sh := &s.previous[shardOf(key)]
+	sh.mu.Lock()
+	return sh
+}
+
+// lookup returns the value remembered for key, unless it is older than ttl
+// before t. The shard must be locked.
+func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
+	r, ok := sh.values[key]
+	if !ok || r.At < t-ttl {
+		return nil, false
+	}
+	return r.Value, true
+}
+
+// remember stores v for key unless a later value is already remembered. The
+// shard must be locked.
+func (sh *previousShard) remember(key string, t int64, v any) {
+	r, ok := sh.values[key]
+	if ok && t < r.At {
+		return
+	}
+	if !ok {
+		key = strings.Clone(key) // keys may point into an event's bytes
+	}
+	sh.values[key] = remembered{At: t, Value: v}
+	sh.dirty.mark(key)
+}
+
+// retention says how long, in event time, each kind of entry must be kept.
+type retention struct {
+	window, period, ttl int64
+}
+
+// expire frees entries no event at or after horizon can still need:
+// threshold times at or before horizon-window, alert openings at or before
+// horizon-period, remembered values older than horizon-ttl.
+func (s *ruleState) expire(horizon int64, keep retention) {
+	for i := range stateShards {
+		expireThreshold(&s.threshold[i], horizon-keep.window)
+		expireDedup(&s.dedup[i], horizon-keep.period)
+		expirePrevious(&s.previous[i], horizon-keep.ttl)
+	}
+}
+
+func expireThreshold(sh *thresholdShard, cutoff int64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	dropTimesUpTo(sh.groups, cutoff, sh.dirty)
+}
+
+func expireDedup(sh *dedupShard, cutoff int64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	dropTimesUpTo(sh.openings, cutoff, sh.dirty)
+}
+
+// dropTimesUpTo removes the times at or before cutoff from each sorted list,
+// and the lists left empty. Kept tails are copied so the dropped heads can be
+// freed.
+func dropTimesUpTo(lists map[string][]int64, cutoff int64, dirty dirtyKeys) {
+	for k, times := range lists {
+		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
+		switch {
+		case i == len(times):
+			delete(lists, k)
+			dirty.mark(k)
+		case i > 0:
+			lists[k] = slices.Clone(times[i:])
+			dirty.mark(k)
+		}
+	}
+}
+
+func expirePrevious(sh *previousShard, cutoff int64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k, r := range sh.values {
+		if r.At < cutoff {
+			delete(sh.values, k)
+			sh.dirty.mark(k)
+		}
+	}
+}
+
+// size counts entries, for tests and debugging.
+func (s *ruleState) size() (times, openings, values int) {
+	for i := range stateShards {
+		s.threshold[i].mu.Lock()
+		for _, t := range s.threshold[i].groups {
+			times += len(t)
+		}
+		s.threshold[i].mu.Unlock()
+		s.dedup[i].mu.Lock()
+		for _, o := range s.dedup[i].openings {
+			openings += len(o)
+		}
+		s.dedup[i].mu.Unlock()
+		s.previous[i].mu.Lock()
+		values += len(s.previous[i].values)
+		s.previous[i].mu.Unlock()
+	}
+	return times, openings, values
+}
