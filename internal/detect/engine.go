@@ -37,6 +37,17 @@ type Detection struct {
 	Context  any    `json:"context,omitempty"`
 }
 
+// RuleError is an error of one rule on one event, as Hooks.RuleError gets
+// it: with the rule's file and the event's uuid, for a log line an author
+// can act on. Its text is the error's own.
+type RuleError struct {
+	Rule, File, UUID string
+	Err              error
+}
+
+func (e *RuleError) Error() string { return e.Err.Error() }
+func (e *RuleError) Unwrap() error { return e.Err }
+
 // Hooks let the host observe the engine (metrics, logs). Nil hooks are
 // skipped. They are called concurrently.
 type Hooks struct {
@@ -216,7 +227,7 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 		d, err := e.evalRule(r, ev)
 		if err != nil {
 			if e.hooks.RuleError != nil {
-				e.hooks.RuleError(r.ID, err)
+				e.hooks.RuleError(r.ID, &RuleError{Rule: r.ID, File: r.Path, UUID: ev.uuid(), Err: err})
 			}
 			continue
 		}
@@ -257,6 +268,15 @@ func decodeEvent(raw []byte) (*event, error) {
 	ev := &event{}
 	ev.setDoc(raw, doc)
 	return ev, nil
+}
+
+// uuid is the event's uuid, or "" (a copy: it outlives the event).
+func (ev *event) uuid() string {
+	n, ok := ev.root.lookup("uuid")
+	if !ok || n.kind != jString {
+		return ""
+	}
+	return strings.Clone(n.str)
 }
 
 // eventType is the event's eventType, if it is a string.

@@ -45,7 +45,7 @@ An event that matches leaves with a top-level array `+"`detections`"+` (one obje
 `+"`id`, `title`, `severity`, `alert_id`, `dedup`"+`, and `+"`count`"+` and `+"`context`"+` where the rule has them)
 and the metadata `+"`detection_ids`"+` (matched ids joined by commas, empty when none). An event that
 matches nothing passes byte for byte unchanged. A rule that fails on an event (a missing field) is
-counted in `+"`cel_detect_rule_errors_total`"+` and logged at debug level; the event is never dropped.
+counted in `+"`cel_detect_rule_errors_total`"+` and logged at WARN (each rule's first error, then at most one line per rule per minute, with the rule's file and the event's uuid); the event is never dropped.
 
 Thresholds, dedup periods and remembered values use the event's `+"`published`"+` time only, never the
 wall clock, and do not depend on arrival order. State is held in memory and shared by all
@@ -180,8 +180,9 @@ type detector interface {
 
 // processor is the cel_detect Benthos processor.
 type processor struct {
-	state detector
-	log   *service.Logger
+	state  detector
+	log    *service.Logger
+	errLog *ruleErrorLog
 	stop  context.CancelFunc
 	done  sync.WaitGroup
 	once  sync.Once
@@ -311,8 +312,8 @@ func newProcessorFromConfig(conf *service.ParsedConfig, mgr *service.Resources, 
 	if err != nil {
 		return nil, err
 	}
-	p := &processor{log: mgr.Logger(), stop: func() {}}
-	if p.state, err = newDetector(rs, c, mgr); err != nil {
+	p := &processor{log: mgr.Logger(), errLog: newRuleErrorLog(mgr.Logger(), time.Now), stop: func() {}}
+	if p.state, err = newDetector(rs, c, mgr, engineOptions(c, mgr, p.errLog)); err != nil {
 		return nil, err
 	}
 	if err := p.start(c, opts); err != nil {
@@ -335,8 +336,7 @@ func loadRules(paths []string, product Product, opts detect.CompileOptions) (*de
 
 // newDetector picks where state lives: the changelog, a state file, or
 // memory only.
-func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources) (detector, error) {
-	opts := engineOptions(c, mgr)
+func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources, opts detect.EngineOptions) (detector, error) {
 	if c.changelog != nil {
 		// The changelog says itself why Kafka cannot be reached (once per
 		// change) and when it made its topic compacted.
@@ -351,17 +351,16 @@ func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources) 
 }
 
 // engineOptions wires the engine's hooks to cel_detect's metrics and log.
-func engineOptions(c processorConfig, mgr *service.Resources) detect.EngineOptions {
+func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorLog) detect.EngineOptions {
 	matches := mgr.Metrics().NewCounter("cel_detect_matches_total", "rule")
 	ruleErrors := mgr.Metrics().NewCounter("cel_detect_rule_errors_total", "rule")
-	log := mgr.Logger()
 	return detect.EngineOptions{
 		MaxLateness: c.maxLateness,
 		Hooks: detect.Hooks{
 			Match: func(id string) { matches.Incr(1, id) },
 			RuleError: func(id string, err error) {
 				ruleErrors.Incr(1, id)
-				log.Debugf("cel_detect: rule %s: %v", id, err)
+				errLog.report(id, err)
 			},
 		},
 	}
