@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,7 +15,20 @@ import (
 var severityLevels = []string{"INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 // Defaults for header keys that the rule leaves out.
-const defaultDedupPeriod = time.Hour
+const (
+	defaultDedupPeriod = time.Hour
+	defaultStatus      = "stable"
+)
+
+// statusLevels are the maturity levels a rule may declare (Sigma's, reduced
+// to the ones an operator acts on).
+var statusLevels = []string{"stable", "test", "experimental"}
+
+// mitreItem is one ATT&CK reference: a tactic (TA0001), a technique (T1078),
+// a sub-technique (T1078.004), or a tactic:technique pair (TA0006:T1110).
+var mitreItem = regexp.MustCompile(`^(TA[0-9]{4}|T[0-9]{4}(\.[0-9]{3})?|TA[0-9]{4}:T[0-9]{4}(\.[0-9]{3})?)$`)
+
+const mitreShapes = "TA0001, T1078, T1078.004 or TA0006:T1110"
 
 // Rule is one parsed (not yet compiled) rule file: the YAML header and the
 // CEL condition, with enough position information to report errors as
@@ -29,10 +43,18 @@ type Rule struct {
 	References  []string
 	Mitre       []string
 	Enabled     bool
-	Dedup       *DedupSpec
-	Threshold   *ThresholdSpec
-	Previous    *PreviousSpec
-	Context     *exprText
+	// Catalogue keys: they change no detection and travel with alerts and
+	// `rules list`.
+	Runbook        string   // what to check and what to do when it fires
+	Tags           []string // free-form labels
+	Author         []string // written as one string or a list
+	License        string   // SPDX id of the rule's licence (DRL-1.1 for Sigma-derived rules)
+	FalsePositives []string // known benign causes
+	Status         string   // stable (default), test or experimental
+	Dedup          *DedupSpec
+	Threshold      *ThresholdSpec
+	Previous       *PreviousSpec
+	Context        *exprText
 
 	header headerLines
 }
@@ -143,8 +165,14 @@ type rawHeader struct {
 	Severity    yaml.Node `yaml:"severity"`
 	Description string    `yaml:"description"`
 	References  []string  `yaml:"references"`
-	Mitre       []string  `yaml:"mitre"`
+	Mitre       yaml.Node `yaml:"mitre"`
 	Enabled     *bool     `yaml:"enabled"`
+	Runbook     string    `yaml:"runbook"`
+	Tags        []string  `yaml:"tags"`
+	Author      yaml.Node `yaml:"author"`
+	License     string    `yaml:"license"`
+	FalsePos    []string  `yaml:"falsepositives"`
+	Status      string    `yaml:"status"`
 	Context     yaml.Node `yaml:"context"`
 	Dedup       *struct {
 		Key    yaml.Node `yaml:"key"`
@@ -198,10 +226,11 @@ func (r *Rule) fill(raw *rawHeader, addErr func(line, col int, format string, ar
 	if r.ID == "" {
 		addErr(r.header.first, 1, "header: id is required")
 	}
-	r.Description, r.References, r.Mitre = raw.Description, raw.References, raw.Mitre
+	r.Description, r.References = raw.Description, raw.References
 	if raw.Enabled != nil {
 		r.Enabled = *raw.Enabled
 	}
+	r.fillCatalogue(raw, addErr)
 	r.Title = exprText{Text: r.ID}
 	if t := r.scalar(&raw.Title, "title", addErr); t != nil {
 		r.Title = *t
@@ -237,6 +266,56 @@ func (r *Rule) fill(raw *rawHeader, addErr func(line, col int, format string, ar
 			addErr(r.header.first, 1, "header: previous.key is required")
 		}
 	}
+}
+
+// fillCatalogue takes the keys that describe a rule rather than change what
+// it detects, validating mitre items and status.
+func (r *Rule) fillCatalogue(raw *rawHeader, addErr func(line, col int, format string, args ...any)) {
+	r.Runbook, r.Tags, r.License, r.FalsePositives = raw.Runbook, raw.Tags, strings.TrimSpace(raw.License), raw.FalsePos
+	r.Mitre = r.stringList(&raw.Mitre, "mitre", addErr)
+	for i, item := range r.Mitre {
+		if !mitreItem.MatchString(item) {
+			line, prefix := r.header.fileLine(raw.Mitre.Content[i].Line)
+			addErr(line, prefix+raw.Mitre.Content[i].Column, "header: mitre item %q is not an ATT&CK id (one of %s)", item, mitreShapes)
+		}
+	}
+	r.Author = r.stringList(&raw.Author, "author", addErr)
+	r.Status = defaultStatus
+	if s := strings.TrimSpace(raw.Status); s != "" {
+		r.Status = s
+		if !oneOf(s, statusLevels) {
+			addErr(r.lineOfKey("status"), 1, "header: status %q is not one of %s", s, strings.Join(statusLevels, "|"))
+		}
+	}
+}
+
+// stringList reads a key written as one string or a list of strings.
+func (r *Rule) stringList(n *yaml.Node, key string, addErr func(int, int, string, ...any)) []string {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	line, prefix := r.header.fileLine(n.Line)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if key == "mitre" {
+			addErr(line, prefix+n.Column, "header: mitre must be a list of ATT&CK ids (%s)", mitreShapes)
+			return nil
+		}
+		return []string{n.Value}
+	case yaml.SequenceNode:
+		out := make([]string, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				cl, cp := r.header.fileLine(c.Line)
+				addErr(cl, cp+c.Column, "header: %s items must be strings", key)
+				return nil
+			}
+			out = append(out, c.Value)
+		}
+		return out
+	}
+	addErr(line, prefix+n.Column, "header: %s must be a string or a list of strings", key)
+	return nil
 }
 
 // scalar turns a YAML scalar node into exprText positioned in the file.
@@ -338,8 +417,10 @@ func (r *Rule) filePos(e exprText, exprLine, exprCol int) (int, int) {
 	return line, prefix + indent + exprCol + 1
 }
 
-func validSeverity(s string) bool {
-	for _, l := range severityLevels {
+func validSeverity(s string) bool { return oneOf(s, severityLevels) }
+
+func oneOf(s string, set []string) bool {
+	for _, l := range set {
 		if s == l {
 			return true
 		}

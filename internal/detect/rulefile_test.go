@@ -30,6 +30,11 @@ func TestErrorPositionsAreFilePositions(t *testing.T) {
 		{"no id", "// title: x\ntrue\n", "id is required"},
 		{"no header", "true\n", "missing header"},
 		{"no condition", "// id: X\n", "missing condition"},
+		{"bad mitre item", "// id: X\n// mitre:\n//   - TA0001\n//   - T1078.4\ntrue\n", `r.cel:4:8: header: mitre item "T1078.4" is not an ATT&CK id (one of TA0001, T1078, T1078.004 or TA0006:T1110)`},
+		{"mitre pair reversed", "// id: X\n// mitre: [\"T1110:TA0006\"]\ntrue\n", `r.cel:2:`},
+		{"mitre not a list", "// id: X\n// mitre: TA0001\ntrue\n", "r.cel:2:11: header: mitre must be a list"},
+		{"bad status", "// id: X\n// status: beta\ntrue\n", `r.cel:2:1: header: status "beta" is not one of stable|test|experimental`},
+		{"author not text", "// id: X\n// author: {a: b}\ntrue\n", "r.cel:2:12: header: author must be a string or a list"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,6 +75,34 @@ true
 	}
 	if r.ID != "R" || r.Title.Text != "Static title" || r.Severity.Text != "LOW" || r.Enabled ||
 		r.Threshold.Count != 2 || r.Previous.TTL.Hours() != 1 || r.Dedup.Period.Hours() != 2 || r.Context == nil {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestCatalogueKeys(t *testing.T) {
+	r, err := ParseRule("r.cel", []byte(`// id: R
+// mitre: [TA0006, T1110, T1110.003, "TA0006:T1110.003"]
+// runbook: check the account
+// tags: [okta, identity]
+// author: Jane Doe, John Roe
+// license: DRL-1.1
+// falsepositives: [help desk]
+// status: experimental
+true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Mitre) != 4 || r.Runbook != "check the account" || len(r.Tags) != 2 ||
+		len(r.Author) != 1 || r.Author[0] != "Jane Doe, John Roe" || r.License != "DRL-1.1" ||
+		len(r.FalsePositives) != 1 || r.Status != "experimental" {
+		t.Fatalf("%+v", r)
+	}
+	r, err = ParseRule("r.cel", []byte("// id: R\n// author: [Jane Doe, John Roe]\ntrue\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Author) != 2 || r.Status != "stable" || r.Mitre != nil {
 		t.Fatalf("%+v", r)
 	}
 }

@@ -1,0 +1,232 @@
+package oktaschema_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/oktadetect/oktadetect/internal/oktaschema"
+	"github.com/oktadetect/oktadetect/rules"
+)
+
+// The shared test data beside the repository (CI has it there).
+const (
+	sampleEvents = "../../../shared/okta-sample-events/events.jsonl"
+	peerCases    = "../../../shared/peer-cases/panther-okta-tests.okta-shaped.json"
+)
+
+// eventTypeShaped matches string literals that look like event types (or,
+// ending in a dot, prefixes of them).
+var (
+	quoted          = regexp.MustCompile(`'([^'\\\n]*)'|"([^"\\\n]*)"`)
+	eventTypeShaped = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+\.?$`)
+)
+
+// notEventTypes are literals of that shape the pack compares with other
+// fields.
+var notEventTypes = map[string]string{
+	"okta.b58d5b75-07d4-5f25-bf59-368a1261a405": "client.id of Okta's own dashboard",
+}
+
+// TestPackEventTypesAreCatalogued: every event-type literal in the pack is
+// an event type of Okta's catalogue, and every prefix (`startsWith`)
+// begins at least one.
+func TestPackEventTypesAreCatalogued(t *testing.T) {
+	all := oktaschema.EventTypes()
+	checked := 0
+	err := fs.WalkDir(rules.FS, rules.Root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".cel") {
+			return err
+		}
+		src, err := fs.ReadFile(rules.FS, path)
+		if err != nil {
+			return err
+		}
+		for _, m := range quoted.FindAllStringSubmatch(string(src), -1) {
+			lit := m[1] + m[2]
+			if !eventTypeShaped.MatchString(lit) || notEventTypes[lit] != "" {
+				continue
+			}
+			checked++
+			if prefix, ok := strings.CutSuffix(lit, "."); ok {
+				if !anyHasPrefix(all, prefix+".") {
+					t.Errorf("%s: no catalogued event type starts with %q", path, lit)
+				}
+				continue
+			}
+			if !oktaschema.EventType(lit) && !oktaschema.LegacyEventType(lit) {
+				t.Errorf("%s: %q is not in Okta's event-type catalogue (did you mean %q?)", path, lit, oktaschema.SuggestEventType(lit))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("only %d event-type literals found in the pack: the scan is broken", checked)
+	}
+}
+
+func anyHasPrefix(names []string, prefix string) bool {
+	i := sort.SearchStrings(names, prefix)
+	return i < len(names) && strings.HasPrefix(names[i], prefix)
+}
+
+// sourceArtefacts are keys some sample events carry that Okta never sends:
+// Panther's own fields and its tests' lowercase keys. Lint must reject
+// them, which this test checks too.
+var sourceArtefacts = map[string]string{
+	"p_log_type":   "",             // Panther's log type field
+	"debugcontext": "debugContext", // Panther test events' lowercase key
+}
+
+// TestSampleEventsFitTheSchema: every field path of the 50 real events is
+// one of the LogEvent schema, and every event type is catalogued.
+func TestSampleEventsFitTheSchema(t *testing.T) {
+	f, err := os.Open(sampleEvents)
+	if err != nil {
+		t.Fatalf("the shared sample events (%s) are needed: %v", sampleEvents, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	events := 0
+	for sc.Scan() {
+		var rec struct {
+			ID    string         `json:"id"`
+			Event map[string]any `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		events++
+		if et, _ := rec.Event["eventType"].(string); !oktaschema.EventType(et) {
+			t.Errorf("%s: event type %q not catalogued", rec.ID, et)
+		}
+		for _, p := range leafPaths(rec.Event, nil) {
+			ok, sugg := oktaschema.Path(p)
+			want, artefact := sourceArtefacts[p[0]]
+			switch {
+			case artefact && (ok || !strings.HasPrefix(sugg, want)):
+				t.Errorf("%s: %q is no Okta field and must be rejected with suggestion %q (got %v, %q)", rec.ID, p, want, ok, sugg)
+			case !artefact && !ok:
+				t.Errorf("%s: path %q not in the LogEvent schema (suggestion %q)", rec.ID, p, sugg)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil || events < 50 {
+		t.Fatalf("read %d events: %v", events, err)
+	}
+}
+
+// leafPaths lists the paths of every value in v, lists as "[]".
+func leafPaths(v any, prefix []string) [][]string {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 && len(prefix) > 0 {
+			return [][]string{prefix}
+		}
+		var out [][]string
+		for k, c := range x {
+			out = append(out, leafPaths(c, append(append([]string(nil), prefix...), k))...)
+		}
+		return out
+	case []any:
+		out := [][]string{prefix}
+		for _, c := range x {
+			out = append(out, leafPaths(c, append(append([]string(nil), prefix...), "[]"))...)
+		}
+		return out
+	default:
+		return [][]string{prefix}
+	}
+}
+
+// inventedByPantherTests are event types Panther's published tests make up
+// for negative cases; Okta has no such event types.
+var inventedByPantherTests = map[string]bool{"logout": true, "app.token.reuse": true}
+
+// TestPeerCaseEventTypes: the event types of Panther's published tests
+// (real Okta field names) are catalogued, but for the two its tests invent.
+func TestPeerCaseEventTypes(t *testing.T) {
+	data, err := os.ReadFile(peerCases)
+	if err != nil {
+		t.Fatalf("the shared peer cases (%s) are needed: %v", peerCases, err)
+	}
+	var cases []struct {
+		RuleID   string         `json:"rule_id"`
+		Name     string         `json:"name"`
+		Expected bool           `json:"expected"`
+		Event    map[string]any `json:"event"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		et, ok := c.Event["eventType"].(string)
+		switch {
+		case !ok: // a few enrichment tests carry no event type
+		case inventedByPantherTests[et]:
+			if oktaschema.EventType(et) || c.Expected {
+				t.Errorf("%s / %s: %q was thought invented for a negative case", c.RuleID, c.Name, et)
+			}
+		case !oktaschema.EventType(et):
+			t.Errorf("%s / %s: event type %q not catalogued", c.RuleID, c.Name, et)
+		}
+	}
+	if len(cases) < 90 {
+		t.Fatalf("only %d peer cases", len(cases))
+	}
+}
+
+// fieldRef matches the plain `event.a.?b[0].c` references of a rule.
+var fieldRef = regexp.MustCompile(`\bevent((?:\.\??[A-Za-z_][A-Za-z0-9_]*|\[\??[0-9]+\])+)`)
+
+// TestPackFieldPathsFitTheSchema: every event field the pack names
+// directly exists in the LogEvent schema.
+func TestPackFieldPathsFitTheSchema(t *testing.T) {
+	checked := 0
+	err := fs.WalkDir(rules.FS, rules.Root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".cel") {
+			return err
+		}
+		src, err := fs.ReadFile(rules.FS, path)
+		if err != nil {
+			return err
+		}
+		for _, m := range fieldRef.FindAllStringSubmatch(string(src), -1) {
+			ref := strings.NewReplacer("?", "", "[", ".", "]", "").Replace(m[1])
+			segs := strings.Split(strings.TrimPrefix(ref, "."), ".")
+			// A trailing segment may be a CEL method (orValue, hasValue, …).
+			for len(segs) > 1 && isMethod(segs[len(segs)-1]) {
+				segs = segs[:len(segs)-1]
+			}
+			checked++
+			if ok, sugg := oktaschema.Path(segs); !ok {
+				t.Errorf("%s: event.%s is not a LogEvent field (did you mean %q?)", path, strings.Join(segs, "."), sugg)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 100 {
+		t.Fatalf("only %d field references found: the scan is broken", checked)
+	}
+}
+
+func isMethod(s string) bool {
+	switch s {
+	case "orValue", "hasValue", "value", "exists", "all", "map", "filter", "size", "contains",
+		"startsWith", "endsWith", "matches", "lowerAscii", "upperAscii", "split", "exists_one":
+		return true
+	}
+	return false
+}
