@@ -9,6 +9,7 @@ import (
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/detect/oktalib"
 	"github.com/oktadetect/oktadetect/internal/detect/ruletest"
+	"github.com/oktadetect/oktadetect/internal/oktaschema"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
@@ -30,7 +31,14 @@ func TestRulePack(t *testing.T) {
 }
 
 func TestRulePackLints(t *testing.T) {
-	for _, p := range detect.LintFS(rules.FS, rules.Root, packOptions) {
+	for _, p := range detect.LintFS(rules.FS, rules.Root, lintOptions()) {
 		t.Error(p)
 	}
+}
+
+// lintOptions lint as `oktadetect rules lint` does: against Okta's schema.
+func lintOptions() detect.CompileOptions {
+	opts := packOptions
+	opts.Vocabulary = oktaschema.Vocabulary{}
+	return opts
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/detect/ruletest"
+	"github.com/oktadetect/oktadetect/internal/oktaschema"
 	"github.com/oktadetect/oktadetect/plugin"
 )
 
@@ -28,7 +29,7 @@ func rulesCommand() *cli.Command {
 			},
 			{
 				Name:      "lint",
-				Usage:     "Compile rules and check their headers; print file:line:col problems, exit 1 if any",
+				Usage:     "Compile rules, check their headers, and check every event.… path and eventType literal against Okta's LogEvent schema and event-type catalogue; print file:line:col problems, exit 1 if any",
 				ArgsUsage: "[paths: files, directories, globs; default: the embedded pack]",
 				Action: func(c *cli.Context) error {
 					return runRulesLint(c.Args().Slice(), c.App.Writer, c.App.ErrWriter)
@@ -54,10 +55,12 @@ func runRulesTest(paths []string, w io.Writer) error {
 
 func runRulesLint(paths []string, w, errW io.Writer) error {
 	var problems []error
+	opts := packOptions()
+	opts.Vocabulary = oktaschema.Vocabulary{}
 	if len(paths) == 0 {
-		problems = detect.LintFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
+		problems = detect.LintFS(plugin.Detection.Pack, plugin.Detection.PackRoot, opts)
 	} else {
-		problems = detect.Lint(paths, packOptions())
+		problems = detect.Lint(paths, opts)
 	}
 	for _, p := range problems {
 		fmt.Fprintln(errW, p)

@@ -57,3 +57,33 @@ func TestRulesLint(t *testing.T) {
 		}
 	}
 }
+
+// A typo in a field name or an event type compiles (CEL cannot know) but
+// never matches: lint names it, where it is, and what was meant.
+func TestRulesLintChecksOktaSchemaAndEventTypes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "typo.cel"), []byte(`// id: Local.Typo
+// title: "{{ event.actor.alternateID }}"
+event.eventTyp == 'user.session.start' ||
+event.eventType in ['user.acount.lock'] ||
+event.?eventType.orValue('').startsWith('user.sesion.') ||
+event.debugContext.debugData.anything == 'x' && event.target[0].alternateId == 'a'
+`), 0o600)
+	var out, errOut strings.Builder
+	if err := runRulesLint([]string{dir}, &out, &errOut); err == nil {
+		t.Fatal("lint passed a rule reading event.eventTyp")
+	}
+	for _, want := range []string{
+		"typo.cel:3:6: event.eventTyp is not a field", "did you mean event.eventType?",
+		"typo.cel:2:26: event.actor.alternateID", "did you mean event.actor.alternateId?",
+		`typo.cel:4:21: "user.acount.lock" is not an event type`, `did you mean "user.account.lock"`,
+		`typo.cel:5:41: no event type starts with "user.sesion."`,
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("lint output lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if n := strings.Count(errOut.String(), "\n"); n != 4 {
+		t.Errorf("%d lines, want 4 problems (debugData is free-form, target[0].alternateId exists):\n%s", n, errOut.String())
+	}
+}

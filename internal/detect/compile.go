@@ -29,6 +29,10 @@ type CompileOptions struct {
 	// functions by input size, as cel-go's own do.
 	Libraries []cel.Library
 
+	// Vocabulary, when set, checks every `event.…` path and eventType
+	// literal against what events can hold (rules lint); nil: no checks.
+	Vocabulary Vocabulary
+
 	// noFastAttrs compiles without fastEventAttrs (fastattr.go), for tests
 	// that compare with CEL's own attribute resolution.
 	noFastAttrs bool
@@ -90,6 +94,7 @@ type compiler struct {
 	limit uint64
 	// noFastAttrs: CompileOptions.noFastAttrs.
 	noFastAttrs bool
+	vocab       Vocabulary
 }
 
 // Compile type-checks a parsed rule and builds its programs.
@@ -102,7 +107,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	if limit == 0 {
 		limit = DefaultCostLimit
 	}
-	c := &compiler{rule: r, env: env, limit: limit, noFastAttrs: opts.noFastAttrs, opts: []cel.ProgramOption{
+	c := &compiler{rule: r, env: env, limit: limit, noFastAttrs: opts.noFastAttrs, vocab: opts.Vocabulary, opts: []cel.ProgramOption{
 		cel.CostLimit(limit),
 		cel.EvalOptions(cel.OptOptimize),
 	}}
@@ -149,6 +154,7 @@ func (c *compiler) condition() cel.Program {
 		c.errs = append(c.errs, c.rule.errAt(line, 1, fmt.Sprintf("condition must be a bool, not %s", t)))
 		return nil
 	}
+	c.checkVocabulary(ast, func(line, col int) (int, int) { return line, col + 1 })
 	return c.program(ast)
 }
 
@@ -174,6 +180,12 @@ func (c *compiler) expr(e exprText, text string, offset int) cel.Program {
 		}
 		return nil
 	}
+	c.checkVocabulary(ast, func(line, col int) (int, int) {
+		if line <= 1 {
+			col += offset
+		}
+		return c.rule.filePos(e, line, col)
+	})
 	return c.program(ast)
 }
 

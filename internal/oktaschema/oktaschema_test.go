@@ -113,3 +113,12 @@ func TestDataFilesParse(t *testing.T) {
 		t.Error("an unknown type was accepted")
 	}
 }
+
+func TestVocabularyPrefix(t *testing.T) {
+	v := Vocabulary{}
+	for prefix, want := range map[string]bool{"user.session.": true, "user.authentication.": true, "user.sesion.": false, "": true} {
+		if got := v.EventTypePrefix(prefix); got != want {
+			t.Errorf("EventTypePrefix(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+}
