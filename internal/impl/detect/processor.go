@@ -183,9 +183,9 @@ type processor struct {
 	state  detector
 	log    *service.Logger
 	errLog *ruleErrorLog
-	stop  context.CancelFunc
-	done  sync.WaitGroup
-	once  sync.Once
+	stop   context.CancelFunc
+	done   sync.WaitGroup
+	once   sync.Once
 }
 
 type processorConfig struct {
