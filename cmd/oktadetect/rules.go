@@ -21,10 +21,23 @@ func rulesCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:      "test",
-				Usage:     "Run the <rule>.test.yaml cases beside each rule; exit 1 on any failure",
+				Usage:     "Run the <rule>.test.yaml cases beside each rule; exit 1 on any failure (a rule error the case does not expect, a rule without tests, a test file that does not parse)",
 				ArgsUsage: "[paths: files, directories, globs; default: the embedded pack]",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
+					&cli.BoolFlag{Name: "junit", Usage: "print the results as JUnit XML (for CI test reports)"},
+				},
 				Action: func(c *cli.Context) error {
-					return runRulesTest(c.Args().Slice(), c.App.Writer)
+					format := "text"
+					switch {
+					case c.Bool("json") && c.Bool("junit"):
+						return cli.Exit("rules test: --json and --junit exclude each other", 2)
+					case c.Bool("json"):
+						format = "json"
+					case c.Bool("junit"):
+						format = "junit"
+					}
+					return runRulesTest(c.Args().Slice(), format, c.App.Writer, c.App.ErrWriter)
 				},
 			},
 			{
@@ -39,15 +52,24 @@ func rulesCommand() *cli.Command {
 	}
 }
 
-func runRulesTest(paths []string, w io.Writer) error {
-	var failed int
+func runRulesTest(paths []string, format string, w, errW io.Writer) error {
+	var rep *ruletest.Report
 	var err error
 	if len(paths) == 0 {
-		_, failed, err = ruletest.RunTestsFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions(), w)
+		rep, err = ruletest.RunFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
 	} else {
-		_, failed, err = ruletest.RunTests(paths, packOptions(), w)
+		rep, err = ruletest.Run(paths, packOptions())
 	}
-	if err != nil || failed > 0 {
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("rules test: %v", err), 1)
+	}
+	write := map[string]func(io.Writer, *ruletest.Report) error{
+		"text": ruletest.WriteText, "json": ruletest.WriteJSON, "junit": ruletest.WriteJUnit,
+	}[format]
+	if err := write(w, rep); err != nil {
+		return err
+	}
+	if !rep.OK() {
 		return cli.Exit("", 1)
 	}
 	return nil

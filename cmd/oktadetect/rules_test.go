@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +11,7 @@ import (
 
 func TestRulesTestEmbeddedPack(t *testing.T) {
 	var out strings.Builder
-	if err := runRulesTest(nil, &out); err != nil {
+	if err := runRulesTest(nil, "text", &out, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "ok   Okta.BruteForceLogins") || !strings.Contains(out.String(), " passed, 0 failed") {
@@ -29,7 +31,7 @@ func TestRulesTestReportsFailures(t *testing.T) {
     expect: true
 `), 0o600)
 	var out strings.Builder
-	if err := runRulesTest([]string{dir}, &out); err == nil {
+	if err := runRulesTest([]string{dir}, "text", &out, &out); err == nil {
 		t.Fatal("no error on a failing case")
 	}
 	for _, want := range []string{"ok   R: matches x", "FAIL R: wrong expectation: expected a match, got none", "1 passed, 1 failed"} {
@@ -85,5 +87,136 @@ event.debugContext.debugData.anything == 'x' && event.target[0].alternateId == '
 	}
 	if n := strings.Count(errOut.String(), "\n"); n != 4 {
 		t.Errorf("%d lines, want 4 problems (debugData is free-form, target[0].alternateId exists):\n%s", n, errOut.String())
+	}
+}
+
+// The mistakes a rule author makes are loud: each one fails `rules test`
+// with a line saying what is wrong.
+func TestRulesTestFailsOnAuthorMistakes(t *testing.T) {
+	event := `{published: "2024-01-01T00:00:00Z", eventType: user.session.start}`
+	for name, c := range map[string]struct{ rule, tests, want string }{
+		"typo in a field name errors on every event": {
+			"// id: R\nevent.eventTyp == 'user.session.start'\n",
+			"tests:\n  - name: other event\n    event: " + event + "\n    expect: false\n",
+			"FAIL R: other event: the rule failed on this event: no such key: eventTyp"},
+		"expected: for expect:": {
+			"// id: R\nevent.eventType == 'x'\n",
+			"tests:\n  - name: typo\n    event: " + event + "\n    expected: false\n",
+			"field expected not found"},
+		"a key misspelt inside expect": {
+			"// id: R\nevent.eventType == 'x'\n",
+			"tests:\n  - name: typo\n    event: " + event + "\n    expect: {mach: false}\n",
+			"field mach not found"},
+		"no expect": {
+			"// id: R\nevent.eventType == 'x'\n",
+			"tests:\n  - name: nothing checked\n    event: " + event + "\n",
+			"FAIL R: nothing checked: case has no `expect:`"},
+		"no test file": {
+			"// id: R\nevent.eventType == 'x'\n", "",
+			"no tests: add r.test.yaml beside the rule"},
+		"an expected error that does not come": {
+			"// id: R\nevent.eventType == 'x'\n",
+			"tests:\n  - name: fine\n    event: " + event + "\n    expect: error\n",
+			"expected the rule to fail on this event"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "r.cel"), []byte(c.rule), 0o600)
+			if c.tests != "" {
+				os.WriteFile(filepath.Join(dir, "r.test.yaml"), []byte(c.tests), 0o600)
+			}
+			var out strings.Builder
+			if err := runRulesTest([]string{dir}, "text", &out, &out); err == nil {
+				t.Fatalf("passed:\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Errorf("output lacks %q:\n%s", c.want, out.String())
+			}
+		})
+	}
+}
+
+// `expect: error` makes a rule error the expected outcome.
+func TestRulesTestExpectError(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "r.cel"), []byte("// id: R\nevent.actor.alternateId.endsWith('@x')\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "r.test.yaml"), []byte(`tests:
+  - name: no actor is an error
+    event: {published: "2024-01-01T00:00:00Z"}
+    expect: error
+  - name: matches
+    event: {published: "2024-01-01T00:00:00Z", actor: {alternateId: a@x}}
+    expect: true
+`), 0o600)
+	var out strings.Builder
+	if err := runRulesTest([]string{dir}, "text", &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "2 passed, 0 failed") {
+		t.Fatal(out.String())
+	}
+}
+
+// A path that does not exist, or one holding no rules, is an error that
+// says so: never a silent exit 1, never a pass.
+func TestRulesTestMissingPathOrEmptySet(t *testing.T) {
+	for _, paths := range [][]string{{filepath.Join(t.TempDir(), "nope")}, {t.TempDir()}} {
+		var out strings.Builder
+		err := runRulesTest(paths, "text", &out, &out)
+		if err == nil {
+			t.Fatalf("%v: passed", paths)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "rules test:") || (!strings.Contains(msg, "no rule files") && !strings.Contains(msg, "no such file")) {
+			t.Errorf("%v: error %q does not say what is wrong", paths, msg)
+		}
+	}
+}
+
+// --json and --junit give machine-readable results with the same counts.
+func TestRulesTestJSONAndJUnit(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "r.cel"), []byte("// id: R\nevent.kind == 'x'\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "r.test.yaml"), []byte(`tests:
+  - name: matches x
+    event: {published: "2024-01-01T00:00:00Z", kind: x}
+    expect: true
+  - name: wrong
+    event: {published: "2024-01-01T00:00:00Z", kind: y}
+    expect: true
+`), 0o600)
+	var js strings.Builder
+	_ = runRulesTest([]string{dir}, "json", &js, &js)
+	var rep struct {
+		Results []struct{ Rule, Case, Status, Message string }
+		Passed  int
+		Failed  int
+	}
+	if err := json.Unmarshal([]byte(js.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, js.String())
+	}
+	if rep.Passed != 1 || rep.Failed != 1 || len(rep.Results) != 2 || rep.Results[1].Status != "FAIL" || rep.Results[1].Case != "wrong" {
+		t.Fatalf("%+v", rep)
+	}
+	var ju strings.Builder
+	_ = runRulesTest([]string{dir}, "junit", &ju, &ju)
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name  string `xml:"name,attr"`
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(ju.String()), &suites); err != nil {
+		t.Fatalf("%v\n%s", err, ju.String())
+	}
+	if suites.Tests != 2 || suites.Failures != 1 || len(suites.Suites) != 1 || suites.Suites[0].Name != "R" ||
+		suites.Suites[0].Cases[1].Failure == nil || !strings.Contains(suites.Suites[0].Cases[1].Failure.Message, "expected a match") {
+		t.Fatalf("%+v\n%s", suites, ju.String())
 	}
 }

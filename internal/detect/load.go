@@ -336,7 +336,10 @@ func compileTestable(files []ruleFile, opts CompileOptions) ([]TestableRule, []e
 	for _, f := range files {
 		r, err := compileFile(f, opts)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.path, err))
+			if !strings.HasPrefix(err.Error(), f.path) {
+				err = fmt.Errorf("%s: %w", f.path, err)
+			}
+			errs = append(errs, err)
 			continue
 		}
 		r.Enabled = true

@@ -1,12 +1,15 @@
 package ruletest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -46,78 +49,177 @@ type Expect struct {
 	SameAlertAs int `yaml:"same_alert_as"`
 	// NewAlert: the alert_id differs from every earlier step's.
 	NewAlert bool `yaml:"new_alert"`
+	// Error: the rule fails on this event (`expect: error`); a rule error
+	// anywhere else fails the case.
+	Error bool `yaml:"error"`
 }
 
-// UnmarshalYAML accepts `expect: true` as well as the mapping form.
+// UnmarshalYAML accepts `expect: true|false|error` as well as the mapping
+// form.
 func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
-		return n.Decode(&e.Match)
+		if n.Value == "error" {
+			e.Error = true
+			return nil
+		}
+		if err := n.Decode(&e.Match); err != nil {
+			return fmt.Errorf("line %d: expect must be true, false, error or a mapping, not %q", n.Line, n.Value)
+		}
+		return nil
+	}
+	if err := knownKeys(n, reflect.TypeFor[Expect]()); err != nil {
+		return err
 	}
 	type plain Expect
 	return n.Decode((*plain)(e))
 }
 
-// RunTests runs the tests of the rules at paths (files, directories, globs)
-// and writes one line per case to w: "ok", "FAIL" or "?" (no test file).
-func RunTests(paths []string, opts detect.CompileOptions, w io.Writer) (passed, failed int, err error) {
+// knownKeys refuses a mapping key that is not a yaml tag of t: Node.Decode
+// inside UnmarshalYAML does not inherit the decoder's KnownFields.
+func knownKeys(n *yaml.Node, t reflect.Type) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		known[name] = true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !known[k.Value] {
+			return fmt.Errorf("line %d: field %s not found in type ruletest.Expect", k.Line, k.Value)
+		}
+	}
+	return nil
+}
+
+// Status is a case's outcome.
+type Status string
+
+const (
+	Pass Status = "ok"
+	Fail Status = "FAIL"
+)
+
+// Result is one case's outcome; a problem with a whole rule file (it does
+// not compile, has no tests, its tests do not parse) is a failed result
+// without a case name.
+type Result struct {
+	Rule    string `json:"rule,omitempty"`
+	File    string `json:"file"`
+	Case    string `json:"case,omitempty"`
+	Status  Status `json:"status"`
+	Message string `json:"message,omitempty"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Results        []Result `json:"results"`
+	Passed, Failed int
+}
+
+// OK says whether every case passed.
+func (r *Report) OK() bool { return r.Failed == 0 }
+
+func (r *Report) add(res Result) {
+	r.Results = append(r.Results, res)
+	if res.Status == Pass {
+		r.Passed++
+	} else {
+		r.Failed++
+	}
+}
+
+// Run runs the tests of the rules at paths (files, directories, globs). A
+// path that does not exist, or paths holding no rule, are errors.
+func Run(paths []string, opts detect.CompileOptions) (*Report, error) {
 	rules, compileErrs, err := detect.TestableRules(paths, opts)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	return runAll(rules, compileErrs, w)
+	return runAll(rules, compileErrs)
 }
 
-// RunTestsFS is RunTests for rules in a file system (the embedded pack).
-func RunTestsFS(fsys fs.FS, root string, opts detect.CompileOptions, w io.Writer) (passed, failed int, err error) {
+// RunFS is Run for rules in a file system (the embedded pack).
+func RunFS(fsys fs.FS, root string, opts detect.CompileOptions) (*Report, error) {
 	rules, compileErrs, err := detect.TestableRulesFS(fsys, root, opts)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	return runAll(rules, compileErrs, w)
+	return runAll(rules, compileErrs)
 }
 
-func runAll(rules []detect.TestableRule, compileErrs []error, w io.Writer) (passed, failed int, err error) {
-	errs := compileErrs
+func runAll(rules []detect.TestableRule, compileErrs []error) (*Report, error) {
+	if len(rules) == 0 && len(compileErrs) == 0 {
+		return nil, errors.New("no rule files (*.cel) found: give the files, directories or globs holding your rules")
+	}
+	rep := &Report{}
 	for _, e := range compileErrs {
-		fmt.Fprintf(w, "FAIL %v\n", e)
-		failed++
+		rep.add(Result{File: fileOf(e), Status: Fail, Message: e.Error()})
 	}
 	for _, r := range rules {
-		p, fl, ferr := runFileTests(r, w)
-		passed, failed = passed+p, failed+fl
-		if ferr != nil {
-			errs = append(errs, ferr)
-			fmt.Fprintf(w, "FAIL %s: %v\n", r.Path, ferr)
-			failed++
-		}
+		runFileTests(rep, r)
 	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", passed, failed)
-	return passed, failed, errors.Join(errs...)
+	return rep, nil
 }
 
-func runFileTests(rule detect.TestableRule, w io.Writer) (passed, failed int, err error) {
+// fileOf is the file a compile error names ("file: …").
+func fileOf(err error) string {
+	var pe *detect.PosError
+	if errors.As(err, &pe) {
+		return pe.Path
+	}
+	f, _, _ := strings.Cut(err.Error(), ":")
+	return f
+}
+
+func runFileTests(rep *Report, rule detect.TestableRule) {
+	fail := func(msg string) { rep.add(Result{Rule: rule.ID, File: rule.Path, Status: Fail, Message: msg}) }
 	data, err := rule.ReadTest()
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(w, "?    %s (%s): no test file\n", rule.ID, rule.Path)
-		return 0, 0, nil
+		fail("no tests: add " + testFileName(rule.Path) + " beside the rule with at least one case")
+		return
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading tests: %w", err)
+		fail(fmt.Sprintf("reading tests: %v", err))
+		return
 	}
-	var tf TestFile
-	if err := yaml.Unmarshal(data, &tf); err != nil {
-		return 0, 0, fmt.Errorf("parsing tests of %s: %w", rule.ID, err)
+	tf, err := parseTestFile(data)
+	if err != nil {
+		fail(fmt.Sprintf("parsing %s: %v", testFileName(rule.Path), err))
+		return
 	}
-	for _, tc := range tf.Tests {
-		if msg := runCase(rule.Rules, tc); msg != "" {
-			fmt.Fprintf(w, "FAIL %s: %s: %s\n", rule.ID, tc.Name, msg)
-			failed++
-			continue
+	if len(tf.Tests) == 0 {
+		fail(testFileName(rule.Path) + " has no cases under `tests:`")
+		return
+	}
+	for i, tc := range tf.Tests {
+		name := tc.Name
+		if name == "" {
+			name = fmt.Sprintf("case %d", i+1)
 		}
-		fmt.Fprintf(w, "ok   %s: %s\n", rule.ID, tc.Name)
-		passed++
+		res := Result{Rule: rule.ID, File: rule.Path, Case: name, Status: Pass}
+		if msg := runCase(rule.Rules, tc); msg != "" {
+			res.Status, res.Message = Fail, msg
+		}
+		rep.add(res)
 	}
-	return passed, failed, nil
+}
+
+func testFileName(rulePath string) string {
+	return path.Base(strings.TrimSuffix(rulePath, detect.RuleExt) + detect.TestExt)
+}
+
+// parseTestFile decodes a test file strictly: an unknown key (`expected:`
+// for `expect:`) is an error, not a case that checks nothing.
+func parseTestFile(data []byte) (*TestFile, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var tf TestFile
+	if err := dec.Decode(&tf); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return &tf, nil
 }
 
 // runCase runs a case against a fresh engine holding only its rule, and
@@ -129,6 +231,9 @@ func runCase(rs *detect.RuleSet, tc TestCase) string {
 	}
 	if len(steps) == 0 {
 		return "case has no event and no sequence"
+	}
+	if msg := checkExpectations(tc, steps); msg != "" {
+		return msg
 	}
 	var lastErr error
 	eng := detect.NewEngine(rs, detect.EngineOptions{Hooks: detect.Hooks{RuleError: func(_ string, err error) { lastErr = err }}})
@@ -150,7 +255,13 @@ func runCase(rs *detect.RuleSet, tc TestCase) string {
 		} else {
 			ids = append(ids, "")
 		}
-		if st.Expect == nil {
+		if msg := checkStepError(st.Expect, lastErr); msg != "" || st.Expect == nil || st.Expect.Error {
+			if msg != "" && len(steps) > 1 {
+				return fmt.Sprintf("step %d: %s", i+1, msg)
+			}
+			if msg != "" {
+				return msg
+			}
 			continue
 		}
 		if msg := checkExpect(*st.Expect, det, ids, lastErr); msg != "" {
@@ -159,6 +270,33 @@ func runCase(rs *detect.RuleSet, tc TestCase) string {
 			}
 			return msg
 		}
+	}
+	return ""
+}
+
+// checkExpectations: a single event must say what it expects, and a
+// sequence must check at least one step; a case that checks nothing passes
+// whatever the rule does.
+func checkExpectations(tc TestCase, steps []TestStep) string {
+	if tc.Event != nil && tc.Expect == nil {
+		return "case has no `expect:` (true, false, error, or a mapping with match: …)"
+	}
+	for _, st := range steps {
+		if st.Expect != nil {
+			return ""
+		}
+	}
+	return "no step of the sequence has an `expect:`"
+}
+
+// checkStepError fails a step whose rule errored unless it expects the
+// error, and one that expects an error that did not come.
+func checkStepError(want *Expect, evalErr error) string {
+	switch {
+	case evalErr != nil && (want == nil || !want.Error):
+		return fmt.Sprintf("the rule failed on this event: %v (fix the rule, or say `expect: error` if failing is right)", evalErr)
+	case evalErr == nil && want != nil && want.Error:
+		return "expected the rule to fail on this event (`expect: error`), it did not"
 	}
 	return ""
 }
