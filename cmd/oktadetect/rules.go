@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,7 +15,7 @@ import (
 	"github.com/oktadetect/oktadetect/plugin"
 )
 
-// rulesCommand is `oktadetect rules test|lint [paths]`. Without paths both
+// rulesCommand is `oktadetect rules test|list|lint [paths]`. Without paths both
 // work on the rule pack embedded in the binary.
 func rulesCommand() *cli.Command {
 	return &cli.Command{
@@ -38,6 +41,15 @@ func rulesCommand() *cli.Command {
 						format = "junit"
 					}
 					return runRulesTest(c.Args().Slice(), format, c.App.Writer, c.App.ErrWriter)
+				},
+			},
+			{
+				Name:      "list",
+				Usage:     "Print the rule catalogue: id, severity, kind, state, ATT&CK ids and title of each rule (--json: every field, description and runbook included)",
+				ArgsUsage: "[paths: files, directories, globs; default: the embedded pack]",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the catalogue as a JSON array"}},
+				Action: func(c *cli.Context) error {
+					return runRulesList(c.Args().Slice(), c.Bool("json"), c.App.Writer)
 				},
 			},
 			{
@@ -92,6 +104,49 @@ func runRulesLint(paths []string, w, errW io.Writer) error {
 	}
 	fmt.Fprintln(w, "rules ok")
 	return nil
+}
+
+func runRulesList(paths []string, asJSON bool, w io.Writer) error {
+	var rs *detect.RuleSet
+	var err error
+	if len(paths) == 0 {
+		rs, err = detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
+	} else {
+		rs, err = detect.LoadPaths(paths, packOptions())
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("rules list: %v", err), 1)
+	}
+	cat := rs.Catalogue()
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(cat)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tKIND\tSTATE\tMITRE\tTITLE")
+	for _, r := range cat {
+		state := "on"
+		if !r.Enabled {
+			state = "off"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, oneLine(r.Severity, 24), r.Kind, state, strings.Join(r.Mitre, ","), oneLine(r.Title, 80))
+	}
+	fmt.Fprintf(tw, "%d rules\n", len(cat))
+	return tw.Flush()
+}
+
+// oneLine shortens text for a table cell: a template shows as "dynamic".
+func oneLine(s string, max int) string {
+	if strings.Contains(s, "{{") && max < 40 {
+		return "dynamic"
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max-1] + "…"
+	}
+	return s
 }
 
 // packOptions compile rules as cel_detect does: with the libraries the

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -218,5 +219,37 @@ func TestRulesTestJSONAndJUnit(t *testing.T) {
 	if suites.Tests != 2 || suites.Failures != 1 || len(suites.Suites) != 1 || suites.Suites[0].Name != "R" ||
 		suites.Suites[0].Cases[1].Failure == nil || !strings.Contains(suites.Suites[0].Cases[1].Failure.Message, "expected a match") {
 		t.Fatalf("%+v\n%s", suites, ju.String())
+	}
+}
+
+// `rules list` prints the catalogue, switched-off rules included; --json
+// gives every field.
+func TestRulesList(t *testing.T) {
+	var out strings.Builder
+	if err := runRulesList(nil, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Okta.BruteForceLogins") || !regexp.MustCompile(`Okta\.Login\.Success\s+INFO\s+single\s+off`).MatchString(out.String()) {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	out.Reset()
+	if err := runRulesList(nil, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	var cat []struct {
+		ID, Severity, Kind, Version, License, File string
+		Enabled                                    bool
+		Mitre, Author                              []string
+	}
+	if err := json.Unmarshal([]byte(out.String()), &cat); err != nil {
+		t.Fatal(err)
+	}
+	if len(cat) < 50 {
+		t.Fatalf("%d rules in the catalogue", len(cat))
+	}
+	for _, r := range cat {
+		if r.ID == "" || r.Version == "" || r.Kind == "" || r.File == "" || len(r.Mitre) == 0 || len(r.Author) == 0 || r.License == "" {
+			t.Errorf("incomplete catalogue entry: %+v", r)
+		}
 	}
 }

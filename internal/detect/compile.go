@@ -43,6 +43,7 @@ type CompileOptions struct {
 type compiledRule struct {
 	*Rule
 	fingerprint string
+	info        *RuleInfo
 	condition   cel.Program
 	title       *template
 	severity    *template
@@ -113,6 +114,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	}}
 	sum := sha256.Sum256([]byte(r.Source))
 	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
+	defer func() { cr.info = newRuleInfo(cr) }()
 	cr.condition = c.condition()
 	cr.conditionGuard = guardOf(c.last)
 	cr.conditionFields = fieldGuardsOf(c.last)

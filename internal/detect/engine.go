@@ -35,6 +35,9 @@ type Detection struct {
 	Dedup    string `json:"dedup"`
 	Count    int    `json:"count,omitempty"`
 	Context  any    `json:"context,omitempty"`
+	// Rule describes the rule that matched, for alerts (not written into
+	// the event).
+	Rule *RuleInfo `json:"-"`
 }
 
 // RuleError is an error of one rule on one event, as Hooks.RuleError gets
@@ -78,7 +81,18 @@ type EngineOptions struct {
 
 // RuleSet is a compiled, immutable set of rules, ordered by id.
 type RuleSet struct {
-	rules []*compiledRule
+	rules []*compiledRule // enabled, evaluated
+	all   []*compiledRule // every rule loaded, for the catalogue
+}
+
+// Info describes the rule id of the set (enabled or not), or nil.
+func (rs *RuleSet) Info(id string) *RuleInfo {
+	for _, r := range rs.all {
+		if r.ID == id {
+			return r.info
+		}
+	}
+	return nil
 }
 
 // IDs lists the rule ids in evaluation order.
@@ -101,6 +115,7 @@ func NewRuleSet(rules []*compiledRule) (*RuleSet, error) {
 			continue
 		}
 		seen[r.ID] = r.Path
+		rs.all = append(rs.all, r)
 		if r.Enabled {
 			rs.rules = append(rs.rules, r)
 		}
@@ -461,7 +476,7 @@ func (e *Engine) alert(r activeRule, ev *event, act *activation, count int) (*De
 	if !validSeverity(severity) {
 		return nil, fmt.Errorf("severity: %q is not one of %s", severity, strings.Join(severityLevels, "|"))
 	}
-	d := &Detection{ID: r.ID, Title: title, Severity: severity, Count: count}
+	d := &Detection{ID: r.ID, Title: title, Severity: severity, Count: count, Rule: r.info}
 	if d.Dedup, err = evalKey(r.dedupKey, act, title); err != nil {
 		return nil, fmt.Errorf("dedup.key: %w", err)
 	}

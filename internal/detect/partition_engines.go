@@ -368,7 +368,7 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 			skipped++
 		case r.Offset <= t.last.To:
 			if tr, ok := replay[r.Offset]; ok {
-				if err := replayTagged(&o, r, tr); err != nil {
+				if err := replayTagged(&o, r, tr, p.rules.Load()); err != nil {
 					return nil, next, nil, err
 				}
 			}
@@ -409,10 +409,13 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 }
 
 // replayTagged writes a record of the last committed batch out as it was
-// first tagged.
-func replayTagged(o *Outcome, r Record, tr taggedRecord) error {
+// first tagged; the rules' descriptions come from the set running now.
+func replayTagged(o *Outcome, r Record, tr taggedRecord, rs *RuleSet) error {
 	if err := json.Unmarshal(tr.Detections, &o.Detections); err != nil {
 		return fmt.Errorf("offset %d: detections of the last batch: %w", r.Offset, err)
+	}
+	for i := range o.Detections {
+		o.Detections[i].Rule = rs.Info(o.Detections[i].ID)
 	}
 	out, err := withDetections(r.Bytes, o.Detections)
 	if err != nil {

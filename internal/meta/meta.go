@@ -24,6 +24,11 @@ const (
 // (empty when none).
 const DetectionIDs = "detection_ids"
 
+// Set by cel_detect on a tagged event, read by detections_to_alerts: the
+// descriptions of the rules that matched ([]*detect.RuleInfo, a structured
+// value, in the order of the detections), which alerts carry as `rule`.
+const DetectionRules = "detection_rules"
+
 // Set by kafka_consumer on every record, read by cel_detect's partitioned
 // state (topic, partition, offset) and by detections_to_alerts' outputs
 // (topic, key).

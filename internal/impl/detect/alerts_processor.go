@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
@@ -19,10 +21,11 @@ import (
 // transaction — where a broker fan_out would need two outputs.
 
 const (
-	daFieldEventsTopic = "events_topic"
-	daFieldAlertsTopic = "alerts_topic"
-	daFieldTopicMeta   = "topic_metadata"
-	daFieldKeyMeta     = "key_metadata"
+	alertsFieldEventsTopic = "events_topic"
+	alertsFieldAlertsTopic = "alerts_topic"
+	alertsFieldTopicMeta   = "topic_metadata"
+	alertsFieldKeyMeta     = "key_metadata"
+	alertsFieldEmitEvents  = "emit_events"
 )
 
 func detectionsToAlertsSpec() *service.ConfigSpec {
@@ -33,22 +36,28 @@ func detectionsToAlertsSpec() *service.ConfigSpec {
 		Description(`
 The event leaves first, byte for byte as it arrived (with its `+"`detections`"+` array, as `+"`cel_detect`"+`
 wrote it), with metadata `+"`topic_metadata`"+` = `+"`events_topic`"+` and `+"`key_metadata`"+` = its `+"`uuid`"+`.
-Then one message per detection: the detection object with the event (without `+"`detections`"+`, its
-other fields byte for byte) under `+"`event`"+`, metadata `+"`topic_metadata`"+` = `+"`alerts_topic`"+` and
-`+"`key_metadata`"+` = the detection's `+"`alert_id`"+`. Alerts keep the event's other metadata.
+Then one message per detection: the detection object, the rule that matched under `+"`rule`"+`
+(`+"`id`, `title`, `description`, `severity`, `mitre`, `references`, `runbook`, `tags`, `author`, `license`, `status`"+`,
+and `+"`version`"+`, a hash of the rule file), `+"`detected_at`"+` (processing time, RFC 3339) and the event
+(without `+"`detections`"+`, its other fields byte for byte) under `+"`event`"+`, with metadata
+`+"`topic_metadata`"+` = `+"`alerts_topic`"+` and `+"`key_metadata`"+` = the detection's `+"`alert_id`"+`. Alerts keep the
+event's other metadata. With `+"`emit_events: false`"+` only the alerts leave (a detection worker that
+writes alerts only).
 
 An event without detections (or not a JSON object) passes on alone. Everything stays in the
 input's batch, so an output writing the batch in one transaction commits an event and its alerts
 together.`).
 		Fields(
-			service.NewStringField(daFieldEventsTopic).Default("okta.system_log").
+			service.NewStringField(alertsFieldEventsTopic).Default("okta.system_log").
 				Description("The topic events are routed to."),
-			service.NewStringField(daFieldAlertsTopic).Default("okta.alerts").
+			service.NewStringField(alertsFieldAlertsTopic).Default("okta.alerts").
 				Description("The topic alerts are routed to."),
-			service.NewStringField(daFieldTopicMeta).Default(meta.KafkaTopic).Advanced().
+			service.NewStringField(alertsFieldTopicMeta).Default(meta.KafkaTopic).Advanced().
 				Description("The metadata key the topic is written to."),
-			service.NewStringField(daFieldKeyMeta).Default(meta.KafkaKey).Advanced().
+			service.NewStringField(alertsFieldKeyMeta).Default(meta.KafkaKey).Advanced().
 				Description("The metadata key the record key is written to."),
+			service.NewBoolField(alertsFieldEmitEvents).Default(true).
+				Description("Pass the events on (to `events_topic`) besides their alerts; false: alerts only."),
 		).
 		Example("One transaction per page", "Events and alerts through one transactional kafka_producer.", `
 pipeline:
@@ -67,13 +76,15 @@ output:
 type alertsProcessor struct {
 	eventsTopic, alertsTopic string
 	topicMeta, keyMeta       string
+	emitEvents               bool
+	now                      func() time.Time
 }
 
 func newAlertsProcessor(conf *service.ParsedConfig) (*alertsProcessor, error) {
-	p := &alertsProcessor{}
+	p := &alertsProcessor{now: time.Now}
 	for field, dst := range map[string]*string{
-		daFieldEventsTopic: &p.eventsTopic, daFieldAlertsTopic: &p.alertsTopic,
-		daFieldTopicMeta: &p.topicMeta, daFieldKeyMeta: &p.keyMeta,
+		alertsFieldEventsTopic: &p.eventsTopic, alertsFieldAlertsTopic: &p.alertsTopic,
+		alertsFieldTopicMeta: &p.topicMeta, alertsFieldKeyMeta: &p.keyMeta,
 	} {
 		v, err := conf.FieldString(field)
 		if err != nil {
@@ -83,6 +94,10 @@ func newAlertsProcessor(conf *service.ParsedConfig) (*alertsProcessor, error) {
 			return nil, fmt.Errorf("%s must not be empty", field)
 		}
 		*dst = v
+	}
+	var err error
+	if p.emitEvents, err = conf.FieldBool(alertsFieldEmitEvents); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -103,6 +118,9 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 		msg.MetaSetMut(p.keyMeta, uuid)
 	}
 	out := service.MessageBatch{msg}
+	if !p.emitEvents {
+		out = nil
+	}
 	if len(head.Detections) == 0 {
 		return out, nil
 	}
@@ -110,12 +128,18 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 	if err != nil {
 		return out, nil
 	}
+	rules, _ := msg.MetaGetMut(meta.DetectionRules)
+	detectedAt, _ := json.Marshal(p.now().UTC().Format(time.RFC3339Nano))
 	for _, d := range head.Detections {
 		var id struct {
+			ID      string `json:"id"`
 			AlertID string `json:"alert_id"`
 		}
-		body, err := withMember(d, "event", event)
-		if err != nil || json.Unmarshal(d, &id) != nil {
+		if json.Unmarshal(d, &id) != nil {
+			continue
+		}
+		body, err := alertBody(d, ruleOf(rules, id.ID), detectedAt, event)
+		if err != nil {
 			continue
 		}
 		alert := msg.Copy()
@@ -128,6 +152,37 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 }
 
 func (p *alertsProcessor) Close(context.Context) error { return nil }
+
+// alertBody is the detection with the rule's description, the detection
+// time and the event beside it.
+func alertBody(det []byte, rule *detect.RuleInfo, detectedAt, event []byte) ([]byte, error) {
+	body := det
+	if rule != nil {
+		r, err := json.Marshal(rule.ForAlert())
+		if err != nil {
+			return nil, err
+		}
+		if body, err = withMember(body, "rule", r); err != nil {
+			return nil, err
+		}
+	}
+	body, err := withMember(body, "detected_at", detectedAt)
+	if err != nil {
+		return nil, err
+	}
+	return withMember(body, "event", event)
+}
+
+// ruleOf finds the description of rule id among cel_detect's metadata.
+func ruleOf(meta any, id string) *detect.RuleInfo {
+	rules, _ := meta.([]*detect.RuleInfo)
+	for _, r := range rules {
+		if r != nil && r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
 
 // withoutMember returns the JSON object raw without its top-level member(s)
 // called name; every other byte is kept as it was.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
@@ -18,6 +19,7 @@ func newTestAlertsProcessor(t *testing.T) *alertsProcessor {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.now = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC) }
 	return p
 }
 
@@ -54,8 +56,8 @@ func TestDetectionsToAlerts(t *testing.T) {
 	wantMeta(out[1], "al", "a1")
 	wantMeta(out[2], "al", "a2")
 	for i, want := range []string{
-		`{"id":"R1","alert_id":"a1","event":` + event + `}}`,
-		`{"id":"R2","alert_id":"a2","count":3,"event":` + event + `}}`,
+		`{"id":"R1","alert_id":"a1","detected_at":"2026-01-01T00:00:01Z","event":` + event + `}}`,
+		`{"id":"R2","alert_id":"a2","count":3,"detected_at":"2026-01-01T00:00:01Z","event":` + event + `}}`,
 	} {
 		b, _ := out[i+1].AsBytes()
 		if string(b) != want {
@@ -95,6 +97,72 @@ func TestWithoutMember(t *testing.T) {
 		}
 		if !json.Valid(got) {
 			t.Errorf("%s: result not JSON: %s", in, got)
+		}
+	}
+}
+
+// An alert carries the rule that matched, as cel_detect loaded it: what an
+// analyst needs (description, ATT&CK ids, runbook) and the rule's version.
+func TestAlertsCarryTheRule(t *testing.T) {
+	dir := t.TempDir()
+	writeRuleFile(t, dir, "r.cel", `// id: Local.Grant
+// title: "grant to {{ event.user }}"
+// severity: HIGH
+// description: An admin role was granted.
+// mitre: ["TA0004:T1098"]
+// references: ["https://example.com/grants"]
+// runbook: Check the ticket; revoke if none.
+// author: Ann
+// license: Apache-2.0
+// tags: [admin]
+event.kind == 'grant'
+`)
+	p := newTestProcessor(t, "rules: ["+dir+"]")
+	tagged := processMsg(t, p, []byte(`{"uuid":"u1","published":"2026-01-01T00:00:00Z","kind":"grant","user":"bob"}`))
+	alerts, err := newTestAlertsProcessor(t).Process(context.Background(), tagged)
+	if err != nil || len(alerts) != 2 {
+		t.Fatalf("%d messages, %v", len(alerts), err)
+	}
+	b, _ := alerts[1].AsBytes()
+	var alert struct {
+		ID, Title, Severity, AlertID string
+		DetectedAt                   string `json:"detected_at"`
+		Rule                         struct {
+			ID, Title, Description, Severity, Runbook, License, Status, Version string
+			Mitre, References, Author, Tags                                     []string
+		}
+		Event map[string]any
+	}
+	if err := json.Unmarshal(b, &alert); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	r := alert.Rule
+	if alert.ID != "Local.Grant" || alert.Title != "grant to bob" || alert.DetectedAt != "2026-01-01T00:00:01Z" ||
+		r.ID != "Local.Grant" || r.Title != "grant to {{ event.user }}" || r.Severity != "HIGH" ||
+		r.Description != "An admin role was granted." || r.Runbook != "Check the ticket; revoke if none." ||
+		r.License != "Apache-2.0" || len(r.Version) != 16 || len(r.Mitre) != 1 || r.Mitre[0] != "TA0004:T1098" ||
+		len(r.Author) != 1 || r.Author[0] != "Ann" || len(r.Tags) != 1 || alert.Event["user"] != "bob" {
+		t.Fatalf("alert: %s", b)
+	}
+}
+
+// emit_events: false leaves the events out: a worker writing alerts only.
+func TestDetectionsToAlertsAlertsOnly(t *testing.T) {
+	conf, err := detectionsToAlertsSpec().ParseYAML("emit_events: false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newAlertsProcessor(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]int{
+		`{"uuid":"u","detections":[{"id":"R","alert_id":"a"}]}`: 1,
+		`{"uuid":"u"}`: 0,
+	} {
+		out, err := p.Process(context.Background(), service.NewMessage([]byte(raw)))
+		if err != nil || len(out) != want {
+			t.Errorf("%s: %d messages (%v), want %d", raw, len(out), err, want)
 		}
 	}
 }

@@ -421,6 +421,24 @@ func (p *processor) Close(context.Context) error {
 	return err
 }
 
+// setDetections writes an event's tags: its new bytes (out; nil:
+// unchanged), the detection_ids metadata (empty when none) and, for
+// detections_to_alerts, the rules' descriptions.
+func setDetections(msg *service.Message, dets []detect.Detection, out []byte) {
+	msg.MetaSetMut(meta.DetectionIDs, detectionIDs(dets))
+	if len(dets) == 0 {
+		return
+	}
+	if out != nil {
+		msg.SetBytes(out)
+	}
+	rules := make([]*detect.RuleInfo, len(dets))
+	for i, d := range dets {
+		rules[i] = d.Rule
+	}
+	msg.MetaSetMut(meta.DetectionRules, rules)
+}
+
 // detectionIDs joins the matched rule ids, the detection_ids metadata.
 func detectionIDs(dets []detect.Detection) string {
 	ids := make([]string, len(dets))

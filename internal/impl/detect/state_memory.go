@@ -7,7 +7,6 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/oktadetect/oktadetect/internal/detect"
-	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 // memoryDetector keeps one engine's state in memory, shared by all pipeline
@@ -55,10 +54,7 @@ func (d *memoryDetector) process(msg *service.Message) {
 		d.decodeErrors.Incr(1)
 		d.log.Debugf("cel_detect: event passed on untagged: %v", err)
 	}
-	msg.MetaSetMut(meta.DetectionIDs, detectionIDs(res.Detections))
-	if len(res.Detections) > 0 {
-		msg.SetBytes(res.Out)
-	}
+	setDetections(msg, res.Detections, res.Out)
 }
 
 func (d *memoryDetector) swap(rs *detect.RuleSet) { d.engine.Swap(rs) }

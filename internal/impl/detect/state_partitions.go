@@ -101,10 +101,7 @@ func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome) servic
 		if o.Drop {
 			continue
 		}
-		msgs[i].MetaSetMut(meta.DetectionIDs, detectionIDs(o.Detections))
-		if o.Out != nil {
-			msgs[i].SetBytes(o.Out)
-		}
+		setDetections(msgs[i], o.Detections, o.Out)
 		out = append(out, msgs[i])
 	}
 	return out
