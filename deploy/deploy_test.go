@@ -390,7 +390,7 @@ func TestLocalRulesPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if errs := detect.Lint([]string{dir, filepath.Join("..", "rules", "okta")}, detect.CompileOptions{Libraries: plugin.Detection.Libraries}); len(errs) > 0 {
+	if errs := detect.Lint([]string{dir, filepath.Join("..", "rules", "okta")}, plugin.Detection.CompileOptions()); len(errs) > 0 {
 		t.Errorf("the rules ConfigMap with the pack: %v", errs)
 	}
 }

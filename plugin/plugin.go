@@ -31,6 +31,18 @@ var Detection = impldetect.Product{
 	Pack:      rules.FS,
 	PackRoot:  rules.Root,
 	Libraries: []cel.Library{oktalib.Okta(oktalib.Version(1))},
+	Lists:     packLists(),
+}
+
+// packLists are the defaults of the pack's site data (rules/lists.yaml); a
+// file that does not parse is a build mistake the rules package's tests
+// catch first.
+func packLists() map[string][]string {
+	lists, err := rules.Lists()
+	if err != nil {
+		panic(err)
+	}
+	return lists
 }
 
 func init() {

@@ -4,19 +4,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/cel-go/cel"
-
 	"github.com/oktadetect/oktadetect/internal/detect"
-	"github.com/oktadetect/oktadetect/internal/detect/oktalib"
 	"github.com/oktadetect/oktadetect/internal/detect/ruletest"
 	"github.com/oktadetect/oktadetect/internal/oktaschema"
+	"github.com/oktadetect/oktadetect/plugin"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
 // TestRulePack runs every <rule>.test.yaml of the embedded pack, so CI
 // covers `oktadetect rules test`.
 // packOptions compile the pack as the binary does (plugin/plugin.go).
-var packOptions = detect.CompileOptions{Libraries: []cel.Library{oktalib.Okta()}}
+var packOptions = plugin.Detection.CompileOptions()
 
 func TestRulePack(t *testing.T) {
 	rep, err := ruletest.RunFS(rules.FS, rules.Root, packOptions)

@@ -144,7 +144,7 @@ func attackAlerts(scenario string, seed int64, start time.Time, timeline []oktas
 	for _, te := range quiet {
 		ordinary[te.Event.UUID] = true
 	}
-	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, detect.CompileOptions{Libraries: plugin.Detection.Libraries})
+	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, plugin.Detection.CompileOptions())
 	if err != nil {
 		return nil, fmt.Errorf("demo: the embedded rule pack: %w", err)
 	}

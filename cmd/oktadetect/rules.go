@@ -152,5 +152,5 @@ func oneLine(s string, max int) string {
 // packOptions compile rules as cel_detect does: with the libraries the
 // binary hands it.
 func packOptions() detect.CompileOptions {
-	return detect.CompileOptions{Libraries: plugin.Detection.Libraries}
+	return plugin.Detection.CompileOptions()
 }

@@ -37,7 +37,7 @@ func benchEvents() [][]byte {
 var seedRuleIDs = []string{"Okta.APIKeyCreated", "Okta.APIKeyRevoked", "Okta.AdminRoleAssigned", "Okta.BruteForceLogins", "Okta.GeographicallyImprobableAccess"}
 
 func seedRules(b testing.TB) *RuleSet {
-	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{Libraries: oktaLibs})
+	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func seedRules(b testing.TB) *RuleSet {
 
 // packRules is whatever is in rules/okta on disk now.
 func packRules(b testing.TB) *RuleSet {
-	return packRulesWith(b, CompileOptions{Libraries: oktaLibs})
+	return packRulesWith(b, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 }
 
 func packRulesWith(b testing.TB, opts CompileOptions) *RuleSet {

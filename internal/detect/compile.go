@@ -32,6 +32,9 @@ type CompileOptions struct {
 	// Vocabulary, when set, checks every `event.…` path and eventType
 	// literal against what events can hold (rules lint); nil: no checks.
 	Vocabulary Vocabulary
+	// Tuning adapts the set to a site: rules switched on and off, their
+	// severity, threshold or dedup period changed, exceptions, lists.
+	Tuning Tuning
 
 	// noFastAttrs compiles without fastEventAttrs (fastattr.go), for tests
 	// that compare with CEL's own attribute resolution.
@@ -44,6 +47,7 @@ type compiledRule struct {
 	*Rule
 	fingerprint string
 	info        *RuleInfo
+	builtin     bool // from the built-in pack (RuleSources.Builtin)
 	condition   cel.Program
 	title       *template
 	severity    *template

@@ -56,6 +56,8 @@ func (e *RuleError) Unwrap() error { return e.Err }
 type Hooks struct {
 	RuleError func(ruleID string, err error)
 	Match     func(ruleID string)
+	// Excepted: an exception kept the event from the rule.
+	Excepted func(ruleID string)
 }
 
 // EngineOptions configure an Engine.
@@ -81,9 +83,15 @@ type EngineOptions struct {
 
 // RuleSet is a compiled, immutable set of rules, ordered by id.
 type RuleSet struct {
-	rules []*compiledRule // enabled, evaluated
-	all   []*compiledRule // every rule loaded, for the catalogue
+	rules      []*compiledRule // enabled, evaluated
+	all        []*compiledRule // every rule loaded, for the catalogue
+	exceptions []compiledException
+	lists      ref.Val  // the `lists` variable (Tuning.Lists)
+	replaced   []string // built-in rules replaced by rules on disk
 }
+
+// Replaced lists the ids of built-in rules that rules on disk replaced.
+func (rs *RuleSet) Replaced() []string { return rs.replaced }
 
 // Info describes the rule id of the set (enabled or not), or nil.
 func (rs *RuleSet) Info(id string) *RuleInfo {
@@ -127,12 +135,35 @@ func NewRuleSet(rules []*compiledRule) (*RuleSet, error) {
 // activeRule pairs a compiled rule with its state.
 type activeRule struct {
 	*compiledRule
-	state *ruleState
+	state      *ruleState
+	exceptions []*compiledException // those naming the rule
+}
+
+func exceptionsOf(rs *RuleSet, id string) []*compiledException {
+	var out []*compiledException
+	for i := range rs.exceptions {
+		if matchesRule(id, rs.exceptions[i].rules) {
+			out = append(out, &rs.exceptions[i])
+		}
+	}
+	return out
+}
+
+// excepted says whether an exception keeps the event from the rule. An
+// exception that fails on the event does not apply.
+func (r activeRule) excepted(act *activation) bool {
+	for _, x := range r.exceptions {
+		if ok, err := evalBool(x.when, act); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 type activeSet struct {
 	rules []activeRule
 	index *ruleIndex
+	lists ref.Val
 }
 
 // Engine evaluates a rule set on JSON events. It is safe for concurrent use.
@@ -182,8 +213,9 @@ func (e *Engine) Swap(rs *RuleSet) {
 		if !ok {
 			st = newRuleState(e.track)
 		}
-		next.rules = append(next.rules, activeRule{compiledRule: r, state: st})
+		next.rules = append(next.rules, activeRule{compiledRule: r, state: st, exceptions: exceptionsOf(rs, r.ID)})
 	}
+	next.lists = rs.lists
 	next.index = newRuleIndex(next.rules, !e.noIndex)
 	e.active.Store(next)
 }
@@ -233,12 +265,19 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 	ev := &pe.ev
 	e.advance(ev)
 	set := e.active.Load()
+	ev.act.lists = set.lists
 	var dets []Detection
 	for _, i := range set.index.candidates(ev) {
 		if set.index.excluded(i, ev.root) {
 			continue
 		}
 		r := set.rules[i]
+		if len(r.exceptions) > 0 && r.excepted(&ev.act) {
+			if e.hooks.Excepted != nil {
+				e.hooks.Excepted(r.ID)
+			}
+			continue
+		}
 		d, err := e.evalRule(r, ev)
 		if err != nil {
 			if e.hooks.RuleError != nil {
@@ -354,11 +393,15 @@ func (r *compiledRule) retention() retention {
 	return keep
 }
 
+// noLists is `lists` when the set has none.
+var noLists = listsValue(nil)
+
 // activation binds `event` and, for rules that remember, `previous`.
 type activation struct {
 	event    ref.Val
 	previous ref.Val
 	prevSize int // jsonSize of previous (untracked.go)
+	lists    ref.Val // Tuning.Lists, as `lists`
 	// largeEvents: the engine has seen an event larger than the untracked
 	// programs' estimates assume (untracked.go).
 	largeEvents bool
@@ -373,6 +416,11 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			return types.NullValue, true
 		}
 		return a.previous, true
+	case "lists":
+		if a.lists == nil {
+			return noLists, true
+		}
+		return a.lists, true
 	}
 	return nil, false
 }

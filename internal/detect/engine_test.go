@@ -256,7 +256,7 @@ func TestMalformedEventPassesWithError(t *testing.T) {
 }
 
 func TestCostLimit(t *testing.T) {
-	rs, err := compileFiles([]ruleFile{{path: "r.cel", data: []byte("// id: C\n[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, a+b+c > 0)))\n")}}, CompileOptions{Libraries: oktaLibs, CostLimit: 100})
+	rs, err := compileFiles([]ruleFile{{path: "r.cel", data: []byte("// id: C\n[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, a+b+c > 0)))\n")}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning, CostLimit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,8 @@ func buildEnv(withPrevious bool, libs []cel.Library) (*cel.Env, error) {
 func standardLibraries() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Variable("event", cel.DynType),
+		// lists: site data from cel_detect's `lists` (Tuning.Lists).
+		cel.Variable("lists", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
 		cel.OptionalTypes(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),

@@ -117,7 +117,7 @@ func TestFastAttributesPackEquivalence(t *testing.T) {
 	streams := testStreams(t, true, true)
 
 	var plain, fast *RuleSet
-	plain = packRulesWith(t, CompileOptions{Libraries: oktaLibs, noFastAttrs: true})
+	plain = packRulesWith(t, CompileOptions{Libraries: oktaLibs, Tuning: packTuning, noFastAttrs: true})
 	fast = packRules(t)
 	tags, ruleErrs := 0, 0
 	for si, evs := range streams {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oktadetect/oktadetect/rules"
+
 	"github.com/google/cel-go/cel"
 
 	"github.com/oktadetect/oktadetect/internal/detect/oktalib"
@@ -17,8 +19,20 @@ import (
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
 
-// oktaLibs are the libraries the binary hands the engine (plugin/plugin.go).
-var oktaLibs = []cel.Library{oktalib.Okta()}
+// oktaLibs are the libraries the binary hands the engine (plugin/plugin.go),
+// and packTuning the pack's default lists.
+var (
+	oktaLibs   = []cel.Library{oktalib.Okta()}
+	packTuning = Tuning{Lists: packLists()}
+)
+
+func packLists() map[string][]string {
+	lists, err := rules.Lists()
+	if err != nil {
+		panic(err)
+	}
+	return lists
+}
 
 // compileRules compiles rule sources given inline.
 func compileRules(t testing.TB, srcs ...string) *RuleSet {
@@ -27,7 +41,7 @@ func compileRules(t testing.TB, srcs ...string) *RuleSet {
 	for i, s := range srcs {
 		files = append(files, ruleFile{path: fmt.Sprintf("rule%d.cel", i), data: []byte(s)})
 	}
-	rs, err := compileFiles(files, CompileOptions{Libraries: oktaLibs})
+	rs, err := compileFiles(files, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		t.Fatal(err)
 	}

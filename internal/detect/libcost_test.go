@@ -90,7 +90,7 @@ func TestCustomFunctionsOnHugeInputsExceedCostLimit(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.fn, func(t *testing.T) {
-			rs, err := compileFiles([]ruleFile{{path: "f.cel", data: []byte("// id: F\n" + c.cond + "\n")}}, CompileOptions{Libraries: oktaLibs, CostLimit: limit})
+			rs, err := compileFiles([]ruleFile{{path: "f.cel", data: []byte("// id: F\n" + c.cond + "\n")}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning, CostLimit: limit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +170,7 @@ func stolenSessionEvents(uaLen int) (first, second []byte) {
 }
 
 func stolenSessionEngine(t testing.TB) *Engine {
-	rs, err := LoadPaths([]string{filepath.Join("..", "..", "rules", "okta", "potentially_stolen_session.cel")}, CompileOptions{Libraries: oktaLibs})
+	rs, err := LoadPaths([]string{filepath.Join("..", "..", "rules", "okta", "potentially_stolen_session.cel")}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		t.Fatal(err)
 	}

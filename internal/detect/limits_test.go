@@ -13,7 +13,7 @@ func TestRunawayExpressionStoppedByDefaultCostLimit(t *testing.T) {
 	rs, err := compileFiles([]ruleFile{
 		{path: "runaway.cel", data: []byte("// id: Runaway\nevent.items.all(a, event.items.all(b, event.items.all(c, a + b + c >= 0)))\n")},
 		{path: "ok.cel", data: []byte("// id: Fine\nevent.kind == \"x\"\n")},
-	}, CompileOptions{Libraries: oktaLibs})
+	}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		t.Fatal(err)
 	}

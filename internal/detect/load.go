@@ -26,6 +26,9 @@ type ruleFile struct {
 	data []byte
 	// readTest reads <name>.test.yaml beside the rule (fs.ErrNotExist if none).
 	readTest func() ([]byte, error)
+	// builtin: from the pack built into the binary; a rule on disk with
+	// the same id replaces it.
+	builtin bool
 }
 
 // MaxRuleFileBytes bounds a rule file (and its test file). Rules are a
@@ -229,6 +232,11 @@ func compileFiles(files []ruleFile, opts CompileOptions) (*RuleSet, error) {
 		}
 		compiled = append(compiled, cr)
 	}
+	compiled, replaced := replaceBuiltins(compiled)
+	exceptions, err := opts.Tuning.tune(compiled, opts)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	rs, err := NewRuleSet(compiled)
 	if err != nil {
 		errs = append(errs, err)
@@ -236,6 +244,7 @@ func compileFiles(files []ruleFile, opts CompileOptions) (*RuleSet, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	rs.exceptions, rs.lists, rs.replaced = exceptions, listsValue(opts.Tuning.Lists), replaced
 	return rs, nil
 }
 
@@ -244,12 +253,77 @@ func compileFile(f ruleFile, opts CompileOptions) (*compiledRule, error) {
 	if r == nil {
 		return nil, headerErr
 	}
+	if o, ok := opts.Tuning.Overrides[r.ID]; ok {
+		headerErr = errors.Join(headerErr, applyOverride(r, o))
+	}
 	// Compile even with header problems, so that all are reported at once.
 	cr, err := Compile(r, opts)
 	if err = errors.Join(headerErr, err); err != nil {
 		return nil, err
 	}
+	cr.builtin = f.builtin
 	return cr, nil
+}
+
+// RuleSources are where a rule set's files come from: the pack built into
+// the binary (cel_detect's `builtin`) and files on disk.
+type RuleSources struct {
+	Builtin     fs.FS // nil: no built-in pack
+	BuiltinRoot string
+	Paths       []string // files, directories, globs
+}
+
+func (s RuleSources) files() ([]ruleFile, error) {
+	var files []ruleFile
+	if s.Builtin != nil {
+		fsFiles, err := findFSRuleFiles(s.Builtin, s.BuiltinRoot)
+		if err != nil {
+			return nil, err
+		}
+		for i := range fsFiles {
+			fsFiles[i].builtin = true
+		}
+		files = fsFiles
+	}
+	if len(s.Paths) > 0 {
+		disk, err := findRuleFiles(s.Paths)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, disk...)
+	}
+	return files, nil
+}
+
+// Load compiles the rules of srcs. A rule on disk whose id is a built-in
+// rule's replaces it (RuleSet.Replaced lists them); two rules on disk with
+// one id are an error.
+func Load(srcs RuleSources, opts CompileOptions) (*RuleSet, error) {
+	files, err := srcs.files()
+	if err != nil {
+		return nil, err
+	}
+	return compileFiles(files, opts)
+}
+
+// replaceBuiltins drops each built-in rule that a rule on disk replaces.
+func replaceBuiltins(rules []*compiledRule) ([]*compiledRule, []string) {
+	local := map[string]bool{}
+	for _, r := range rules {
+		if !r.builtin {
+			local[r.ID] = true
+		}
+	}
+	var replaced []string
+	out := rules[:0:0]
+	for _, r := range rules {
+		if r.builtin && local[r.ID] {
+			replaced = append(replaced, r.ID)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, replaced
 }
 
 // LoadPaths compiles the rules at paths (files, directories, globs).
@@ -344,6 +418,7 @@ func compileTestable(files []ruleFile, opts CompileOptions) ([]TestableRule, []e
 		}
 		r.Enabled = true
 		rs, _ := NewRuleSet([]*compiledRule{r})
+		rs.lists = listsValue(opts.Tuning.Lists)
 		out = append(out, TestableRule{ID: r.ID, Path: f.path, Rules: rs, ReadTest: f.readTest})
 	}
 	return out, errs

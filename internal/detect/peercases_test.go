@@ -263,7 +263,7 @@ func peerPackRules(t *testing.T) map[string]*compiledRule {
 	}
 	byID := map[string]*compiledRule{}
 	for _, f := range files {
-		r, err := compileFile(f, CompileOptions{Libraries: oktaLibs})
+		r, err := compileFile(f, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,7 +32,7 @@ type ruleSwapper interface{ Swap(*RuleSet) }
 // symlink: an event in the rules directory like any other.
 type Reloader struct {
 	engine   ruleSwapper
-	paths    []string
+	srcs     RuleSources
 	opts     CompileOptions
 	watcher  *fsnotify.Watcher
 	onReload func(ids []string)
@@ -48,12 +48,12 @@ type Reloader struct {
 // NewReloader watches the directories holding paths (directories are
 // watched recursively; files and globs through their parent directory, so
 // that editors' rename-over-save is seen).
-func NewReloader(e ruleSwapper, paths []string, opts CompileOptions, onReload func([]string), onError func(error)) (*Reloader, error) {
+func NewReloader(e ruleSwapper, srcs RuleSources, opts CompileOptions, onReload func([]string), onError func(error)) (*Reloader, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("starting rule watcher: %w", err)
 	}
-	r := &Reloader{engine: e, paths: paths, opts: opts, watcher: w, onReload: onReload, onError: onError}
+	r := &Reloader{engine: e, srcs: srcs, opts: opts, watcher: w, onReload: onReload, onError: onError}
 	if err := r.rewatch(); err != nil {
 		w.Close()
 		return nil, err
@@ -94,7 +94,7 @@ func watchPlan(paths []string) (content, parents, roots map[string]bool) {
 // cannot be watched is an error only at start, and a parent never is (its
 // watch only helps a replaced directory be seen).
 func (r *Reloader) rewatch() error {
-	content, parents, roots := watchPlan(r.paths)
+	content, parents, roots := watchPlan(r.srcs.Paths)
 	have := map[string]bool{}
 	for _, w := range r.watcher.WatchList() {
 		have[w] = true
@@ -177,7 +177,7 @@ func (r *Reloader) Run(ctx context.Context) {
 func (r *Reloader) Reload() { r.reload(context.Background()) }
 
 func (r *Reloader) reload(ctx context.Context) {
-	files, err := findRuleFiles(r.paths)
+	files, err := r.srcs.files()
 	var rs *RuleSet
 	if err == nil {
 		rs, err = compileFiles(files, r.opts)

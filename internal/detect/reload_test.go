@@ -29,7 +29,7 @@ func TestHotReload(t *testing.T) {
 	write(thresholdRule)
 	write(thresholdRule)
 	os.WriteFile(filepath.Join(dir, "other.cel"), []byte("// id: Other\nevent.kind == 'x'\n"), 0o600)
-	rs, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs})
+	rs, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestHotReload(t *testing.T) {
 	var mu sync.Mutex
 	var reloads [][]string
 	var errs []error
-	rl, err := NewReloader(e, []string{dir}, CompileOptions{Libraries: oktaLibs},
+	rl, err := NewReloader(e, RuleSources{Paths: []string{dir}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning},
 		func(ids []string) { mu.Lock(); reloads = append(reloads, ids); mu.Unlock() },
 		func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })
 	if err != nil {

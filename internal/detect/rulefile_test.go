@@ -6,7 +6,7 @@ import (
 )
 
 func lintSrc(src string) []string {
-	_, err := compileFiles([]ruleFile{{path: "r.cel", data: []byte(src)}}, CompileOptions{Libraries: oktaLibs})
+	_, err := compileFiles([]ruleFile{{path: "r.cel", data: []byte(src)}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	var out []string
 	for _, e := range unjoin(err) {
 		out = append(out, e.Error())
@@ -50,7 +50,7 @@ func TestDuplicateIDs(t *testing.T) {
 	_, err := compileFiles([]ruleFile{
 		{path: "a.cel", data: []byte("// id: X\ntrue\n")},
 		{path: "b.cel", data: []byte("// id: X\ntrue\n")},
-	}, CompileOptions{Libraries: oktaLibs})
+	}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err == nil || !strings.Contains(err.Error(), `duplicate rule id "X"`) {
 		t.Fatal(err)
 	}

@@ -63,12 +63,12 @@ type watchedEngine struct {
 
 func startWatched(t *testing.T, paths ...string) *watchedEngine {
 	t.Helper()
-	rs, err := LoadPaths(paths, CompileOptions{Libraries: oktaLibs})
+	rs, err := LoadPaths(paths, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &watchedEngine{Engine: NewEngine(rs, EngineOptions{})}
-	rl, err := NewReloader(w.Engine, paths, CompileOptions{Libraries: oktaLibs},
+	rl, err := NewReloader(w.Engine, RuleSources{Paths: paths}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning},
 		func([]string) { w.mu.Lock(); w.reloads++; w.mu.Unlock() },
 		func(err error) { w.mu.Lock(); w.errs = append(w.errs, err); w.mu.Unlock() })
 	if err != nil {
@@ -139,7 +139,7 @@ func TestConfigMapRulesLoadAndHotReload(t *testing.T) {
 		t.Fatalf("rules after the swap %v, want A, B, C", got)
 	}
 	// The same layout through a glob.
-	if rs, err := LoadPaths([]string{filepath.Join(dir, "*")}, CompileOptions{Libraries: oktaLibs}); err != nil || len(rs.IDs()) != 3 {
+	if rs, err := LoadPaths([]string{filepath.Join(dir, "*")}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning}); err != nil || len(rs.IDs()) != 3 {
 		t.Fatalf("glob over the ConfigMap: %v, %v", rs, err)
 	}
 }
@@ -164,7 +164,7 @@ func TestSpecialRuleFilesRefused(t *testing.T) {
 			}
 			makeBad()
 			loaded := make(chan error, 1)
-			go func() { _, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs}); loaded <- err }()
+			go func() { _, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning}); loaded <- err }()
 			var err error
 			testkit.Until(t, "loading the rules to end", func() (bool, string) {
 				select {
@@ -197,7 +197,7 @@ func TestOversizedRuleFileRefused(t *testing.T) {
 	big := filepath.Join(dir, "big.cel")
 	src := kindRule("Big", "x") + "// " + strings.Repeat("x", MaxRuleFileBytes) + "\n"
 	must(t, os.WriteFile(big, []byte(src), 0o644))
-	_, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs})
+	_, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
 	want := []string{big, fmt.Sprint(len(src)), fmt.Sprint(MaxRuleFileBytes)}
 	if err == nil || !containsAll(err.Error(), want...) {
 		t.Fatalf("error %v, want one naming %v", err, want)
@@ -249,7 +249,7 @@ func TestReloaderShutdownBoundedDuringReload(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "a.cel"), []byte(kindRule("A", "a")), 0o644))
 	sw := &blockingSwapper{entered: make(chan struct{}), release: make(chan struct{})}
 	defer close(sw.release)
-	rl, err := NewReloader(sw, []string{dir}, CompileOptions{Libraries: oktaLibs}, func([]string) {}, func(error) {})
+	rl, err := NewReloader(sw, RuleSources{Paths: []string{dir}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning}, func([]string) {}, func(error) {})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})

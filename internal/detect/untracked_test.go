@@ -21,7 +21,7 @@ func TestGrowingPreviousStillHitsCostLimit(t *testing.T) {
 //   ttl: 24h
 previous != null && previous.filter(p, p.startsWith('x')).size() >= 0
 `
-	rs, err := compileFiles([]ruleFile{{path: "g.cel", data: []byte(src)}}, CompileOptions{Libraries: oktaLibs, CostLimit: 5000})
+	rs, err := compileFiles([]ruleFile{{path: "g.cel", data: []byte(src)}}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning, CostLimit: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,7 +240,7 @@ func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []
 // state, as the single-process pipeline does.
 func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
 	t.Helper()
-	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, detect.CompileOptions{Libraries: plugin.Detection.Libraries})
+	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, plugin.Detection.CompileOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

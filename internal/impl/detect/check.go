@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -10,26 +9,23 @@ import (
 )
 
 // CheckConfig runs the start-up checks of a cel_detect config that need no
-// network and touch no state: the fields parse, and the rule files are found
-// and compile under the configured cost_limit, exactly as the constructor
-// loads them. `oktadetect lint` calls it so that a rule path that does not
-// exist, or a rule that does not compile, fails lint rather than start-up.
+// network and touch no state: the fields parse, and the rules (the pack
+// and rule files) are found, compile under the configured cost_limit and
+// take the tuning (disable, enable, overrides, exceptions, lists), exactly
+// as the constructor loads them. `oktadetect lint` calls it so that a rule
+// path that does not exist, a rule that does not compile or a tuning entry
+// that names no rule fails lint rather than start-up.
 func CheckConfig(conf *service.ParsedConfig, product Product) error {
-	paths, err := conf.FieldStringList(fieldRules)
+	c, err := parseConfig(conf, product)
 	if err != nil {
 		return err
 	}
-	costLimit, err := conf.FieldInt(fieldCostLimit)
+	src, err := ruleSources(c.rules, product)
 	if err != nil {
 		return err
 	}
-	if costLimit <= 0 {
-		return errors.New("cost_limit must be positive")
-	}
-	if len(paths) == 0 {
-		return nil // the embedded pack, compiled by the rules package's tests
-	}
-	if _, err := detect.LoadPaths(paths, detect.CompileOptions{CostLimit: uint64(costLimit), Libraries: product.Libraries}); err != nil {
+	opts := detect.CompileOptions{CostLimit: uint64(c.costLimit), Libraries: product.Libraries, Tuning: c.tuning}
+	if _, err := detect.Load(src, opts); err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
 	return nil

@@ -111,6 +111,9 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Default(map[string]any{"org": meta.OktaOrg}).
 				Example(map[string]any{"org": meta.OktaOrg, "tenant": "tenant"}).
 				Advanced(),
+		).
+		Fields(tuningFields()...).
+		Fields(
 			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
 				Optional(),
@@ -150,6 +153,15 @@ type Product struct {
 	Pack      fs.FS
 	PackRoot  string
 	Libraries []cel.Library
+	// Lists are the defaults of the site data the pack's rules read as
+	// `lists.<name>`; the `lists` field replaces them by name.
+	Lists map[string][]string
+}
+
+// CompileOptions compile rules as cel_detect does by default: with the
+// product's libraries and default lists (rules test, lint, list).
+func (p Product) CompileOptions() detect.CompileOptions {
+	return detect.CompileOptions{Libraries: p.Libraries, Tuning: detect.Tuning{Lists: p.Lists}}
 }
 
 // Register registers cel_detect and detections_to_alerts with env.
@@ -195,6 +207,7 @@ type processorConfig struct {
 	watch            bool
 	maxLateness      time.Duration
 	costLimit        int
+	tuning           detect.Tuning
 	changelog        *kafka.Changelog
 	eventMetadata    []metaSource
 }
@@ -203,7 +216,7 @@ type processorConfig struct {
 // metadata key its value comes from.
 type metaSource struct{ name, key string }
 
-func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
+func parseConfig(conf *service.ParsedConfig, product Product) (processorConfig, error) {
 	var c processorConfig
 	var err error
 	if c.rules, err = conf.FieldStringList(fieldRules); err != nil {
@@ -231,6 +244,9 @@ func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 		return c, errors.New("snapshot_interval must be positive")
 	}
 	if c.eventMetadata, err = parseEventMetadata(conf); err != nil {
+		return c, err
+	}
+	if c.tuning, err = parseTuning(conf, product.Lists); err != nil {
 		return c, err
 	}
 	return c, parseChangelog(conf, &c)
@@ -303,35 +319,31 @@ func changelogWritten(conf *service.ParsedConfig) (bool, error) {
 }
 
 func newProcessorFromConfig(conf *service.ParsedConfig, mgr *service.Resources, product Product) (*processor, error) {
-	c, err := parseConfig(conf)
+	c, err := parseConfig(conf, product)
 	if err != nil {
 		return nil, err
 	}
-	opts := detect.CompileOptions{CostLimit: uint64(c.costLimit), Libraries: product.Libraries}
-	rs, err := loadRules(c.rules, product, opts)
+	opts := detect.CompileOptions{CostLimit: uint64(c.costLimit), Libraries: product.Libraries, Tuning: c.tuning}
+	src, err := ruleSources(c.rules, product)
 	if err != nil {
 		return nil, err
+	}
+	rs, err := detect.Load(src, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range rs.Replaced() {
+		mgr.Logger().Infof("cel_detect: built-in rule %s is replaced by the rule file of the same id", id)
 	}
 	p := &processor{log: mgr.Logger(), errLog: newRuleErrorLog(mgr.Logger(), time.Now), stop: func() {}}
 	if p.state, err = newDetector(rs, c, mgr, engineOptions(c, mgr, p.errLog)); err != nil {
 		return nil, err
 	}
-	if err := p.start(c, opts); err != nil {
+	if err := p.start(c, src, opts); err != nil {
 		p.Close(context.Background())
 		return nil, err
 	}
 	return p, nil
-}
-
-// loadRules loads the configured rule paths; none: the product's pack.
-func loadRules(paths []string, product Product, opts detect.CompileOptions) (*detect.RuleSet, error) {
-	if len(paths) > 0 {
-		return detect.LoadPaths(paths, opts)
-	}
-	if product.Pack == nil {
-		return nil, errors.New("rules: no rule paths given and no rule pack built in; list rule files or directories")
-	}
-	return detect.LoadFS(product.Pack, product.PackRoot, opts)
 }
 
 // newDetector picks where state lives: the changelog, a state file, or
@@ -353,11 +365,13 @@ func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources, 
 // engineOptions wires the engine's hooks to cel_detect's metrics and log.
 func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorLog) detect.EngineOptions {
 	matches := mgr.Metrics().NewCounter("cel_detect_matches_total", "rule")
+	excepted := mgr.Metrics().NewCounter("cel_detect_exceptions_total", "rule")
 	ruleErrors := mgr.Metrics().NewCounter("cel_detect_rule_errors_total", "rule")
 	return detect.EngineOptions{
 		MaxLateness: c.maxLateness,
 		Hooks: detect.Hooks{
-			Match: func(id string) { matches.Incr(1, id) },
+			Match:    func(id string) { matches.Incr(1, id) },
+			Excepted: func(id string) { excepted.Incr(1, id) },
 			RuleError: func(id string, err error) {
 				ruleErrors.Incr(1, id)
 				errLog.report(id, err)
@@ -367,7 +381,7 @@ func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorL
 }
 
 // start runs the detector's background work and the rule file watcher.
-func (p *processor) start(c processorConfig, opts detect.CompileOptions) error {
+func (p *processor) start(c processorConfig, src detect.RuleSources, opts detect.CompileOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	p.done.Add(1)
@@ -375,10 +389,10 @@ func (p *processor) start(c processorConfig, opts detect.CompileOptions) error {
 		defer p.done.Done()
 		p.state.run(ctx)
 	}()
-	if !c.watch || len(c.rules) == 0 {
+	if !c.watch || len(src.Paths) == 0 {
 		return nil
 	}
-	rl, err := detect.NewReloader(swapperFunc(p.state.swap), c.rules, opts,
+	rl, err := detect.NewReloader(swapperFunc(p.state.swap), src, opts,
 		func(ids []string) {
 			p.log.Infof("cel_detect: reloaded %d rules: %s", len(ids), strings.Join(ids, ", "))
 		},

@@ -46,7 +46,13 @@ func processMsg(t *testing.T, p *processor, raw []byte) *service.Message {
 
 // testProduct is what plugin/plugin.go hands cel_detect: the embedded pack
 // and the okta library.
-var testProduct = Product{Pack: rules.FS, PackRoot: rules.Root, Libraries: []cel.Library{oktalib.Okta()}}
+var testProduct = func() Product {
+	lists, err := rules.Lists()
+	if err != nil {
+		panic(err)
+	}
+	return Product{Pack: rules.FS, PackRoot: rules.Root, Libraries: []cel.Library{oktalib.Okta()}, Lists: lists}
+}()
 
 // cel_detect and detections_to_alerts in Benthos' global environment, for
 // the stream tests (the binary registers them in plugin/plugin.go).
