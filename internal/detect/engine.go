@@ -400,7 +400,7 @@ var noLists = listsValue(nil)
 type activation struct {
 	event    ref.Val
 	previous ref.Val
-	prevSize int // jsonSize of previous (untracked.go)
+	prevSize int     // jsonSize of previous (untracked.go)
 	lists    ref.Val // Tuning.Lists, as `lists`
 	// largeEvents: the engine has seen an event larger than the untracked
 	// programs' estimates assume (untracked.go).

@@ -164,7 +164,10 @@ func TestSpecialRuleFilesRefused(t *testing.T) {
 			}
 			makeBad()
 			loaded := make(chan error, 1)
-			go func() { _, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning}); loaded <- err }()
+			go func() {
+				_, err := LoadPaths([]string{dir}, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
+				loaded <- err
+			}()
 			var err error
 			testkit.Until(t, "loading the rules to end", func() (bool, string) {
 				select {
