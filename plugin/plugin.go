@@ -6,7 +6,7 @@ package plugin
 
 import (
 	// okta_system_log input.
-	_ "github.com/oktadetect/oktadetect/plugin/okta"
+	_ "github.com/oktadetect/oktadetect/internal/impl/okta"
 	// cel_detect processor.
 	_ "github.com/oktadetect/oktadetect/plugin/detect"
 	// kafka_producer output.
