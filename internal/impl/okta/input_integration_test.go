@@ -377,13 +377,10 @@ func TestForeignNextLinkIsRefused(t *testing.T) {
 
 func waitLog(t *testing.T, p *pipeline, want string) {
 	t.Helper()
-	deadline := time.Now().Add(testkit.Patience)
-	for !strings.Contains(p.logs.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q:\n%s", want, p.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Until(t, fmt.Sprintf("the log to say %q", want), func() (bool, string) {
+		logs := p.logs.String()
+		return strings.Contains(logs, want), "\n" + logs
+	})
 }
 
 func TestBadConfigIsAClearError(t *testing.T) {
