@@ -5,7 +5,7 @@
 //
 // Its input comes from whoever holds JSON bytes (the System Log pages
 // internal/okta reads, the events the detection engine evaluates); it returns
-// indexes into those bytes and never copies or allocates. It does not
+// indexes into those bytes and slices of them, never copies. It does not
 // validate: the scans bound the work a hostile document can cause (no
 // recursion, nesting limited by MaxDepth), and a caller that needs valid JSON
 // validates with a strict validator once the nesting is known to be bounded.
