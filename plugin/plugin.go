@@ -18,7 +18,7 @@ import (
 	"github.com/oktadetect/oktadetect/rules"
 
 	// okta_system_log input.
-	_ "github.com/oktadetect/oktadetect/plugin/okta"
+	_ "github.com/oktadetect/oktadetect/internal/impl/okta"
 	// kafka_producer and kafka_consumer, kafka_checkpoint cache.
 	_ "github.com/oktadetect/oktadetect/plugin/kafka"
 	// prometheus metrics exporter.

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,8 +69,9 @@ func Scrape(t testing.TB, url string) string {
 	return string(b)
 }
 
-// Clock is a settable clock for code that takes a now func (the simulator,
-// the input's rate limits): a test moves it on instead of waiting.
+// Clock is a settable clock for code that takes a now func or a clock (the
+// simulator, the input's rate limits): a test moves it on instead of
+// waiting.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -90,4 +92,16 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// Sleep moves the clock on by d at once (a wait that takes no time), unless
+// ctx is done.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.Advance(d)
+	}
+	return nil
 }

@@ -19,9 +19,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	_ "github.com/oktadetect/oktadetect/internal/impl/okta"
 	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
-	_ "github.com/oktadetect/oktadetect/plugin/okta"
 )
 
 // Benchmarks that read from the Okta simulator over HTTP, through the real
