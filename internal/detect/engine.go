@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
+
+	"github.com/oktadetect/oktadetect/internal/jsonbytes"
 )
 
 // DefaultMaxLateness is how far behind the newest event time an event may
@@ -628,19 +629,11 @@ func addDetections(raw []byte, obj *jsonObject, viewed bool, dets []Detection) (
 	if _, exists := obj.lookup("detections"); exists {
 		return reencodeWith(withoutMetaView(obj, viewed), arr)
 	}
-	body := bytes.TrimRight(raw, " \t\r\n")
-	if len(body) == 0 || body[len(body)-1] != '}' {
+	out, err := jsonbytes.AppendMember(raw, "detections", arr)
+	if err != nil {
 		return reencodeWith(withoutMetaView(obj, viewed), arr)
 	}
-	body = body[:len(body)-1]
-	out := make([]byte, 0, len(body)+len(arr)+16)
-	out = append(out, body...)
-	if inner := bytes.TrimRight(body, " \t\r\n"); len(inner) > 0 && inner[len(inner)-1] != '{' {
-		out = append(out, ',')
-	}
-	out = append(out, `"detections":`...)
-	out = append(out, arr...)
-	return append(out, '}'), nil
+	return out, nil
 }
 
 // reencodeWith replaces an existing "detections" field (an event processed

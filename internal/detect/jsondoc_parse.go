@@ -9,6 +9,8 @@ import (
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/oktadetect/oktadetect/internal/jsonbytes"
 )
 
 // An event is decoded once into the form CEL reads fastest: a flat,
@@ -78,8 +80,6 @@ type jsonArray struct {
 	first, n int32
 	idx      int32
 }
-
-const maxJSONDepth = 10000 // encoding/json's nesting limit
 
 var errNotObject = errors.New("decoding event: not a JSON object")
 
@@ -244,7 +244,7 @@ func (p *parser) lit(word string) error {
 }
 
 func (p *parser) object(depth int) (jnode, error) {
-	if depth > maxJSONDepth {
+	if depth > jsonbytes.MaxDepth {
 		return jnode{}, errors.New("decoding event: exceeded max depth")
 	}
 	p.i++ // {
@@ -299,7 +299,7 @@ func (d *jsonDoc) endObject(base int) jnode {
 }
 
 func (p *parser) array(depth int) (jnode, error) {
-	if depth > maxJSONDepth {
+	if depth > jsonbytes.MaxDepth {
 		return jnode{}, errors.New("decoding event: exceeded max depth")
 	}
 	p.i++ // [

@@ -216,6 +216,7 @@ func TestPeerCaseEventsRaiseNoRuleErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		rs.lists = listsValue(packTuning.Lists)
 		var errs []string
 		e := NewEngine(rs, EngineOptions{Hooks: Hooks{RuleError: func(id string, err error) {
 			errs = append(errs, id+": "+err.Error())
@@ -278,6 +279,7 @@ func peerPackRules(t *testing.T) map[string]*compiledRule {
 
 func single(r *compiledRule) *RuleSet {
 	rs, _ := NewRuleSet([]*compiledRule{r})
+	rs.lists = listsValue(packTuning.Lists)
 	return rs
 }
 

@@ -1,16 +1,15 @@
 package detect
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/oktadetect/oktadetect/internal/detect"
+	"github.com/oktadetect/oktadetect/internal/jsonbytes"
 	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
@@ -124,7 +123,7 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 	if len(head.Detections) == 0 {
 		return out, nil
 	}
-	event, err := withoutMember(raw, "detections")
+	event, err := jsonbytes.WithoutMember(raw, "detections")
 	if err != nil {
 		return out, nil
 	}
@@ -162,15 +161,15 @@ func alertBody(det []byte, rule *detect.RuleInfo, detectedAt, event []byte) ([]b
 		if err != nil {
 			return nil, err
 		}
-		if body, err = withMember(body, "rule", r); err != nil {
+		if body, err = jsonbytes.AppendMember(body, "rule", r); err != nil {
 			return nil, err
 		}
 	}
-	body, err := withMember(body, "detected_at", detectedAt)
+	body, err := jsonbytes.AppendMember(body, "detected_at", detectedAt)
 	if err != nil {
 		return nil, err
 	}
-	return withMember(body, "event", event)
+	return jsonbytes.AppendMember(body, "event", event)
 }
 
 // ruleOf finds the description of rule id among cel_detect's metadata.
@@ -182,84 +181,4 @@ func ruleOf(meta any, id string) *detect.RuleInfo {
 		}
 	}
 	return nil
-}
-
-// withoutMember returns the JSON object raw without its top-level member(s)
-// called name; every other byte is kept as it was.
-func withoutMember(raw []byte, name string) ([]byte, error) {
-	for {
-		start, end, found, err := memberSpan(raw, name)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return raw, nil
-		}
-		out := make([]byte, 0, len(raw)-(end-start))
-		out = append(out, raw[:start]...)
-		raw = append(out, raw[end:]...)
-	}
-}
-
-// memberSpan finds the first top-level member called name in the object raw
-// and returns the byte span to cut so that the rest stays valid JSON: the
-// preceding comma with the member, or for a first member the member with the
-// following comma.
-func memberSpan(raw []byte, name string) (start, end int, found bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	if err != nil {
-		return 0, 0, false, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return 0, 0, false, errors.New("not a JSON object")
-	}
-	first := true
-	for dec.More() {
-		prevEnd := int(dec.InputOffset())
-		keyTok, err := dec.Token()
-		if err != nil {
-			return 0, 0, false, err
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return 0, 0, false, err
-		}
-		valEnd := int(dec.InputOffset())
-		if key, _ := keyTok.(string); key == name {
-			if !first {
-				return prevEnd, valEnd, true, nil
-			}
-			rest := raw[valEnd:]
-			i := 0
-			for i < len(rest) && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n' || rest[i] == '\r') {
-				i++
-			}
-			if i < len(rest) && rest[i] == ',' {
-				return prevEnd, valEnd + i + 1, true, nil
-			}
-			return prevEnd, valEnd, true, nil
-		}
-		first = false
-	}
-	return 0, 0, false, nil
-}
-
-// withMember appends "name":value to the JSON object obj.
-func withMember(obj []byte, name string, value []byte) ([]byte, error) {
-	body := bytes.TrimRight(obj, " \t\r\n")
-	if len(body) == 0 || body[len(body)-1] != '}' {
-		return nil, errors.New("not a JSON object")
-	}
-	body = body[:len(body)-1]
-	key, _ := json.Marshal(name)
-	out := make([]byte, 0, len(body)+len(key)+len(value)+3)
-	out = append(out, body...)
-	if bytes.TrimSpace(body)[len(bytes.TrimSpace(body))-1] != '{' {
-		out = append(out, ',')
-	}
-	out = append(out, key...)
-	out = append(out, ':')
-	out = append(out, value...)
-	return append(out, '}'), nil
 }

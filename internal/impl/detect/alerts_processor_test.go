@@ -82,25 +82,6 @@ func TestDetectionsToAlertsPassesOthers(t *testing.T) {
 	}
 }
 
-func TestWithoutMember(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"detections":[1],"a":1}`:        `{"a":1}`,
-		`{"a":1,"detections":[1]}`:        `{"a":1}`,
-		`{"a":1,"detections":[1],"b":2}`:  `{"a":1,"b":2}`,
-		`{"detections":{}}`:               `{}`,
-		`{ "detections" : [] , "a" : 1 }`: `{  "a" : 1 }`,
-		`{"a":{"detections":1}}`:          `{"a":{"detections":1}}`,
-	} {
-		got, err := withoutMember([]byte(in), "detections")
-		if err != nil || string(got) != want {
-			t.Errorf("%s: got %s (%v), want %s", in, got, err, want)
-		}
-		if !json.Valid(got) {
-			t.Errorf("%s: result not JSON: %s", in, got)
-		}
-	}
-}
-
 // An alert carries the rule that matched, as cel_detect loaded it: what an
 // analyst needs (description, ATT&CK ids, runbook) and the rule's version.
 func TestAlertsCarryTheRule(t *testing.T) {
