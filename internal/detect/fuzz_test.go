@@ -8,7 +8,7 @@ import (
 )
 
 // Seed corpora live in testdata/fuzz/<FuzzName>/; run one with e.g.
-//   go test -run '^$' -fuzz '^FuzzParseEvent$' -fuzztime 20s ./plugin/detect
+//   go test -run '^$' -fuzz '^FuzzParseEvent$' -fuzztime 20s ./internal/detect
 
 // The rule header parser: any file gives a rule or positioned errors, never a
 // panic, and every position is inside the file.

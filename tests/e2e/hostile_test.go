@@ -4,7 +4,7 @@ package e2e
 // cel_detect (the whole pack, plus a rule with a runaway loop); rule files
 // that cannot compile; configs with missing or contradictory fields. (The
 // decoder's own limits — events deeper than 10,000 levels, numbers out of
-// range, non-objects — are in plugin/detect/hostile_test.go: the simulator
+// range, non-objects — are in internal/impl/detect/hostile_test.go: the simulator
 // and Okta cannot serve them.)
 
 import (

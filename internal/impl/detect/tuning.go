@@ -44,7 +44,7 @@ func tuningFields() []*service.ConfigField {
 		).
 			Description("Per rule id: a new severity, threshold count or window, or dedup period. The rule's file is not changed; an id that matches no rule is an error.").
 			Example(map[string]any{"Okta.BruteForceLogins": map[string]any{"threshold": map[string]any{"count": 10}, "severity": "HIGH"}}).
-			Optional(),
+			Default(map[string]any{}),
 		service.NewObjectListField(fieldExceptions,
 			service.NewStringListField("rules").Description("Rule ids or globs the exception applies to."),
 			service.NewStringField("when").Description("A CEL condition over `event`: an event for which it holds is not evaluated by those rules (and counts toward none of their thresholds)."),
@@ -52,11 +52,11 @@ func tuningFields() []*service.ConfigField {
 		).
 			Description("Allowlist entries. Excepted events are counted in `cel_detect_exceptions_total{rule}`.").
 			Example([]any{map[string]any{"rules": []any{"Okta.Anonymizing.VPN.Login"}, "when": "event.?client.?ipAddress.orValue('') == '203.0.113.7'", "reason": "the red team's egress"}}).
-			Optional(),
+			Default([]any{}),
 		service.NewAnyMapField(fieldLists).
 			Description("Site data rules read as `lists.<name>` (lists of strings); replaces the pack's default of the same name (see rules/lists.yaml: `rogue_countries`, `break_glass_accounts`).").
 			Example(map[string]any{"rogue_countries": []any{"Russia", "North Korea", "Iran"}}).
-			Optional(),
+			Default(map[string]any{}),
 	}
 }
 
