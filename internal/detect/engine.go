@@ -77,9 +77,10 @@ type EngineOptions struct {
 	// benchmarks.
 	noIndex bool
 
-	// trackChanges records the state keys each event changes, for a
-	// partition's changelog (partition_engines.go).
-	trackChanges bool
+	// TrackChanges records the state keys each event changes, for a store
+	// that writes changes rather than whole snapshots (StateFile's journal,
+	// a partition's changelog).
+	TrackChanges bool
 }
 
 // RuleSet is a compiled, immutable set of rules, ordered by id.
@@ -183,7 +184,7 @@ type Engine struct {
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.trackChanges, now: opts.Now}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now}
 	if e.now == nil {
 		e.now = time.Now
 	}

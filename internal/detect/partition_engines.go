@@ -154,7 +154,7 @@ type PartitionEngines struct {
 // NewPartitionEngines returns partitioned state over store; no I/O happens
 // until the first batch of a partition.
 func NewPartitionEngines(store PartitionStore, rs *RuleSet, opts EngineOptions, log Logger, popts PartitionOptions) *PartitionEngines {
-	opts.trackChanges = true
+	opts.TrackChanges = true
 	p := &PartitionEngines{
 		store: store, log: log, opts: opts, counters: popts.Counters, retryIn: popts.RetryIn,
 		engines: map[SourcePartition]*partitionEngine{},

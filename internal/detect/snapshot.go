@@ -17,6 +17,9 @@ type snapshot struct {
 	Version   int                      `json:"version"`
 	Watermark int64                    `json:"watermark"`
 	Rules     map[string]*ruleSnapshot `json:"rules"`
+	// JournalSeq: every journal commit up to this one is in the snapshot
+	// (statefile.go); later ones are replayed over it.
+	JournalSeq uint64 `json:"journal_seq,omitempty"`
 }
 
 type ruleSnapshot struct {
@@ -27,8 +30,10 @@ type ruleSnapshot struct {
 }
 
 // WriteSnapshot writes the state of every active rule as JSON.
-func (e *Engine) WriteSnapshot(w io.Writer) error {
-	snap := snapshot{Version: snapshotVersion, Watermark: e.watermark.Load(), Rules: map[string]*ruleSnapshot{}}
+func (e *Engine) WriteSnapshot(w io.Writer) error { return e.writeSnapshot(w, 0) }
+
+func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
+	snap := snapshot{Version: snapshotVersion, Watermark: e.watermark.Load(), Rules: map[string]*ruleSnapshot{}, JournalSeq: journalSeq}
 	for _, r := range e.active.Load().rules {
 		snap.Rules[r.ID] = r.state.snapshot(r.fingerprint)
 	}
@@ -63,16 +68,20 @@ func copyLocked[V any](mu interface {
 // are unchanged since (same id and file fingerprint); others start fresh.
 // It returns how many rules were restored.
 func (e *Engine) ReadSnapshot(r io.Reader) (int, error) {
+	n, _, err := e.readSnapshot(r)
+	return n, err
+}
+
+func (e *Engine) readSnapshot(r io.Reader) (restored int, journalSeq uint64, err error) {
 	var snap snapshot
 	if err := json.NewDecoder(r).Decode(&snap); err != nil {
-		return 0, fmt.Errorf("decoding state snapshot: %w", err)
+		return 0, 0, fmt.Errorf("decoding state snapshot: %w", err)
 	}
 	if snap.Version != snapshotVersion {
-		return 0, fmt.Errorf("state snapshot version %d, want %d", snap.Version, snapshotVersion)
+		return 0, 0, fmt.Errorf("state snapshot version %d, want %d", snap.Version, snapshotVersion)
 	}
 	e.swapMu.Lock()
 	defer e.swapMu.Unlock()
-	restored := 0
 	for _, r := range e.active.Load().rules {
 		rs, ok := snap.Rules[r.ID]
 		if !ok || rs.Fingerprint != r.fingerprint {
@@ -82,7 +91,7 @@ func (e *Engine) ReadSnapshot(r io.Reader) (int, error) {
 		restored++
 	}
 	e.setWatermark(snap.Watermark)
-	return restored, nil
+	return restored, snap.JournalSeq, nil
 }
 
 func (s *ruleState) restore(rs *ruleSnapshot) {
@@ -108,14 +117,16 @@ func (s *ruleState) restore(rs *ruleSnapshot) {
 
 // SaveSnapshot writes the state to path atomically: a temporary file in the
 // same directory, fsynced, renamed over path, and the directory fsynced.
-func (e *Engine) SaveSnapshot(path string) error {
+func (e *Engine) SaveSnapshot(path string) error { return e.saveSnapshot(path, 0) }
+
+func (e *Engine) saveSnapshot(path string, journalSeq uint64) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("creating state snapshot: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := e.WriteSnapshot(tmp); err != nil {
+	if err := e.writeSnapshot(tmp, journalSeq); err != nil {
 		tmp.Close()
 		return err
 	}

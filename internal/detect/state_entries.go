@@ -117,6 +117,12 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 		if !ok {
 			return nil, fmt.Errorf("changelog entry %q: no rule id", k)
 		}
+		if v == nil { // a deletion (a journal replayed over a snapshot)
+			if r, ok := rules[ruleID]; ok {
+				r.state.deleteEntry(kind[0], key)
+			}
+			continue
+		}
 		var ent stateEntry
 		if err := json.Unmarshal(v, &ent); err != nil {
 			return nil, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
@@ -147,6 +153,27 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		sh := &s.previous[shardOf(key)]
 		sh.mu.Lock()
 		sh.values[key] = remembered{At: ent.At, Value: ent.Value}
+		sh.mu.Unlock()
+	}
+}
+
+// deleteEntry removes an entry (expired, or evicted) of the state.
+func (s *ruleState) deleteEntry(kind byte, key string) {
+	switch kind {
+	case entryThreshold:
+		sh := &s.threshold[shardOf(key)]
+		sh.mu.Lock()
+		delete(sh.groups, key)
+		sh.mu.Unlock()
+	case entryDedup:
+		sh := &s.dedup[shardOf(key)]
+		sh.mu.Lock()
+		delete(sh.openings, key)
+		sh.mu.Unlock()
+	case entryPrevious:
+		sh := &s.previous[shardOf(key)]
+		sh.mu.Lock()
+		delete(sh.values, key)
 		sh.mu.Unlock()
 	}
 }

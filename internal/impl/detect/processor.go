@@ -87,11 +87,11 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Example([]string{"/etc/oktadetect/rules/*.cel", "/etc/oktadetect/local"}).
 				Default([]string{}),
 			service.NewStringField(fieldStateFile).
-				Description("A file to snapshot detection state to (threshold windows, dedup periods, remembered values), restored at start. Its directory is created (0700) at start; one that cannot be written stops the pipeline. Empty: state lives in memory only and a restart forgets it.").
+				Description("A file to keep detection state in (threshold windows, dedup periods, remembered values), restored at start. Each batch's state changes are appended to a journal beside it (`<file>.journal.<n>`) and synced to disk before the batch moves on, and the whole state is snapshotted every `snapshot_interval`; so the state on disk is never behind what left the processor, and a crash at any instant loses no counted event. Its directory is created (0700) at start; one that cannot be written stops the pipeline. Empty: state lives in memory only and a restart forgets it.").
 				Example("/var/lib/oktadetect/cel_detect.state.json").
 				Default(""),
 			service.NewDurationField(fieldSnapshotInterval).
-				Description("How often state is snapshotted to `state_file`; it is also written on shutdown.").
+				Description("How often the whole state is snapshotted to `state_file` (the journals it covers are then removed); it is also written on shutdown.").
 				Default("30s").
 				Advanced(),
 			service.NewBoolField(fieldWatch).
@@ -355,10 +355,11 @@ func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources, 
 		c.changelog.SetLogger(mgr.Logger())
 		return newPartitionedDetector(c.changelog, rs, opts, c.eventMetadata, mgr, nil), nil
 	}
-	d := newMemoryDetector(rs, opts, c.eventMetadata, mgr)
 	if c.stateFile == "" {
-		return d, nil
+		return newMemoryDetector(rs, opts, c.eventMetadata, mgr), nil
 	}
+	opts.TrackChanges = true // the state file journals each batch's changes
+	d := newMemoryDetector(rs, opts, c.eventMetadata, mgr)
 	return newSnapshotDetector(d, c.stateFile, c.snapshotInterval)
 }
 

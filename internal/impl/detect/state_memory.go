@@ -2,6 +2,10 @@ package detect
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -61,26 +65,58 @@ func (d *memoryDetector) swap(rs *detect.RuleSet) { d.engine.Swap(rs) }
 func (d *memoryDetector) run(context.Context)     {}
 func (d *memoryDetector) close() error            { return nil }
 
-// snapshotDetector is a memoryDetector whose state is snapshotted to a file
-// every interval and on close, and restored from it at start.
+// snapshotDetector is a memoryDetector whose state lives in a state file:
+// every batch's changes are journaled (fsynced) before the batch moves on,
+// and the whole state is snapshotted every interval and on close (see
+// detect.StateFile). So the state on disk is never behind what left the
+// processor, and a crash at any instant loses no counted event.
 type snapshotDetector struct {
 	*memoryDetector
+	file  *detect.StateFile
 	path  string
 	every time.Duration
 }
 
 // newSnapshotDetector prepares the state file's directory (a bad path stops
-// the pipeline at start) and restores what the file holds.
+// the pipeline at start) and restores what the snapshot and journal hold.
+// The memory detector's engine must track changes.
 func newSnapshotDetector(d *memoryDetector, path string, every time.Duration) (*snapshotDetector, error) {
 	if err := detect.PrepareStateDir(path); err != nil {
 		return nil, err
 	}
-	if n, err := d.engine.LoadSnapshot(path); err != nil {
-		d.log.Errorf("cel_detect: ignoring state file %s: %v", path, err)
-	} else if n > 0 {
-		d.log.Infof("cel_detect: restored state of %d rules from %s", n, path)
+	f, restored, replayed, err := detect.OpenStateFile(path, d.engine)
+	if err != nil {
+		d.log.Errorf("cel_detect: ignoring state file %s (starting with empty state; it is replaced at the next snapshot): %v", path, err)
+		if f, err = freshStateFile(path, d); err != nil {
+			return nil, err
+		}
+	} else if restored > 0 || replayed > 0 {
+		d.log.Infof("cel_detect: restored state of %d rules from %s and %d journal commits after it", restored, path, replayed)
 	}
-	return &snapshotDetector{memoryDetector: d, path: path, every: every}, nil
+	return &snapshotDetector{memoryDetector: d, file: f, path: path, every: every}, nil
+}
+
+// freshStateFile moves an unreadable snapshot aside and starts anew.
+func freshStateFile(path string, d *memoryDetector) (*detect.StateFile, error) {
+	aside := path + ".unreadable"
+	if err := os.Rename(path, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("state_file %s cannot be read nor moved aside: %w", path, err)
+	}
+	d.log.Warnf("cel_detect: the unreadable state file is kept as %s", aside)
+	f, _, _, err := detect.OpenStateFile(path, d.engine)
+	return f, err
+}
+
+func (d *snapshotDetector) processBatch(ctx context.Context, batch service.MessageBatch) (service.MessageBatch, error) {
+	out, err := d.memoryDetector.processBatch(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.file.Commit(); err != nil {
+		// Not passed on: the batch is retried, and its events count once.
+		return nil, fmt.Errorf("journaling detection state to %s: %w", d.path, err)
+	}
+	return out, nil
 }
 
 func (d *snapshotDetector) run(ctx context.Context) {
@@ -92,11 +128,11 @@ func (d *snapshotDetector) run(ctx context.Context) {
 			return
 		case <-t.C:
 			d.engine.Expire()
-			if err := d.engine.SaveSnapshot(d.path); err != nil {
+			if err := d.file.Snapshot(); err != nil {
 				d.log.Errorf("cel_detect: %v", err)
 			}
 		}
 	}
 }
 
-func (d *snapshotDetector) close() error { return d.engine.SaveSnapshot(d.path) }
+func (d *snapshotDetector) close() error { return d.file.Close() }
