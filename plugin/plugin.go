@@ -9,8 +9,8 @@ import (
 	_ "github.com/oktadetect/oktadetect/plugin/okta"
 	// cel_detect processor.
 	_ "github.com/oktadetect/oktadetect/plugin/detect"
-	// kafka_producer output.
-	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+	// kafka_producer output, kafka_consumer input, kafka_checkpoint cache.
+	_ "github.com/oktadetect/oktadetect/internal/impl/kafka"
 	// prometheus metrics exporter.
-	_ "github.com/oktadetect/oktadetect/plugin/metrics"
+	_ "github.com/oktadetect/oktadetect/internal/impl/prometheus"
 )

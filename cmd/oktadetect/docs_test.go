@@ -49,36 +49,38 @@ func TestComponentDocsAreCurrent(t *testing.T) {
 	}
 }
 
-// ourComponents names every component registered under plugin/, so that a
-// new component gets its page.
+// ourComponents names every component registered under plugin/ or
+// internal/impl/, so that a new component gets its page.
 func TestOurComponentsListsEveryRegistration(t *testing.T) {
 	register := regexp.MustCompile(`service\.(?:Must)?Register(Batch)?(Input|Processor|Output|Cache|MetricsExporter)\(\s*"([a-z0-9_]+)"`)
 	kinds := map[string]string{"Input": "input", "Processor": "processor", "Output": "output", "Cache": "cache", "MetricsExporter": "metrics"}
 	found := map[component]bool{}
-	err := filepath.Walk(filepath.Join(repoRoot(t), "plugin"), func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return err
-		}
-		src, err := os.ReadFile(path)
+	for _, dir := range []string{"plugin", filepath.Join("internal", "impl")} {
+		err := filepath.Walk(filepath.Join(repoRoot(t), dir), func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range register.FindAllStringSubmatch(string(src), -1) {
+				found[component{kinds[m[2]], m[3]}] = true
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		for _, m := range register.FindAllStringSubmatch(string(src), -1) {
-			found[component{kinds[m[2]], m[3]}] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	for _, c := range ourComponents {
 		if !found[c] {
-			t.Errorf("ourComponents lists %s %s, which nothing under plugin/ registers", c.kind, c.name)
+			t.Errorf("ourComponents lists %s %s, which nothing under plugin/ or internal/impl/ registers", c.kind, c.name)
 		}
 		delete(found, c)
 	}
 	for c := range found {
-		t.Errorf("plugin/ registers %s %s: add it to ourComponents in cmd/oktadetect/docs.go, then run %s", c.kind, c.name, docsRegenCommand)
+		t.Errorf("plugin/ or internal/impl/ registers %s %s: add it to ourComponents in cmd/oktadetect/docs.go, then run %s", c.kind, c.name, docsRegenCommand)
 	}
 }
 

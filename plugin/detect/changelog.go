@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/oktadetect/oktadetect/plugin/kafka"
+	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // Changelog entries: the state of one engine as keyed records, so that a
@@ -36,8 +36,8 @@ func entryKey(kind byte, ruleID, key string) []byte {
 
 // takeChanges returns the current value (or deletion) of every state entry
 // changed since the last call, and forgets the changes.
-func (e *Engine) takeChanges() ([]kafka.ChangelogRecord, error) {
-	var recs []kafka.ChangelogRecord
+func (e *Engine) takeChanges() ([]changelog.Record, error) {
+	var recs []changelog.Record
 	for _, r := range e.active.Load().rules {
 		var err error
 		if recs, err = r.state.takeChanges(recs, r.ID, r.fingerprint); err != nil {
@@ -47,7 +47,7 @@ func (e *Engine) takeChanges() ([]kafka.ChangelogRecord, error) {
 	return recs, nil
 }
 
-func (s *ruleState) takeChanges(recs []kafka.ChangelogRecord, ruleID, fingerprint string) ([]kafka.ChangelogRecord, error) {
+func (s *ruleState) takeChanges(recs []changelog.Record, ruleID, fingerprint string) ([]changelog.Record, error) {
 	var err error
 	for i := range stateShards {
 		th := &s.threshold[i]
@@ -86,9 +86,9 @@ func (s *ruleState) takeChanges(recs []kafka.ChangelogRecord, ruleID, fingerprin
 
 // appendChanges encodes the dirty keys of one shard (locked by the caller)
 // and clears them.
-func appendChanges(recs []kafka.ChangelogRecord, dirty dirtyKeys, kind byte, ruleID string, current func(string) (*stateEntry, bool)) ([]kafka.ChangelogRecord, error) {
+func appendChanges(recs []changelog.Record, dirty dirtyKeys, kind byte, ruleID string, current func(string) (*stateEntry, bool)) ([]changelog.Record, error) {
 	for k := range dirty {
-		rec := kafka.ChangelogRecord{Key: entryKey(kind, ruleID, k)}
+		rec := changelog.Record{Key: entryKey(kind, ruleID, k)}
 		if e, ok := current(k); ok {
 			v, err := json.Marshal(e)
 			if err != nil {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
 // Partitioned state (the `changelog` field): for events read from Kafka by
@@ -67,9 +67,9 @@ type taggedRecord struct {
 func noBatch() lastBatch { return lastBatch{From: -1, To: -1, Watermark: minTime} }
 
 // changelogStore is what partitioned state needs of the changelog
-// (kafka.Changelog).
+// (changelog.Store).
 type changelogStore interface {
-	Open(ctx context.Context, source string, partition int32) (*kafka.ChangelogWriter, map[string][]byte, error)
+	Open(ctx context.Context, source string, partition int32) (*changelog.Writer, map[string][]byte, error)
 	Topic() string
 }
 
@@ -124,7 +124,7 @@ type partitionTask struct {
 	mu       sync.Mutex // one batch of the partition at a time
 	src      sourcePartition
 	engine   *Engine
-	writer   *kafka.ChangelogWriter
+	writer   *changelog.Writer
 	last     lastBatch
 	stale    []string // changelog entries to delete with the next commit
 	lastUsed time.Time
@@ -377,7 +377,7 @@ func (plan batchPlan) apply() service.MessageBatch {
 // evaluate decides each record's outcome against the last committed batch
 // and evaluates the new ones. changes is nil when no record was new (the
 // state did not change and nothing needs committing).
-func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, lastBatch, []kafka.ChangelogRecord, error) {
+func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, lastBatch, []changelog.Record, error) {
 	plan := make(batchPlan, len(recs))
 	next := lastBatch{From: -1, To: -1}
 	replay := map[int64]taggedRecord{}
@@ -447,9 +447,9 @@ func (p *partitioned) evaluate(t *partitionTask, recs []sourced) (batchPlan, las
 		return nil, next, nil, fmt.Errorf("encoding the batch summary: %w", err)
 	}
 	for _, k := range t.stale {
-		changes = append(changes, kafka.ChangelogRecord{Key: []byte(k)})
+		changes = append(changes, changelog.Record{Key: []byte(k)})
 	}
-	changes = append(changes, kafka.ChangelogRecord{Key: []byte(lastBatchKey), Value: summary})
+	changes = append(changes, changelog.Record{Key: []byte(lastBatchKey), Value: summary})
 	return plan, next, changes, nil
 }
 

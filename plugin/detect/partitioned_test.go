@@ -12,21 +12,21 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
 // newTestChangelog starts kfake with a 4-partition source topic "events"
 // and returns a changelog over it.
-func newTestChangelog(t *testing.T) *kafka.Changelog {
+func newTestChangelog(t *testing.T) *changelog.Store {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "events"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	conf, err := service.NewConfigSpec().Fields(kafka.ChangelogFields()...).ParseYAML(fmt.Sprintf(`
+	conf, err := service.NewConfigSpec().Fields(changelog.Fields()...).ParseYAML(fmt.Sprintf(`
 seed_brokers: [ %q ]
 topic: state
 transaction_timeout: 5s
@@ -35,7 +35,7 @@ timeout: 20s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kafka.NewChangelog(conf)
+	cl, err := changelog.NewStore(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ timeout: 20s
 }
 
 // worker is one detection worker's partitioned state.
-func newTestWorker(t *testing.T, cl *kafka.Changelog, rs *RuleSet) *partitioned {
+func newTestWorker(t *testing.T, cl *changelog.Store, rs *RuleSet) *partitioned {
 	p := newPartitioned(cl, rs, EngineOptions{}, nil, service.MockResources())
 	p.retryIn = func(int) time.Duration { return 10 * time.Millisecond }
 	t.Cleanup(p.close)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
@@ -113,7 +113,7 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Default(map[string]any{"org": meta.OktaOrg}).
 				Example(map[string]any{"org": meta.OktaOrg, "tenant": "tenant"}).
 				Advanced(),
-			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
+			service.NewObjectField(fieldChangelog, changelog.Fields()...).
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
 				Optional(),
 		).
@@ -179,7 +179,7 @@ type processorConfig struct {
 	watch            bool
 	maxLateness      time.Duration
 	costLimit        int
-	changelog        *kafka.Changelog
+	changelog        *changelog.Store
 	eventMetadata    []metaSource
 }
 
@@ -223,7 +223,7 @@ func parseConfig(conf *service.ParsedConfig) (processorConfig, error) {
 		if c.stateFile != "" {
 			return c, errors.New("state_file and changelog are exclusive: state lives either in a file (one process) or in the changelog topic (workers sharing partitions)")
 		}
-		if c.changelog, err = kafka.NewChangelog(conf.Namespace(fieldChangelog)); err != nil {
+		if c.changelog, err = changelog.NewStore(conf.Namespace(fieldChangelog)); err != nil {
 			return c, fmt.Errorf("changelog: %w", err)
 		}
 	}
