@@ -19,10 +19,10 @@ import (
 
 	// okta_system_log input.
 	_ "github.com/oktadetect/oktadetect/internal/impl/okta"
-	// kafka_producer and kafka_consumer, kafka_checkpoint cache.
-	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+	// kafka_producer output, kafka_consumer input, kafka_checkpoint cache.
+	_ "github.com/oktadetect/oktadetect/internal/impl/kafka"
 	// prometheus metrics exporter.
-	_ "github.com/oktadetect/oktadetect/plugin/metrics"
+	_ "github.com/oktadetect/oktadetect/internal/impl/prometheus"
 )
 
 // Detection is what cel_detect runs when a config names no rules (the pack

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	_ "github.com/oktadetect/oktadetect/plugin/kafka"
+	_ "github.com/oktadetect/oktadetect/internal/impl/kafka"
 )
 
 // The whole pipeline, simulator → okta_system_log → cel_detect (the pack)

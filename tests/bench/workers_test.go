@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	_ "github.com/oktadetect/oktadetect/internal/impl/kafka"
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
-	_ "github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
 // Detection workers in one process (issue 9): k stage-2 pipelines

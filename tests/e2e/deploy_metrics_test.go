@@ -110,7 +110,7 @@ func TestDeployMetricsAreExported(t *testing.T) {
 	})
 	for who, body := range bodies {
 		if strings.Contains(body, "(no description") {
-			t.Errorf("%s exports a metric without a help text (add it to plugin/metrics/help.go):\n%s", who, helpless(body))
+			t.Errorf("%s exports a metric without a help text (add it to internal/impl/prometheus/help.go):\n%s", who, helpless(body))
 		}
 	}
 	t.Run("promtool check metrics", func(t *testing.T) {

@@ -24,8 +24,8 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 
 	// kafka_consumer for the in-process workers.
+	_ "github.com/oktadetect/oktadetect/internal/impl/kafka"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	_ "github.com/oktadetect/oktadetect/plugin/kafka"
 )
 
 // The scale-out tests: workers in one consumer group share okta.system_log's

@@ -16,19 +16,19 @@ import (
 	"github.com/oktadetect/oktadetect/internal/detect/detecttest"
 	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
+	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // newTestChangelog starts kfake with a 4-partition source topic "events"
 // and returns a changelog over it.
-func newTestChangelog(t *testing.T) *kafka.Changelog {
+func newTestChangelog(t *testing.T) *changelog.Store {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "events"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	conf, err := service.NewConfigSpec().Fields(kafka.ChangelogFields()...).ParseYAML(fmt.Sprintf(`
+	conf, err := service.NewConfigSpec().Fields(changelog.Fields()...).ParseYAML(fmt.Sprintf(`
 seed_brokers: [ %q ]
 topic: state
 transaction_timeout: 5s
@@ -37,7 +37,7 @@ timeout: 20s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kafka.NewChangelog(conf)
+	cl, err := changelog.NewStore(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ timeout: 20s
 }
 
 // worker is one detection worker's partitioned state.
-func newTestWorker(t *testing.T, cl *kafka.Changelog, rs *detect.RuleSet) *partitionedDetector {
+func newTestWorker(t *testing.T, cl *changelog.Store, rs *detect.RuleSet) *partitionedDetector {
 	p := newPartitionedDetector(cl, rs, detect.EngineOptions{}, nil, service.MockResources(),
 		func(int) time.Duration { return 10 * time.Millisecond })
 	t.Cleanup(func() { p.close() })

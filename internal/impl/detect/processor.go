@@ -15,7 +15,7 @@ import (
 
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
+	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // Config field names of cel_detect.
@@ -114,7 +114,7 @@ Rules grouping by something else (a source IP) only see the events of each parti
 		).
 		Fields(tuningFields()...).
 		Fields(
-			service.NewObjectField(fieldChangelog, kafka.ChangelogFields()...).
+			service.NewObjectField(fieldChangelog, changelog.Fields()...).
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
 				Optional(),
 		).
@@ -208,7 +208,7 @@ type processorConfig struct {
 	maxLateness      time.Duration
 	costLimit        int
 	tuning           detect.Tuning
-	changelog        *kafka.Changelog
+	changelog        *changelog.Store
 	eventMetadata    []metaSource
 }
 
@@ -260,7 +260,7 @@ func parseChangelog(conf *service.ParsedConfig, c *processorConfig) error {
 	if c.stateFile != "" {
 		return errors.New("state_file and changelog are exclusive: state lives either in a file (one process) or in the changelog topic (workers sharing partitions)")
 	}
-	if c.changelog, err = kafka.NewChangelog(conf.Namespace(fieldChangelog)); err != nil {
+	if c.changelog, err = changelog.NewStore(conf.Namespace(fieldChangelog)); err != nil {
 		return fmt.Errorf("changelog: %w", err)
 	}
 	return nil

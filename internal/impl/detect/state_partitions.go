@@ -11,7 +11,7 @@ import (
 
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/plugin/kafka"
+	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // idlePartition is how long the state of a source partition no batch came
@@ -30,7 +30,7 @@ type partitionedDetector struct {
 
 // retryIn is the wait before retrying a failed restore or commit (nil: the
 // engine's default backoff).
-func newPartitionedDetector(cl *kafka.Changelog, rs *detect.RuleSet, opts detect.EngineOptions, sources []metaSource, mgr *service.Resources, retryIn func(int) time.Duration) *partitionedDetector {
+func newPartitionedDetector(cl *changelog.Store, rs *detect.RuleSet, opts detect.EngineOptions, sources []metaSource, mgr *service.Resources, retryIn func(int) time.Duration) *partitionedDetector {
 	m := mgr.Metrics()
 	restores := m.NewCounter("cel_detect_state_restores_total")
 	skipped := m.NewCounter("cel_detect_records_already_evaluated_total")
@@ -164,7 +164,7 @@ func (d *partitionedDetector) close() error {
 }
 
 // changelogStore is the Kafka changelog as the engine's PartitionStore.
-type changelogStore struct{ cl *kafka.Changelog }
+type changelogStore struct{ cl *changelog.Store }
 
 func (s changelogStore) Open(ctx context.Context, src detect.SourcePartition) (detect.PartitionWriter, map[string][]byte, error) {
 	w, entries, err := s.cl.Open(ctx, src.Topic, src.Partition)
@@ -176,12 +176,12 @@ func (s changelogStore) Open(ctx context.Context, src detect.SourcePartition) (d
 
 func (s changelogStore) Name() string { return fmt.Sprintf("changelog %q", s.cl.Topic()) }
 
-type changelogWriter struct{ w *kafka.ChangelogWriter }
+type changelogWriter struct{ w *changelog.Writer }
 
 func (w changelogWriter) Commit(ctx context.Context, changes []detect.Change) error {
-	recs := make([]kafka.ChangelogRecord, len(changes))
+	recs := make([]changelog.Record, len(changes))
 	for i, c := range changes {
-		recs[i] = kafka.ChangelogRecord{Key: c.Key, Value: c.Value}
+		recs[i] = changelog.Record{Key: c.Key, Value: c.Value}
 	}
 	return w.w.Commit(ctx, recs)
 }

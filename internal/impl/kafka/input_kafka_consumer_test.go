@@ -99,7 +99,7 @@ func bodies(b service.MessageBatch) string {
 func committed(t testing.TB, c *kfake.Cluster, group string) map[int32]int64 {
 	t.Helper()
 	out := map[int32]int64{}
-	admin(t, c, func(ctx context.Context, adm *kadm.Client) {
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
 		offs, err := adm.FetchOffsets(ctx, group)
 		if err != nil {
 			t.Fatalf("fetching offsets: %v", err)
@@ -112,17 +112,10 @@ func committed(t testing.TB, c *kfake.Cluster, group string) map[int32]int64 {
 // waitCommitted polls until partition p of group is committed at want.
 func waitCommitted(t testing.TB, c *kfake.Cluster, group string, p int32, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(testkit.Patience)
-	for {
+	testkit.Until(t, fmt.Sprintf("partition %d of %s committed at %d", p, group, want), func() (bool, string) {
 		got, ok := committed(t, c, group)[p]
-		if ok && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("partition %d committed at %d (present %v), want %d", p, got, ok, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ok && got == want, fmt.Sprintf("committed at %d (present %v)", got, ok)
+	})
 }
 
 func TestConsumerConfigValidation(t *testing.T) {
@@ -315,19 +308,12 @@ func TestConsumerStartLatest(t *testing.T) {
 	produceTo(t, c, recordsOn(0, "old")...)
 	k := newConsumer(t, c, "g-latest", "start_offset: latest\n")
 	// Wait until the member owns the partitions, then write.
-	deadline := time.Now().Add(testkit.Patience)
-	for {
+	testkit.Until(t, "the member to own the 4 partitions", func() (bool, string) {
 		k.mu.Lock()
 		n := len(k.parts)
 		k.mu.Unlock()
-		if n == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("never assigned")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 4, fmt.Sprintf("%d partitions", n)
+	})
 	// The member lists its start offsets after the assignment, at a moment
 	// the test cannot see: it writes until a record is read. Whatever is
 	// read first must be a new one, never "old".

@@ -1,6 +1,4 @@
-// Package metrics holds oktadetect's Benthos metrics exporters. Importing it
-// registers the prometheus exporter.
-package metrics
+package prometheus
 
 import (
 	"context"

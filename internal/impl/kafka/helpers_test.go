@@ -9,19 +9,15 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 // newCluster starts an in-process Kafka speaking the real protocol, with
 // topic "t" of four partitions.
 func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
-	opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(4, "t")}, opts...)
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return testkit.KafkaCluster(t, append([]kfake.Opt{kfake.SeedTopics(4, "t")}, opts...)...)
 }
 
 // newProducer builds and connects the output from YAML; seed_brokers is

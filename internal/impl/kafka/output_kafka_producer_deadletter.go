@@ -23,13 +23,13 @@ import (
 // been.
 
 const (
-	kpFieldDeadLetterTopic = "dead_letter_topic"
+	producerFieldDeadLetterTopic = "dead_letter_topic"
 
 	// Header keys of a dead letter. The record key is the original key.
-	hdrDeadReason     = "dead_letter_reason"
-	hdrDeadTopic      = "dead_letter_topic"
-	hdrDeadPartition  = "dead_letter_partition"
-	hdrDeadValueBytes = "dead_letter_value_bytes"
+	deadLetterHeaderReason     = "dead_letter_reason"
+	deadLetterHeaderTopic      = "dead_letter_topic"
+	deadLetterHeaderPartition  = "dead_letter_partition"
+	deadLetterHeaderValueBytes = "dead_letter_value_bytes"
 
 	// deadLetterValueBytes of the value, and of each header value, are kept:
 	// enough to identify the event, small enough to fit any topic.
@@ -39,8 +39,8 @@ const (
 )
 
 func deadLetterField() *service.ConfigField {
-	return service.NewStringField(kpFieldDeadLetterTopic).
-		Description("Where a record goes that Kafka refuses for good (larger than `max_message_bytes` or than the topic's `max.message.bytes`, an invalid record): the original key and headers, the first 1 KiB of the value, and headers `" + hdrDeadReason + "`, `" + hdrDeadTopic + "`, `" + hdrDeadPartition + "` (when Kafka had assigned one) and `" + hdrDeadValueBytes + "`. The message is then acknowledged, so one bad record never stalls the pipeline; each is logged and counted in `kafka_producer_dead_letters_total{reason}`. In exactly-once mode the dead letter is written in the batch's transaction. Empty: a refused record fails its message (at-least-once: nacked and retried; exactly-once: the batch is retried until it is committed).").
+	return service.NewStringField(producerFieldDeadLetterTopic).
+		Description("Where a record goes that Kafka refuses for good (larger than `max_message_bytes` or than the topic's `max.message.bytes`, an invalid record): the original key and headers, the first 1 KiB of the value, and headers `" + deadLetterHeaderReason + "`, `" + deadLetterHeaderTopic + "`, `" + deadLetterHeaderPartition + "` (when Kafka had assigned one) and `" + deadLetterHeaderValueBytes + "`. The message is then acknowledged, so one bad record never stalls the pipeline; each is logged and counted in `kafka_producer_dead_letters_total{reason}`. In exactly-once mode the dead letter is written in the batch's transaction. Empty: a refused record fails its message (at-least-once: nacked and retried; exactly-once: the batch is retried until it is committed).").
 		Default("okta.deadletter")
 }
 
@@ -48,7 +48,7 @@ func deadLetterField() *service.ConfigField {
 type tooLargeError struct{ size, limit int }
 
 func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("record of %d bytes exceeds %s %d", e.size, kpFieldMaxMessageBytes, e.limit)
+	return fmt.Sprintf("record of %d bytes exceeds %s %d", e.size, producerFieldMaxMessageBytes, e.limit)
 }
 
 // refusedForGood reports whether Kafka refused a record in a way that sending
@@ -77,14 +77,14 @@ func refusedForGood(err error) (label string, ok bool) {
 // max_message_bytes: what is kept of r shrinks until it does.
 func (k *kafkaProducer) deadLetter(r *kgo.Record, reason error, partitioned bool) *kgo.Record {
 	meta := []kgo.RecordHeader{
-		{Key: hdrDeadReason, Value: truncate([]byte(reason.Error()), 512)},
-		{Key: hdrDeadTopic, Value: truncate([]byte(r.Topic), 256)},
-		{Key: hdrDeadValueBytes, Value: []byte(strconv.Itoa(len(r.Value)))},
+		{Key: deadLetterHeaderReason, Value: truncate([]byte(reason.Error()), 512)},
+		{Key: deadLetterHeaderTopic, Value: truncate([]byte(r.Topic), 256)},
+		{Key: deadLetterHeaderValueBytes, Value: []byte(strconv.Itoa(len(r.Value)))},
 	}
 	if partitioned {
-		meta = append(meta, kgo.RecordHeader{Key: hdrDeadPartition, Value: []byte(strconv.Itoa(int(r.Partition)))})
+		meta = append(meta, kgo.RecordHeader{Key: deadLetterHeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))})
 	}
-	d := &kgo.Record{Topic: k.dlqTopic, Key: truncate(r.Key, deadLetterKeyBytes), Value: truncate(r.Value, deadLetterValueBytes)}
+	d := &kgo.Record{Topic: k.deadLetterTopic, Key: truncate(r.Key, deadLetterKeyBytes), Value: truncate(r.Value, deadLetterValueBytes)}
 	for i, h := range r.Headers {
 		if i == deadLetterMaxHeaders {
 			break
@@ -120,8 +120,8 @@ type deadLettered struct {
 }
 
 func (k *kafkaProducer) noteDeadLetter(d *deadLettered) {
-	k.mDead.Incr(1, d.label)
-	k.log.Warnf("Kafka refuses a record for topic %s (key %q) for good: %v; it went to dead-letter topic %s instead, and the pipeline moves on", d.topic, truncate([]byte(d.key), 200), d.reason, k.dlqTopic)
+	k.deadLetters.Incr(1, d.label)
+	k.log.Warnf("Kafka refuses a record for topic %s (key %q) for good: %v; it went to dead-letter topic %s instead, and the pipeline moves on", d.topic, truncate([]byte(d.key), 200), d.reason, k.deadLetterTopic)
 }
 
 // replaceRefused retries, one at a time, the records Kafka refused for good
@@ -129,11 +129,11 @@ func (k *kafkaProducer) noteDeadLetter(d *deadLettered) {
 // writes a dead letter for each refused alone too. errs is updated with the
 // outcome; it returns the dead letters written.
 func (k *kafkaProducer) replaceRefused(ctx context.Context, cl *kgo.Client, records []*kgo.Record, errs []error) {
-	if k.dlqTopic == "" {
+	if k.deadLetterTopic == "" {
 		return
 	}
 	for i, err := range errs {
-		if _, ok := refusedForGood(err); !ok || records[i] == nil || records[i].Topic == k.dlqTopic {
+		if _, ok := refusedForGood(err); !ok || records[i] == nil || records[i].Topic == k.deadLetterTopic {
 			continue
 		}
 		r := records[i]
@@ -151,13 +151,13 @@ func (k *kafkaProducer) replaceRefused(ctx context.Context, cl *kgo.Client, reco
 }
 
 func (k *kafkaProducer) writeDeadLetter(ctx context.Context, cl *kgo.Client, r *kgo.Record, reason error, label string) error {
-	if err := k.topics.ensure(ctx, cl, k.dlqTopic); err != nil {
+	if err := k.topics.Ensure(ctx, cl, k.deadLetterTopic); err != nil {
 		return fmt.Errorf("%w; and the dead-letter topic: %w", reason, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 	if err := cl.ProduceSync(pctx, k.deadLetter(r, reason, true)).FirstErr(); err != nil {
-		return fmt.Errorf("%w; writing it to dead-letter topic %s: %w", reason, k.dlqTopic, err)
+		return fmt.Errorf("%w; writing it to dead-letter topic %s: %w", reason, k.deadLetterTopic, err)
 	}
 	k.noteDeadLetter(&deadLettered{topic: r.Topic, key: string(r.Key), label: label, reason: reason})
 	return nil

@@ -1,4 +1,4 @@
-package kafka
+package kafkax
 
 import (
 	"context"
@@ -31,8 +31,9 @@ const (
 // maxSecretFileBytes bounds a password file: a secret, not a document.
 const maxSecretFileBytes = 64 << 10
 
-func saslField() *service.ConfigField {
-	return service.NewObjectListField(kpFieldSASL,
+// SASLField is the sasl field: a list of mechanisms tried in order.
+func SASLField() *service.ConfigField {
+	return service.NewObjectListField(FieldSASL,
 		service.NewStringEnumField(saslFieldMechanism, "none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM").
 			Description("The SASL mechanism. PLAIN sends the password as is, so use it only over TLS. OAUTHBEARER sends `token`; AWS_MSK_IAM signs with AWS credentials (`aws`). `none` skips the entry, so a config can take the mechanism from an environment variable (`mechanism: ${KAFKA_SASL_MECHANISM:none}`)."),
 		service.NewStringField(saslFieldUsername).Default("").
@@ -64,10 +65,10 @@ func saslField() *service.ConfigField {
 }
 
 func saslMechanisms(conf *service.ParsedConfig) ([]sasl.Mechanism, error) {
-	if !conf.Contains(kpFieldSASL) {
+	if !conf.Contains(FieldSASL) {
 		return nil, nil
 	}
-	entries, err := conf.FieldObjectList(kpFieldSASL)
+	entries, err := conf.FieldObjectList(FieldSASL)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +76,7 @@ func saslMechanisms(conf *service.ParsedConfig) ([]sasl.Mechanism, error) {
 	for i, e := range entries {
 		m, err := saslMechanism(e)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", kpFieldSASL, i, err)
+			return nil, fmt.Errorf("%s[%d]: %w", FieldSASL, i, err)
 		}
 		if m != nil {
 			mechs = append(mechs, m)

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 )
 
+// Field names of kafka_checkpoint, besides kafkax's connection fields.
 const (
-	kcFieldTopic   = "topic"
-	kcFieldTimeout = "timeout"
+	checkpointCacheFieldTopic   = "topic"
+	checkpointCacheFieldTimeout = "timeout"
 )
 
 func kafkaCheckpointSpec() *service.ConfigSpec {
@@ -33,22 +35,17 @@ a cache (`+"`okta_system_log`"+`'s `+"`checkpoint_cache`"+`) reads it back here 
   write from outside that transaction would break the guarantee. `+"`delete`"+` does nothing either;
   delete a checkpoint by producing a tombstone for its key.`).
 		Fields(
-			service.NewStringListField(kpFieldSeedBrokers).
-				Description("Kafka brokers to bootstrap from. Entries may hold several comma-separated addresses.").
-				Example([]string{"localhost:9092"}),
-			service.NewStringField(kcFieldTopic).
+			kafkax.SeedBrokersField(),
+			service.NewStringField(checkpointCacheFieldTopic).
 				Description("The compacted topic holding the checkpoints, keyed by checkpoint key.").
 				Default("okta.checkpoints"),
-			service.NewStringField(kpFieldClientID).
-				Description("The client ID sent to Kafka.").
-				Default("oktadetect"),
-			service.NewDurationField(kcFieldTimeout).
+			kafkax.ClientIDField(),
+			service.NewDurationField(checkpointCacheFieldTimeout).
 				Description("How long one read of the topic may take before it fails (the input then retries).").
 				Default("30s").
 				Advanced(),
-			service.NewTLSToggledField(kpFieldTLS).
-				Description("TLS for broker connections."),
-			saslField(),
+			kafkax.TLSField(),
+			kafkax.SASLField(),
 		).
 		Example("Okta cursor", "The Okta input resumes from the cursor that kafka_producer commits with the events.", `
 input:
@@ -69,39 +66,38 @@ func init() {
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Cache, error) {
 			c, err := newKafkaCheckpointCache(conf)
 			if err == nil {
-				c.conn = newConnWatch(mgr.Logger(), "kafka_checkpoint cache")
+				c.conn = kafkax.NewConnWatch(mgr.Logger(), "kafka_checkpoint cache")
 			}
 			return c, err
 		})
 }
 
 type kafkaCheckpointCache struct {
-	opts    []kgo.Opt
+	kafka   *kafkax.Connection
 	topic   string
 	timeout time.Duration
-	conn    *connWatch
-	hints   connHints
+	conn    *kafkax.ConnWatch
 }
 
+// newKafkaCheckpointCache validates the config; it does no I/O.
 func newKafkaCheckpointCache(conf *service.ParsedConfig) (*kafkaCheckpointCache, error) {
-	c := &kafkaCheckpointCache{conn: newConnWatch(nil, "kafka_checkpoint cache")}
+	c := &kafkaCheckpointCache{conn: kafkax.NewConnWatch(nil, "kafka_checkpoint cache")}
 	var err error
-	if c.topic, err = conf.FieldString(kcFieldTopic); err != nil {
+	if c.topic, err = conf.FieldString(checkpointCacheFieldTopic); err != nil {
 		return nil, err
 	}
 	if c.topic == "" {
 		return nil, errors.New("topic must not be empty")
 	}
-	if c.timeout, err = conf.FieldDuration(kcFieldTimeout); err != nil {
+	if c.timeout, err = conf.FieldDuration(checkpointCacheFieldTimeout); err != nil {
 		return nil, err
 	}
 	if c.timeout <= 0 {
-		return nil, fmt.Errorf("%s must be positive", kcFieldTimeout)
+		return nil, fmt.Errorf("%s must be positive", checkpointCacheFieldTimeout)
 	}
-	if c.opts, err = connectionOpts(conf); err != nil {
+	if c.kafka, err = kafkax.ParseConnection(conf); err != nil {
 		return nil, err
 	}
-	c.hints = connHintsOf(conf)
 	return c, nil
 }
 
@@ -109,13 +105,12 @@ func newKafkaCheckpointCache(conf *service.ParsedConfig) (*kafkaCheckpointCache,
 func (c *kafkaCheckpointCache) Get(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	v, err := readCheckpoint(ctx, c.opts, c.topic, key)
-	var connErr *connError
-	if errors.As(err, &connErr) {
-		_ = c.conn.failed(err) // logged once; the caller retries
+	v, err := readCheckpoint(ctx, c.kafka.Opts(), c.topic, key)
+	if kafkax.IsConnError(err) {
+		_ = c.conn.Failed(err) // logged once; the caller retries
 		return nil, err
 	}
-	c.conn.ok()
+	c.conn.OK()
 	if errors.Is(err, errNoCheckpoint) {
 		return nil, service.ErrKeyNotFound
 	}

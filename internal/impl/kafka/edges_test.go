@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,26 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 )
-
-// admin runs fn with an admin client of the cluster.
-func admin(t testing.TB, c *kfake.Cluster, fn func(ctx context.Context, adm *kadm.Client)) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fn(ctx, kadm.NewClient(cl))
-}
 
 // createTopic creates topic with one partition and the given configs.
 func createTopic(t *testing.T, c *kfake.Cluster, topic string, configs map[string]string) {
 	t.Helper()
-	admin(t, c, func(ctx context.Context, adm *kadm.Client) {
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
 		cfg := map[string]*string{}
 		for k, v := range configs {
 			cfg[k] = kmsg.StringPtr(v)
@@ -55,7 +42,7 @@ func createTopic(t *testing.T, c *kfake.Cluster, topic string, configs map[strin
 func topicConfig(t *testing.T, c *kfake.Cluster, topic, key string) string {
 	t.Helper()
 	var v string
-	admin(t, c, func(ctx context.Context, adm *kadm.Client) {
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
 		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
@@ -91,11 +78,7 @@ func incompressible(n int) string {
 }
 
 func TestMissingTopicsAreAutoCreated(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.KafkaCluster(t, kfake.AllowAutoTopicCreation())
 	k := newProducer(t, c, "topic: fresh\n")
 	if err := write(t, k, msgBatch("a", "b")); err != nil {
 		t.Fatal(err)
@@ -106,11 +89,7 @@ func TestMissingTopicsAreAutoCreated(t *testing.T) {
 }
 
 func TestCreateTopicsCreatesWithThePartitionsAsked(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1)) // no auto-creation
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.KafkaCluster(t) // no auto-creation
 	k := newProducer(t, c, "topic: ${! meta(\"t\") }\ncreate_topics: {enabled: true, partitions: 5, config: {retention.ms: \"3600000\"}}\n")
 	b := msgBatch("a", "b")
 	b[0].MetaSetMut("t", "one")
@@ -118,7 +97,7 @@ func TestCreateTopicsCreatesWithThePartitionsAsked(t *testing.T) {
 	if err := write(t, k, b); err != nil {
 		t.Fatal(err)
 	}
-	admin(t, c, func(ctx context.Context, adm *kadm.Client) {
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
 		td, err := adm.ListTopics(ctx, "one", "two")
 		if err != nil {
 			t.Fatal(err)
@@ -137,11 +116,7 @@ func TestCreateTopicsCreatesWithThePartitionsAsked(t *testing.T) {
 // A topic that does not exist and will not be created is an error that names
 // it and the fix, at Connect for a static topic and at write for a dynamic one.
 func TestMissingTopicIsAClearError(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.KafkaCluster(t)
 	k, err := parseProducer("seed_brokers: [" + c.ListenAddrs()[0] + "]\ntopic: nowhere\n")
 	if err != nil {
 		t.Fatal(err)
@@ -323,40 +298,6 @@ func TestUncompactableCheckpointTopicIsRefused(t *testing.T) {
 	}
 }
 
-func TestSASLMechanismsBuild(t *testing.T) {
-	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("s3cret #not a comment\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for yaml, want := range map[string]string{
-		"[{mechanism: OAUTHBEARER, token: abc}]":                                                  "OAUTHBEARER",
-		"[{mechanism: AWS_MSK_IAM, aws: {access_key_id: AKIA, secret_access_key: s}}]":            "AWS_MSK_IAM",
-		"[{mechanism: SCRAM-SHA-256, username: u, password_file: " + pwFile + "}]":                "SCRAM-SHA-256",
-		"[{mechanism: OAUTHBEARER}]":                                                              "needs token",
-		"[{mechanism: AWS_MSK_IAM, aws: {access_key_id: AKIA}}]":                                  "go together",
-		"[{mechanism: PLAIN, username: u, password: p, password_file: " + pwFile + "}]":           "exclusive",
-		"[{mechanism: PLAIN, username: u, password_file: " + filepath.Join(dir, "missing") + "}]": "no such file",
-	} {
-		k, err := parseProducer("seed_brokers: [x:9092]\ntopic: t\nsasl: " + yaml + "\n")
-		got := ""
-		if err != nil {
-			got = err.Error()
-		} else {
-			conf, _ := kafkaProducerSpec().ParseYAML("seed_brokers: [x:9092]\ntopic: t\nsasl: "+yaml+"\n", nil)
-			mechs, _ := saslMechanisms(conf)
-			got = mechs[0].Name()
-			_ = k
-		}
-		if !strings.Contains(got, want) {
-			t.Errorf("sasl %s: got %q, want %q", yaml, got, want)
-		}
-	}
-	if s, err := readSecretFile(pwFile); err != nil || s != "s3cret #not a comment" {
-		t.Errorf("password_file read as %q, %v", s, err)
-	}
-}
-
 // A password from password_file authenticates; one with " #" in it
 // survives, as YAML never sees it.
 func TestPasswordFileAuthenticates(t *testing.T) {
@@ -393,12 +334,12 @@ func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
 		t.Errorf("the cause is logged %d times over 3 attempts, want once:\n%s", n, buf.String())
 	}
 
-	w := newConnWatch(res.Logger(), "x")
-	_ = w.failed(errors.New("cause A"))
-	_ = w.failed(errors.New("cause A"))
-	_ = w.failed(errors.New("cause B"))
-	w.ok()
-	w.ok()
+	w := kafkax.NewConnWatch(res.Logger(), "x")
+	_ = w.Failed(errors.New("cause A"))
+	_ = w.Failed(errors.New("cause A"))
+	_ = w.Failed(errors.New("cause B"))
+	w.OK()
+	w.OK()
 	out := buf.String()
 	if strings.Count(out, "cause A") != 1 || strings.Count(out, "cause B") != 1 || strings.Count(out, "x uses Kafka again") != 1 {
 		t.Errorf("state changes logged wrongly:\n%s", out)
@@ -412,7 +353,7 @@ func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc.conn = newConnWatch(res.Logger(), "kafka_checkpoint cache")
+	cc.conn = kafkax.NewConnWatch(res.Logger(), "kafka_checkpoint cache")
 	for range 2 {
 		if _, err := cc.Get(context.Background(), "k"); err == nil || !strings.Contains(err.Error(), "nothing listens there") {
 			t.Fatalf("Get: %v, want the explained cause", err)

@@ -1,11 +1,10 @@
-package kafka
+package kafkax
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -23,31 +22,35 @@ import (
 // is missing for good is an error naming it and the fix, not a produce that
 // waits forever for a topic that never appears.
 
+// Names of the topic creation fields and of create_topics' own fields.
 const (
-	kpFieldAutoCreate   = "allow_auto_topic_creation"
-	kpFieldCreateTopics = "create_topics"
-	ctFieldEnabled      = "enabled"
-	ctFieldPartitions   = "partitions"
-	ctFieldReplication  = "replication_factor"
-	ctFieldConfig       = "config"
+	FieldAutoCreateTopics = "allow_auto_topic_creation"
+	FieldCreateTopics     = "create_topics"
+
+	createTopicsFieldEnabled     = "enabled"
+	createTopicsFieldPartitions  = "partitions"
+	createTopicsFieldReplication = "replication_factor"
+	createTopicsFieldConfig      = "config"
 )
 
-func topicFields() []*service.ConfigField {
+// TopicCreationFields are the fields that say how a producer's missing
+// topics come to exist: allow_auto_topic_creation and create_topics.
+func TopicCreationFields() []*service.ConfigField {
 	return []*service.ConfigField{
-		service.NewBoolField(kpFieldAutoCreate).
+		service.NewBoolField(FieldAutoCreateTopics).
 			Description("Ask the broker to create a missing topic, as Java and librdkafka producers do; brokers that allow it (`auto.create.topics.enable`, on in Apache Kafka's defaults) create it with their default partitions and configs. Use `create_topics` to choose them.").
 			Default(true),
-		service.NewObjectField(kpFieldCreateTopics,
-			service.NewBoolField(ctFieldEnabled).
+		service.NewObjectField(FieldCreateTopics,
+			service.NewBoolField(createTopicsFieldEnabled).
 				Description("Create missing topics.").
 				Default(false),
-			service.NewIntField(ctFieldPartitions).
+			service.NewIntField(createTopicsFieldPartitions).
 				Description("Partitions of a created topic; -1: the broker's default (`num.partitions`).").
 				Default(-1),
-			service.NewIntField(ctFieldReplication).
+			service.NewIntField(createTopicsFieldReplication).
 				Description("Replicas of each partition; -1: the broker's default (`default.replication.factor`).").
 				Default(-1),
-			service.NewStringMapField(ctFieldConfig).
+			service.NewStringMapField(createTopicsFieldConfig).
 				Description("Topic configs of a created topic.").
 				Example(map[string]string{"retention.ms": "604800000", "compression.type": "producer"}).
 				Default(map[string]any{}),
@@ -65,25 +68,25 @@ type topicSpec struct {
 }
 
 func parseTopicSpec(conf *service.ParsedConfig) (*topicSpec, error) {
-	c := conf.Namespace(kpFieldCreateTopics)
-	if on, err := c.FieldBool(ctFieldEnabled); err != nil || !on {
+	c := conf.Namespace(FieldCreateTopics)
+	if on, err := c.FieldBool(createTopicsFieldEnabled); err != nil || !on {
 		return nil, err
 	}
-	parts, err := c.FieldInt(ctFieldPartitions)
+	parts, err := c.FieldInt(createTopicsFieldPartitions)
 	if err != nil {
 		return nil, err
 	}
-	repl, err := c.FieldInt(ctFieldReplication)
+	repl, err := c.FieldInt(createTopicsFieldReplication)
 	if err != nil {
 		return nil, err
 	}
 	if parts == 0 || parts < -1 || parts > 1<<20 {
-		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", kpFieldCreateTopics, ctFieldPartitions, parts)
+		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", FieldCreateTopics, createTopicsFieldPartitions, parts)
 	}
 	if repl == 0 || repl < -1 || repl > 1<<10 {
-		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", kpFieldCreateTopics, ctFieldReplication, repl)
+		return nil, fmt.Errorf("%s.%s must be -1 (broker default) or a positive count, got %d", FieldCreateTopics, createTopicsFieldReplication, repl)
 	}
-	cfg, err := c.FieldStringMap(ctFieldConfig)
+	cfg, err := c.FieldStringMap(createTopicsFieldConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +97,9 @@ func parseTopicSpec(conf *service.ParsedConfig) (*topicSpec, error) {
 	return s, nil
 }
 
-// topicGate checks each topic once before records go to it.
-type topicGate struct {
+// TopicGate checks each topic a producer writes to once, before the first
+// record goes to it, creating it as configured.
+type TopicGate struct {
 	autoCreate bool
 	create     *topicSpec // nil: never create explicitly
 
@@ -103,8 +107,26 @@ type topicGate struct {
 	ready map[string]bool
 }
 
-// ensure makes sure every topic exists (creating it as configured).
-func (g *topicGate) ensure(ctx context.Context, cl *kgo.Client, topics ...string) error {
+// ParseTopicGate reads the topic creation fields (TopicCreationFields).
+func ParseTopicGate(conf *service.ParsedConfig) (*TopicGate, error) {
+	g := &TopicGate{ready: map[string]bool{}}
+	var err error
+	if g.autoCreate, err = conf.FieldBool(FieldAutoCreateTopics); err != nil {
+		return nil, err
+	}
+	if g.create, err = parseTopicSpec(conf); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// AutoCreate says whether the producer asks the broker to create a missing
+// topic (kgo.AllowAutoTopicCreation).
+func (g *TopicGate) AutoCreate() bool { return g.autoCreate }
+
+// Ensure makes sure every topic exists (creating it as configured). A
+// topic that cannot be used is an error naming it and the fix.
+func (g *TopicGate) Ensure(ctx context.Context, cl *kgo.Client, topics ...string) error {
 	missing := g.unchecked(topics)
 	if len(missing) == 0 {
 		return nil
@@ -125,12 +147,9 @@ func (g *topicGate) ensure(ctx context.Context, cl *kgo.Client, topics ...string
 	return nil
 }
 
-func (g *topicGate) unchecked(topics []string) []string {
+func (g *TopicGate) unchecked(topics []string) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ready == nil {
-		g.ready = map[string]bool{}
-	}
 	var out []string
 	for _, t := range topics {
 		if t != "" && !g.ready[t] && !slices.Contains(out, t) {
@@ -143,11 +162,11 @@ func (g *topicGate) unchecked(topics []string) []string {
 func createTopics(ctx context.Context, cl *kgo.Client, s *topicSpec, topics []string) error {
 	resp, err := kadm.NewClient(cl).CreateTopics(ctx, s.partitions, s.replication, s.configs, topics...)
 	if err != nil {
-		return fmt.Errorf("creating topics %v: %w", topics, explainConnErr(err))
+		return fmt.Errorf("creating topics %v: %w", topics, explain(err, false, false))
 	}
 	for _, r := range resp.Sorted() {
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating topic %q (%s): %w %s; create it yourself or grant this principal CREATE on it", r.Topic, kpFieldCreateTopics, r.Err, r.ErrMessage)
+			return fmt.Errorf("creating topic %q (%s): %w %s; create it yourself or grant this principal CREATE on it", r.Topic, FieldCreateTopics, r.Err, r.ErrMessage)
 		}
 	}
 	return nil
@@ -166,7 +185,7 @@ func topicsExist(ctx context.Context, cl *kgo.Client, topics []string, auto, cre
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("reading metadata of topics %v: %w", topics, explainConnErr(err))
+		return fmt.Errorf("reading metadata of topics %v: %w", topics, explain(err, false, false))
 	}
 	for _, rt := range resp.Topics {
 		err := kerr.ErrorForCode(rt.ErrorCode)
@@ -191,59 +210,32 @@ func missingTopicError(topic string, auto, created bool) error {
 	create := fmt.Sprintf("kafka-topics.sh --create --topic %s --partitions 12", topic)
 	switch {
 	case created:
-		return fmt.Errorf("topic %q does not exist although %s asked to create it: create it yourself (%s)", topic, kpFieldCreateTopics, create)
+		return fmt.Errorf("topic %q does not exist although %s asked to create it: create it yourself (%s)", topic, FieldCreateTopics, create)
 	case auto:
-		return fmt.Errorf("topic %q does not exist and the broker did not create it (auto.create.topics.enable is off, or this principal may not create topics): create it (%s), or set %s on this output", topic, create, kpFieldCreateTopics)
+		return fmt.Errorf("topic %q does not exist and the broker did not create it (auto.create.topics.enable is off, or this principal may not create topics): create it (%s), or set %s on this output", topic, create, FieldCreateTopics)
 	}
-	return fmt.Errorf("topic %q does not exist: create it (%s), set %s on this output, or set %s: true against a broker that auto-creates topics", topic, create, kpFieldCreateTopics, kpFieldAutoCreate)
+	return fmt.Errorf("topic %q does not exist: create it (%s), set %s on this output, or set %s: true against a broker that auto-creates topics", topic, create, FieldCreateTopics, FieldAutoCreateTopics)
 }
 
-// recordTopics lists the distinct topics of records (nil entries skipped).
-func recordTopics(records []*kgo.Record) []string {
-	var out []string
-	for _, r := range records {
-		if r != nil && !slices.Contains(out, r.Topic) {
-			out = append(out, r.Topic)
-		}
-	}
-	return out
-}
-
-// makeCompacted gives an existing topic cleanup.policy compact. A checkpoint
-// or state topic that deletes by retention loses its values (the cursor, the
-// state) once they are older than retention.ms, and a lost cursor restarts
-// the input from its lookback without a word. It returns the policy found
-// ("" when it already compacts).
-func makeCompacted(ctx context.Context, cl *kgo.Client, topic string) (string, error) {
-	adm := kadm.NewClient(cl)
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+// PartitionCount returns how many partitions topic has (0 if it does not
+// exist).
+func PartitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return "", fmt.Errorf("reading the configs of topic %q: %w", topic, err)
+		return 0, fmt.Errorf("reading metadata of topic %q: %w", topic, explain(err, false, false))
 	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil || rc.Err != nil {
-		return "", fmt.Errorf("reading the configs of topic %q: %w", topic, errors.Join(err, rc.Err))
-	}
-	policy := "delete" // Kafka's default when the topic does not say
-	for _, c := range rc.Configs {
-		if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != "" {
-			policy = *c.Value
-		}
-	}
-	if slices.Contains(strings.Split(strings.ReplaceAll(policy, " ", ""), ","), "compact") {
-		return "", nil
-	}
-	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}
-	resp, err := adm.AlterTopicConfigs(ctx, alter, topic)
-	if err == nil {
-		for _, r := range resp {
-			if r.Err != nil {
-				err = fmt.Errorf("%w %s", r.Err, r.ErrMessage)
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+				return 0, nil
 			}
+			return 0, fmt.Errorf("metadata of topic %q: %w", topic, err)
 		}
+		return int32(len(rt.Partitions)), nil
 	}
-	if err != nil {
-		return policy, fmt.Errorf("topic %q has cleanup.policy %q, so its values expire with retention.ms and a lost value silently starts over; setting it to compact failed (%w): run kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact, or grant this principal ALTER_CONFIGS on the topic", topic, policy, err, topic)
-	}
-	return policy, nil
+	return 0, nil
 }

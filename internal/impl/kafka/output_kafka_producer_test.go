@@ -446,3 +446,21 @@ func TestDefaultBatchesFitBrokerDefaultLimit(t *testing.T) {
 		t.Errorf("record batches up to %d bytes, more than Kafka's default max.message.bytes 1048588", got)
 	}
 }
+
+// The checkpoint and its key travel as metadata, never as headers; the
+// names of both come from the config.
+func TestCheckpointMetadataIsNeverAHeader(t *testing.T) {
+	c := newCluster(t)
+	k := newProducer(t, c, "topic: t\nmetadata: {include_prefixes: [cp_]}\ncheckpoint_metadata: cp_cursor\ncheckpoint_key_metadata: cp_cursor_where\n")
+	b := msgBatch("a")
+	b[0].MetaSetMut("cp_cursor", "c1")
+	b[0].MetaSetMut("cp_cursor_where", "org")
+	b[0].MetaSetMut("cp_other", "forwarded")
+	if err := write(t, k, b); err != nil {
+		t.Fatal(err)
+	}
+	r := consume(t, c, "t", 1)[0]
+	if len(r.Headers) != 1 || r.Headers[0].Key != "cp_other" {
+		t.Errorf("headers %v, want only cp_other", r.Headers)
+	}
+}

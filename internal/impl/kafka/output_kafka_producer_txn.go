@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 )
 
 // Exactly-once mode (transactional_id set).
@@ -59,36 +60,36 @@ type txnConfig struct {
 }
 
 func parseTxnConfig(conf *service.ParsedConfig, k *kafkaProducer) (*txnConfig, error) {
-	id, err := conf.FieldString(kpFieldTransactionalID)
+	id, err := conf.FieldString(producerFieldTransactionalID)
 	if err != nil || id == "" {
 		return nil, err
 	}
 	t := &txnConfig{id: id}
-	if t.timeout, err = conf.FieldDuration(kpFieldTransactionTimeout); err != nil {
+	if t.timeout, err = conf.FieldDuration(producerFieldTransactionTimeout); err != nil {
 		return nil, err
 	}
 	if t.timeout < time.Second {
-		return nil, fmt.Errorf("%s must be at least 1s, got %v", kpFieldTransactionTimeout, t.timeout)
+		return nil, fmt.Errorf("%s must be at least 1s, got %v", producerFieldTransactionTimeout, t.timeout)
 	}
-	if t.topic, err = conf.FieldString(kpFieldCheckpointTopic); err != nil {
+	if t.topic, err = conf.FieldString(producerFieldCheckpointTopic); err != nil {
 		return nil, err
 	}
 	if t.topic == "" {
-		return nil, fmt.Errorf("%s must not be empty with %s", kpFieldCheckpointTopic, kpFieldTransactionalID)
+		return nil, fmt.Errorf("%s must not be empty with %s", producerFieldCheckpointTopic, producerFieldTransactionalID)
 	}
-	if t.key, err = conf.FieldInterpolatedString(kpFieldCheckpointKey); err != nil {
+	if t.key, err = conf.FieldInterpolatedString(producerFieldCheckpointKey); err != nil {
 		return nil, err
 	}
-	idempotent, err := conf.FieldBool(kpFieldIdempotent)
+	idempotent, err := conf.FieldBool(producerFieldIdempotent)
 	if err != nil {
 		return nil, err
 	}
 	if !idempotent {
-		return nil, fmt.Errorf("%s requires %s: true", kpFieldTransactionalID, kpFieldIdempotent)
+		return nil, fmt.Errorf("%s requires %s: true", producerFieldTransactionalID, producerFieldIdempotent)
 	}
 	b := k.batching
 	if b.Count > 1 || b.ByteSize > 0 || b.Period != "" || b.Check != "" {
-		return nil, fmt.Errorf("%s cannot be combined with batching: a batch policy could split an input batch across transactions and commit a page's events without its cursor; remove batching (each input batch is one transaction)", kpFieldTransactionalID)
+		return nil, fmt.Errorf("%s cannot be combined with batching: a batch policy could split an input batch across transactions and commit a page's events without its cursor; remove batching (each input batch is one transaction)", producerFieldTransactionalID)
 	}
 	return t, nil
 }
@@ -153,10 +154,10 @@ func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch, rf *txnRefusal
 		if cp, ok := batch[i].MetaGetMut(k.checkpointMeta); ok {
 			key, err := batch.TryInterpolatedString(i, k.txn.key)
 			if err != nil {
-				return nil, fmt.Errorf("interpolating %s: %w", kpFieldCheckpointKey, err)
+				return nil, fmt.Errorf("interpolating %s: %w", producerFieldCheckpointKey, err)
 			}
 			if key == "" {
-				return nil, fmt.Errorf("%s resolved to an empty key for a message carrying %s", kpFieldCheckpointKey, k.checkpointMeta)
+				return nil, fmt.Errorf("%s resolved to an empty key for a message carrying %s", producerFieldCheckpointKey, k.checkpointMeta)
 			}
 			tb.checkpoint, tb.checkpointKey = toBytes(cp), key
 		}
@@ -216,7 +217,9 @@ func (k *kafkaProducer) writeBatchTxn(ctx context.Context, batch service.Message
 			k.log.Errorf("Kafka transaction %d failed, retrying the whole batch in a new transaction in %v (the pipeline waits; nothing of the batch is visible to read_committed consumers): %v", attempt, delay, err)
 			lastLogged = time.Now()
 		}
-		if serr := sleepCtx(ctx, delay); serr != nil {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
 			return fmt.Errorf("kafka transaction not committed before shutdown (the batch is read again after a restart): %w: %w", service.ErrNotConnected, err)
 		}
 		delay = min(delay*2, 5*time.Second)
@@ -226,9 +229,9 @@ func (k *kafkaProducer) writeBatchTxn(ctx context.Context, batch service.Message
 // errFenced marks a producer another instance took over from.
 var errFenced = errors.New("another producer with the same transactional_id took over: this instance no longer writes; stop it (and make transactional_id unique per running pipeline)")
 
+// isFenced reports Kafka's fencing errors and errFenced.
 func isFenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, errFenced)
+	return kafkax.IsFenced(err) || errors.Is(err, errFenced)
 }
 
 // tryTxn makes one attempt: begin, produce everything, commit. On failure the
@@ -253,7 +256,7 @@ func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, 
 	if cl == nil {
 		return service.ErrNotConnected
 	}
-	if err := k.topics.ensure(ctx, cl, recordTopics(tb.records)...); err != nil {
+	if err := k.topics.Ensure(ctx, cl, recordTopics(tb.records)...); err != nil {
 		return err
 	}
 	if err := cl.BeginTransaction(); err != nil {
@@ -347,7 +350,7 @@ func (k *kafkaProducer) produceTxn(ctx context.Context, cl *kgo.Client, tb *txnB
 func (k *kafkaProducer) noteRefusal(tb *txnBatch, recs []*kgo.Record, i int, err error, alone bool, rf *txnRefusals) {
 	label, ok := refusedForGood(err)
 	idx := tb.msgIndex[i]
-	if !ok || idx < 0 || k.dlqTopic == "" || recs[i].Topic == k.dlqTopic {
+	if !ok || idx < 0 || k.deadLetterTopic == "" || recs[i].Topic == k.deadLetterTopic {
 		return
 	}
 	if alone {
@@ -435,15 +438,4 @@ func warnWhileWaiting(period time.Duration, warn func(waited time.Duration)) (st
 		}
 	}()
 	return func() { close(done) }
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
