@@ -119,7 +119,8 @@ func recordedStream() ([]string, map[string][]string) {
 		}
 		add(fmt.Sprintf("bf-%d", i), fmt.Sprintf("2024-05-01T10:0%d:00.000Z", i), fail, ids...)
 	}
-	add("admin", "2024-05-01T10:10:00.000Z", `"eventType":"user.account.privilege.grant","outcome":{"result":"SUCCESS"},"actor":{"alternateId":"a@acme.io","displayName":"A"},"target":[{"alternateId":"b@acme.io","displayName":"B"}],"debugContext":{"debugData":{"privilegeGranted":"Super administrator"}}`, "Okta.AdminRoleAssigned")
+	add("admin", "2024-05-01T10:10:00.000Z", `"eventType":"user.account.privilege.grant","outcome":{"result":"SUCCESS"},"actor":{"alternateId":"a@acme.io","displayName":"A"},"target":[{"alternateId":"b@acme.io","displayName":"B"}],"debugContext":{"debugData":{"privilegeGranted":"Super administrator"}}`,
+		"Okta.AdminRoleAssigned", "Okta.CustomerDetections.SuperAdminGrantedOrRevoked", "Okta.Sigma.AdminRoleAssignedToUserOrGroup")
 	add("token", "2024-05-01T10:11:00.000Z", `"eventType":"system.api_token.create","outcome":{"result":"SUCCESS"},"actor":{"alternateId":"a@acme.io","displayName":"A"},"target":[{"id":"00T9","displayName":"ci"}]`, "Okta.APIKeyCreated")
 	login := func(city string, lat, lon float64) string {
 		return fmt.Sprintf(`"eventType":"user.session.start","actor":{"id":"00u2","alternateId":"bob@acme.io"},"outcome":{"result":"SUCCESS"},"client":{"geographicalContext":{"city":%q,"country":"X","geolocation":{"lat":%v,"lon":%v}}}`, city, lat, lon)

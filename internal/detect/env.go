@@ -12,6 +12,8 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
+
+	"github.com/oktadetect/oktadetect/internal/editdist"
 )
 
 // earthRadiusKm is the mean Earth radius used by geo.distance_km.
@@ -209,10 +211,10 @@ func boundedDistance(a, b []rune) int {
 	}
 	a, b = a[:len(a)-s], b[:len(b)-s]
 	if len(a) <= similarityMaxRunes && len(b) <= similarityMaxRunes {
-		return levenshtein(a, b)
+		return editdist.Levenshtein(a, b)
 	}
 	ha, hb := min(len(a), similarityMaxRunes), min(len(b), similarityMaxRunes)
-	return levenshtein(a[:ha], b[:hb]) + mismatches(a[ha:], b[hb:])
+	return editdist.Levenshtein(a[:ha], b[:hb]) + mismatches(a[ha:], b[hb:])
 }
 
 // mismatches is the edits turning a into b in place: substitutions where
@@ -225,26 +227,6 @@ func mismatches(a, b []rune) int {
 		}
 	}
 	return n
-}
-
-func levenshtein(a, b []rune) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // valueString renders a key or template value: strings as they are,

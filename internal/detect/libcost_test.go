@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/decls"
+
+	"github.com/oktadetect/oktadetect/internal/editdist"
 )
 
 // customOverloads lists the overloads our libraries add: every function of
@@ -120,7 +122,7 @@ func TestBoundedDistance(t *testing.T) {
 	}
 	for range 300 {
 		a, b := word(r.IntN(40)), word(r.IntN(40))
-		if got, want := boundedDistance(a, b), levenshtein(a, b); got != want {
+		if got, want := boundedDistance(a, b), editdist.Levenshtein(a, b); got != want {
 			t.Fatalf("%q %q: %d, want %d", string(a), string(b), got, want)
 		}
 	}
@@ -131,7 +133,7 @@ func TestBoundedDistance(t *testing.T) {
 	}
 	for range 5 {
 		a, b := word(similarityMaxRunes+1+r.IntN(200)), word(similarityMaxRunes+1+r.IntN(200))
-		if got, exact := boundedDistance(a, b), levenshtein(a, b); got < exact {
+		if got, exact := boundedDistance(a, b), editdist.Levenshtein(a, b); got < exact {
 			t.Fatalf("over the bound: %d, below the exact distance %d", got, exact)
 		}
 	}

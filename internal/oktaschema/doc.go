@@ -29,5 +29,5 @@
 //	EventTypes() []string                         // the whole catalogue, sorted
 //	LegacyEventType(name) (known bool)            // a legacyEventType value (Events API objectType)
 //
-// The package depends on nothing outside the standard library.
+// The package depends only on the standard library and internal/editdist.
 package oktaschema

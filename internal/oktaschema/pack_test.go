@@ -32,6 +32,24 @@ var (
 // event type of the catalogue does (the test checks that too).
 func notEventType(lit string) bool { return strings.HasPrefix(lit, "okta.") }
 
+// packSources returns every rule file of the embedded pack by path.
+func packSources(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := fs.WalkDir(rules.FS, rules.Root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".cel") {
+			return err
+		}
+		src, err := fs.ReadFile(rules.FS, path)
+		out[path] = string(src)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		t.Fatalf("reading the pack: %d rules, %v", len(out), err)
+	}
+	return out
+}
+
 // TestPackEventTypesAreCatalogued: every event-type literal in the pack is
 // an event type of Okta's catalogue, and every prefix (`startsWith`)
 // begins at least one.
@@ -41,15 +59,8 @@ func TestPackEventTypesAreCatalogued(t *testing.T) {
 		t.Fatal(`an event type now begins with "okta.": literals of that shape can no longer be skipped`)
 	}
 	checked := 0
-	err := fs.WalkDir(rules.FS, rules.Root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !strings.HasSuffix(path, ".cel") {
-			return err
-		}
-		src, err := fs.ReadFile(rules.FS, path)
-		if err != nil {
-			return err
-		}
-		for _, m := range quoted.FindAllStringSubmatch(string(src), -1) {
+	for path, src := range packSources(t) {
+		for _, m := range quoted.FindAllStringSubmatch(src, -1) {
 			lit := m[1] + m[2]
 			if !eventTypeShaped.MatchString(lit) || notEventType(lit) {
 				continue
@@ -65,10 +76,6 @@ func TestPackEventTypesAreCatalogued(t *testing.T) {
 				t.Errorf("%s: %q is not in Okta's event-type catalogue (did you mean %q?)", path, lit, oktaschema.SuggestEventType(lit))
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if checked < 50 {
 		t.Fatalf("only %d event-type literals found in the pack: the scan is broken", checked)
@@ -194,15 +201,8 @@ var fieldRef = regexp.MustCompile(`\bevent((?:\.\??[A-Za-z_][A-Za-z0-9_]*|\[\??[
 // directly exists in the LogEvent schema.
 func TestPackFieldPathsFitTheSchema(t *testing.T) {
 	checked := 0
-	err := fs.WalkDir(rules.FS, rules.Root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !strings.HasSuffix(path, ".cel") {
-			return err
-		}
-		src, err := fs.ReadFile(rules.FS, path)
-		if err != nil {
-			return err
-		}
-		for _, m := range fieldRef.FindAllStringSubmatch(string(src), -1) {
+	for path, src := range packSources(t) {
+		for _, m := range fieldRef.FindAllStringSubmatch(src, -1) {
 			ref := strings.NewReplacer("?", "", "[", ".", "]", "").Replace(m[1])
 			segs := strings.Split(strings.TrimPrefix(ref, "."), ".")
 			// A trailing segment followed by "(" is a method (orValue, contains, …).
@@ -214,10 +214,6 @@ func TestPackFieldPathsFitTheSchema(t *testing.T) {
 				t.Errorf("%s: event.%s is not a LogEvent field (did you mean %q?)", path, strings.Join(segs, "."), sugg)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if checked < 100 {
 		t.Fatalf("only %d field references found: the scan is broken", checked)
