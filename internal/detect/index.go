@@ -2,6 +2,7 @@ package detect
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -353,20 +354,51 @@ func (ix *ruleIndex) candidates(ev *event) []int {
 // --- field guards ----------------------------------------------------------
 
 // A fieldGuard is a conjunct of a rule's condition (or of previous.when)
-// that tests one string field of the event against literals:
-// `event.a.b == 'x'`, `event.?a.?b.orValue('d') != 'x'`, `P in ['x', 'y']`.
+// that tests one field of the event against string or bool literals:
+// `event.a.b == 'x'`, `event.?a.?b.orValue('d') != 'x'`, `P in ['x', 'y']`,
+// `event.?a.?p.orValue(false) in [true, 'true']`.
 // Among the candidates the index gives, a rule is skipped when such a
 // conjunct is certainly false for the event (for rules that remember: the
 // condition's and when's), for the same reason as the index: a false
 // conjunct makes the whole && false, whatever its other parts give.
-// "Certainly" means: the field is a string (or absent behind `?.` with its
-// orValue default) that the test rejects; anything else (absent without
-// `?`, not a string, not an object on the way) leaves the rule to CEL.
+// "Certainly" means: the field is a string or a bool (or absent behind `?.`
+// with its orValue default) that the test rejects; anything else (absent
+// without `?`, a number, not an object on the way) leaves the rule to CEL.
+// Values are compared as scalar keys (scalarKey): a string never equals a
+// bool, as in CEL.
 type fieldGuard struct {
 	path  []string
-	def   *string  // value when absent (an optional chain's orValue); nil: undecided
+	def   *string  // key of the value when absent (an optional chain's orValue); nil: undecided
 	in    []string // == or in: the value must be one of these
 	notIn []string // !=: the value must not be this
+}
+
+// scalarKey tells strings and bools apart: "s" + the string, "true",
+// "false".
+func scalarKey(n jnode) (string, bool) {
+	switch n.kind {
+	case jString:
+		return "s" + n.str, true
+	case jTrue:
+		return "true", true
+	case jFalse:
+		return "false", true
+	}
+	return "", false
+}
+
+// scalarLit is the scalarKey of a string or bool literal.
+func scalarLit(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return "", false
+	}
+	switch v := e.AsLiteral().(type) {
+	case types.String:
+		return "s" + string(v), true
+	case types.Bool:
+		return strconv.FormatBool(bool(v)), true
+	}
+	return "", false
 }
 
 // excludes reports whether the test is certainly false on root.
@@ -389,10 +421,11 @@ func (g *fieldGuard) excludes(root *jsonObject) bool {
 			obj = &obj.doc.objs[n.idx]
 			continue
 		}
-		if n.kind != jString {
+		key, ok := scalarKey(n)
+		if !ok {
 			return false
 		}
-		v = n.str
+		v = key
 	}
 	if g.in != nil {
 		return !slices.Contains(g.in, v)
@@ -423,10 +456,10 @@ func fieldGuardsOf(a *cel.Ast) []fieldGuard {
 					return
 				}
 				p, lit := args[0], args[1]
-				if _, ok := stringLit(p); ok {
+				if _, ok := scalarLit(p); ok {
 					p, lit = lit, p
 				}
-				s, ok := stringLit(lit)
+				s, ok := scalarLit(lit)
 				if !ok {
 					return
 				}
@@ -448,7 +481,7 @@ func fieldGuardsOf(a *cel.Ast) []fieldGuard {
 				}
 				g.in = []string{}
 				for _, el := range args[1].AsList().Elements() {
-					s, ok := stringLit(el)
+					s, ok := scalarLit(el)
 					if !ok {
 						return
 					}
@@ -480,7 +513,7 @@ func fieldPath(e ast.Expr) (fieldGuard, bool) {
 		if c.FunctionName() != "orValue" || !c.IsMemberFunction() || len(c.Args()) != 1 {
 			return g, false
 		}
-		d, ok := stringLit(c.Args()[0])
+		d, ok := scalarLit(c.Args()[0])
 		if !ok {
 			return g, false
 		}
