@@ -1,13 +1,9 @@
 package detect
 
 import (
-	"bytes"
-	"crypto/sha1"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +31,12 @@ type Detection struct {
 	Dedup    string `json:"dedup"`
 	Count    int    `json:"count,omitempty"`
 	Context  any    `json:"context,omitempty"`
+	// Values: a distinct count's values (threshold.distinct), sorted, at
+	// most 100.
+	Values []string `json:"values,omitempty"`
+	// Sequence: the uuids of a sequence's events in time order, the
+	// condition's event last (at most 100, the latest).
+	Sequence []string `json:"sequence,omitempty"`
 }
 
 // Hooks let the host observe the engine (metrics, logs). Nil hooks are
@@ -105,8 +107,9 @@ type activeRule struct {
 }
 
 type activeSet struct {
-	rules []activeRule
-	index *ruleIndex
+	rules    []activeRule
+	index    *ruleIndex
+	absences []int // the absence rules, which fire on any event's time
 }
 
 // Engine evaluates a rule set on JSON events. It is safe for concurrent use.
@@ -156,6 +159,9 @@ func (e *Engine) Swap(rs *RuleSet) {
 		if !ok {
 			st = newRuleState(e.track)
 		}
+		if r.Absence != nil {
+			next.absences = append(next.absences, len(next.rules))
+		}
 		next.rules = append(next.rules, activeRule{compiledRule: r, state: st})
 	}
 	next.index = newRuleIndex(next.rules, !e.noIndex)
@@ -177,6 +183,19 @@ type Result struct {
 	// Out is the event to emit: the input bytes themselves when nothing
 	// matched, otherwise the event with "detections" added.
 	Out        []byte
+	Detections []Detection
+	// Deferred are absences this event's time made due (see Deferred): new
+	// messages to emit after Out.
+	Deferred []Deferred
+}
+
+// Deferred is the output of an absence: the event that opened the
+// expectation (with the metadata it came with), carrying the absence's
+// detection, emitted once event time has passed its window and grace. It
+// is an alert only: the event itself was emitted when it arrived.
+type Deferred struct {
+	Out        []byte
+	Meta       []MetaField
 	Detections []Detection
 }
 
@@ -203,6 +222,7 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 	if len(meta) > 0 {
 		pe.doc.addMetaView(meta)
 		pe.ev.setDoc(raw, &pe.doc)
+		pe.ev.meta = meta
 	}
 	ev := &pe.ev
 	e.advance(ev)
@@ -227,14 +247,15 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 			}
 		}
 	}
+	deferred := e.fireAbsences(set)
 	if len(dets) == 0 {
-		return Result{Out: raw}, nil
+		return Result{Out: raw, Deferred: deferred}, nil
 	}
 	out, err := addDetections(raw, ev.root, len(meta) > 0, dets)
 	if err != nil {
-		return Result{Out: raw}, err
+		return Result{Out: raw, Deferred: deferred}, err
 	}
-	return Result{Out: out, Detections: dets}, nil
+	return Result{Out: out, Detections: dets, Deferred: deferred}, nil
 }
 
 // event is one decoded event, with the activation all its rules share.
@@ -244,6 +265,11 @@ type event struct {
 	at      int64       // published, Unix ns
 	timeErr error       // why published is unusable, if it is
 	act     activation
+	meta    []MetaField // the metadata view's fields (absences keep them)
+
+	// Looked up when a rule first needs them (scope.go).
+	orgName, uuid     string
+	orgDone, uuidDone bool
 }
 
 // decodeEvent decodes the JSON once (jsondoc_parse.go): numbers are doubles, the
@@ -316,6 +342,15 @@ func (r *compiledRule) retention() retention {
 	if r.Previous != nil {
 		keep.ttl = int64(r.Previous.TTL)
 	}
+	if r.Sequence != nil {
+		keep.within = int64(r.Sequence.Within)
+	}
+	if r.FirstSeen != nil {
+		keep.history = int64(r.FirstSeen.History)
+	}
+	if r.Absence != nil {
+		keep.absence = int64(r.Absence.Within)
+	}
 	return keep
 }
 
@@ -344,35 +379,39 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-// evalRule runs one rule: previous lookup, condition, remembering,
-// threshold, then the alert fields.
+// evalRule runs one rule: previous lookup, condition, remembering, then
+// the rule's way of counting (eval_state.go), then the alert fields.
 func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
 	act := &ev.act
 	act.previous, act.prevSize = nil, 0
-	if r.Previous != nil || r.Threshold != nil {
+	if r.Previous != nil || r.stateful() {
 		if ev.timeErr != nil {
 			return nil, ev.timeErr
 		}
 	}
 	matched, err := e.condition(r, ev, act)
+	switch {
+	case r.Sequence != nil:
+		return e.evalSequence(r, ev, act, matched, err)
+	case r.Absence != nil:
+		return nil, e.evalAbsence(r, ev, act, matched, err)
+	}
 	if err != nil || !matched {
 		return nil, err
 	}
-	count := 0
-	if t := r.Threshold; t != nil {
-		group, err := evalKey(r.groupBy, act, "")
-		if err != nil {
-			return nil, fmt.Errorf("threshold.group_by: %w", err)
-		}
-		// Keys may point into the event's bytes, and storing under an
-		// existing key replaces the map's key too: state keeps a copy.
-		group = strings.Clone(group)
-		count = r.state.observe(group, ev.at, int64(t.Window))
-		if count < t.Count {
-			return nil, nil
-		}
+	var evd *evidence
+	switch {
+	case r.Threshold != nil:
+		evd, err = e.evalThreshold(r, ev, act)
+	case r.FirstSeen != nil:
+		evd, err = e.evalFirstSeen(r, ev, act)
+	default:
+		return e.alert(r, ev, act, nil)
 	}
-	return e.alert(r, ev, act, count)
+	if err != nil || evd == nil {
+		return nil, err
+	}
+	return e.alert(r, ev, act, evd)
 }
 
 // condition evaluates the condition; for rules with `previous`, it does the
@@ -385,7 +424,7 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("previous.key: %w", err)
 	}
-	key = strings.Clone(key) // kept in state (see evalRule)
+	key = ev.stateKey(key)
 	sh := r.state.lockPrevious(key)
 	defer sh.mu.Unlock()
 	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
@@ -427,67 +466,6 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	return nil
 }
 
-// alert renders the detection of a tagged event and assigns its alert_id.
-func (e *Engine) alert(r activeRule, ev *event, act *activation, count int) (*Detection, error) {
-	title, err := r.title.render(act)
-	if err != nil {
-		return nil, fmt.Errorf("title: %w", err)
-	}
-	severity, err := r.severity.render(act)
-	if err != nil {
-		return nil, fmt.Errorf("severity: %w", err)
-	}
-	severity = strings.ToUpper(strings.TrimSpace(severity))
-	if !validSeverity(severity) {
-		return nil, fmt.Errorf("severity: %q is not one of %s", severity, strings.Join(severityLevels, "|"))
-	}
-	d := &Detection{ID: r.ID, Title: title, Severity: severity, Count: count}
-	if d.Dedup, err = evalKey(r.dedupKey, act, title); err != nil {
-		return nil, fmt.Errorf("dedup.key: %w", err)
-	}
-	// The key may point into the event's bytes; it is kept in state and in
-	// the detection (see evalRule).
-	d.Dedup = strings.Clone(d.Dedup)
-	if r.context != nil {
-		v, _, err := r.context.Eval(act)
-		if err != nil {
-			return nil, fmt.Errorf("context: %w", err)
-		}
-		if d.Context, err = toJSONNative(v); err != nil {
-			return nil, fmt.Errorf("context: %w", err)
-		}
-	}
-	d.AlertID = alertID(r.ID, d.Dedup, r.opening(ev, d.Dedup))
-	return d, nil
-}
-
-// opening is the alert's opening time as text; events without a usable
-// published time get an alert of their own, named after their content.
-func (r activeRule) opening(ev *event, key string) string {
-	if ev.timeErr != nil {
-		sum := sha1.Sum(ev.raw)
-		return fmt.Sprintf("event:%x", sum[:8])
-	}
-	at := r.state.assign(key, ev.at, int64(r.Dedup.Period))
-	return time.Unix(0, at).UTC().Format(time.RFC3339Nano)
-}
-
-// alertNamespace is the UUIDv5 namespace of alert ids (a fixed random UUID).
-var alertNamespace = [16]byte{0x6f, 0x6b, 0x74, 0x61, 0x2d, 0x64, 0x65, 0x74, 0x8e, 0x1d, 0x43, 0x2b, 0x9a, 0x52, 0x7c, 0x3f}
-
-// alertID is a UUIDv5 of (rule, dedup key, opening time): stable, so that
-// replays of the same events give the same ids.
-func alertID(ruleID, key, opening string) string {
-	h := sha1.New()
-	h.Write(alertNamespace[:])
-	h.Write([]byte(ruleID + "\x00" + key + "\x00" + opening))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
-
 func evalBool(prg cel.Program, act *activation) (bool, error) {
 	v, _, err := prg.Eval(act)
 	if err != nil {
@@ -510,67 +488,4 @@ func evalKey(prg cel.Program, act *activation, def string) (string, error) {
 		return "", err
 	}
 	return valueString(v), nil
-}
-
-func (t *template) render(act *activation) (string, error) {
-	if s, ok := t.static(); ok {
-		return s, nil
-	}
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.expr == nil {
-			b.WriteString(p.literal)
-			continue
-		}
-		v, _, err := p.expr.Eval(act)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(valueString(v))
-	}
-	return b.String(), nil
-}
-
-// addDetections writes the detections into the event. The original bytes
-// are kept and the array spliced in before the closing brace, so that the
-// event's own fields stay byte for byte as Okta sent them.
-//
-// viewed says the decoded object carries the metadata view (metaview.go),
-// which is not part of the event's bytes.
-func addDetections(raw []byte, obj *jsonObject, viewed bool, dets []Detection) ([]byte, error) {
-	arr, err := json.Marshal(dets)
-	if err != nil {
-		return nil, fmt.Errorf("encoding detections: %w", err)
-	}
-	if _, exists := obj.lookup("detections"); exists {
-		return reencodeWith(withoutMetaView(obj, viewed), arr)
-	}
-	body := bytes.TrimRight(raw, " \t\r\n")
-	if len(body) == 0 || body[len(body)-1] != '}' {
-		return reencodeWith(withoutMetaView(obj, viewed), arr)
-	}
-	body = body[:len(body)-1]
-	out := make([]byte, 0, len(body)+len(arr)+16)
-	out = append(out, body...)
-	if inner := bytes.TrimRight(body, " \t\r\n"); len(inner) > 0 && inner[len(inner)-1] != '{' {
-		out = append(out, ',')
-	}
-	out = append(out, `"detections":`...)
-	out = append(out, arr...)
-	return append(out, '}'), nil
-}
-
-// reencodeWith replaces an existing "detections" field (an event processed
-// twice); the event is re-encoded.
-func reencodeWith(obj map[string]any, arr []byte) ([]byte, error) {
-	cp := make(map[string]any, len(obj))
-	for k, v := range obj {
-		cp[k] = v
-	}
-	cp["detections"] = json.RawMessage(arr)
-	out, err := json.Marshal(cp)
-	if err != nil {
-		return nil, fmt.Errorf("encoding event: %w", err)
-	}
-	return out, nil
 }

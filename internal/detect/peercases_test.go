@@ -356,6 +356,7 @@ func conditionOf(t *testing.T, r *compiledRule, raw []byte) bool {
 		th.Count = 1
 		rule.Threshold = &th
 		rr.Rule = &rule
+		rr.limits = limitsOf(&rule)
 	}
 	res, err := NewEngine(single(&rr), EngineOptions{}).Process(raw)
 	if err != nil {

@@ -37,6 +37,10 @@ Then one message per detection: the detection object with the event (without `+"
 other fields byte for byte) under `+"`event`"+`, metadata `+"`topic_metadata`"+` = `+"`alerts_topic`"+` and
 `+"`key_metadata`"+` = the detection's `+"`alert_id`"+`. Alerts keep the event's other metadata.
 
+A message `+"`cel_detect`"+` emitted for an absence (metadata `+"`detection_deferred`"+` = `+"`true`"+`: the
+opening event again, carrying the absence's detection) gives its alerts only: the event itself
+was written when it first passed.
+
 An event without detections (or not a JSON object) passes on alone. Everything stays in the
 input's batch, so an output writing the batch in one transaction commits an event and its alerts
 together.`).
@@ -103,6 +107,9 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 		msg.MetaSetMut(p.keyMeta, uuid)
 	}
 	out := service.MessageBatch{msg}
+	if deferred, _ := msg.MetaGet(meta.DetectionDeferred); deferred == "true" {
+		out = out[:0] // an absence: its event was written when it arrived
+	}
 	if len(head.Detections) == 0 {
 		return out, nil
 	}

@@ -88,15 +88,15 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 		if err != nil {
 			return nil, err
 		}
-		out = applyOutcomes(out, groups[src], plan)
+		out = applyOutcomes(out, groups[src], plan, d.meta)
 	}
 	d.events.Incr(int64(len(batch)))
 	return out, nil
 }
 
-// applyOutcomes sets the planned bytes and metadata, and leaves out dropped
-// messages.
-func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome) service.MessageBatch {
+// applyOutcomes sets the planned bytes and metadata, leaves out dropped
+// messages and adds the deferred ones.
+func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome, sources []metaSource) service.MessageBatch {
 	for i, o := range plan {
 		if o.Drop {
 			continue
@@ -106,6 +106,7 @@ func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome) servic
 			msgs[i].SetBytes(o.Out)
 		}
 		out = append(out, msgs[i])
+		out = append(out, deferredMessages(msgs[i], o.Deferred, sources)...)
 	}
 	return out
 }
