@@ -348,9 +348,6 @@ func (r *compiledRule) retention() retention {
 	if r.FirstSeen != nil {
 		keep.history = int64(r.FirstSeen.History)
 	}
-	if r.Absence != nil {
-		keep.absence = int64(r.Absence.Within)
-	}
 	return keep
 }
 

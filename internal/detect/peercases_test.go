@@ -203,7 +203,7 @@ func TestPeerCaseEventsRaiseNoRuleErrors(t *testing.T) {
 	var all, stateless []*compiledRule
 	for _, r := range byID {
 		all = append(all, r)
-		if r.Threshold == nil && r.Previous == nil {
+		if !r.stateful() && r.Previous == nil { // rules that need no published time
 			stateless = append(stateless, r)
 		}
 	}

@@ -62,6 +62,35 @@ type keyShard[T any] struct {
 	dirty dirtyKeys
 }
 
+// get returns the state of key, made by create (given a copy of the key
+// that state may keep: keys may point into an event's bytes) the first time.
+// The shard must be locked.
+func (sh *keyShard[T]) get(key string, create func(name string) *T) *T {
+	v := sh.keys[key]
+	if v == nil {
+		name := strings.Clone(key)
+		v = create(name)
+		sh.keys[name] = v
+	}
+	return v
+}
+
+// expire applies drop to every key under the shard's lock, deleting the keys
+// it empties and marking those it changes.
+func (sh *keyShard[T]) expire(drop func(*T) (changed, empty bool)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for name, v := range sh.keys {
+		changed, empty := drop(v)
+		if empty {
+			delete(sh.keys, name)
+		}
+		if changed {
+			sh.dirty.mark(name)
+		}
+	}
+}
+
 // dirtyKeys are the keys of a shard changed since the changes were last
 // taken; nil when changes are not tracked.
 type dirtyKeys map[string]struct{}
@@ -155,7 +184,6 @@ type retention struct {
 	window, period, ttl int64
 	within              int64 // sequence.within
 	history             int64 // first_seen.history
-	absence             int64 // absence.within
 }
 
 // expire frees entries no event at or after horizon can still need:
@@ -169,7 +197,7 @@ func (s *ruleState) expire(horizon int64, keep retention) {
 		expirePrevious(&s.previous[i], horizon-keep.ttl)
 		expireSequences(&s.sequence[i], horizon, keep.within)
 		expireFirstSeen(&s.firstSeen[i], horizon, keep.history)
-		expireAbsences(&s.absence.shards[i], horizon, keep.absence)
+		expireAbsences(&s.absence.shards[i], horizon)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 )
 
@@ -69,7 +68,7 @@ func (s *absenceState) open(key string, x expectation, lim absLimits) {
 	sh := &s.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.key(key)
+	k := sh.get(key, newAbsKey)
 	i := sort.Search(len(k.Open), func(i int) bool { return k.Open[i].At >= x.At })
 	for j := i; x.ID != 0 && j < len(k.Open) && k.Open[j].At == x.At; j++ {
 		if k.Open[j].ID == x.ID {
@@ -95,7 +94,7 @@ func (s *absenceState) close(key string, at int64, lim absLimits) {
 	sh := &s.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.key(key)
+	k := sh.get(key, newAbsKey)
 	sh.dirty.mark(k.name)
 	i := sort.Search(len(k.Closers), func(i int) bool { return k.Closers[i] > at })
 	k.Closers = thin(slices.Insert(k.Closers, i, at), lim.within)
@@ -106,14 +105,7 @@ func (s *absenceState) close(key string, at int64, lim absLimits) {
 	}
 }
 
-func (sh *absenceShard) key(key string) *absKey {
-	k := sh.keys[key]
-	if k == nil {
-		k = &absKey{name: strings.Clone(key)}
-		sh.keys[k.name] = k
-	}
-	return k
-}
+func newAbsKey(name string) *absKey { return &absKey{name: name} }
 
 // fire takes the open expectations whose deadline is before watermark:
 // each fires once.
@@ -174,18 +166,8 @@ func (k *absKey) clone() *absKey {
 	return &absKey{name: k.name, Open: slices.Clone(k.Open), Closers: slices.Clone(k.Closers)}
 }
 
-func expireAbsences(sh *absenceShard, horizon, _ int64) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.keys {
-		changed, empty := k.dropOld(horizon)
-		if empty {
-			delete(sh.keys, name)
-		}
-		if changed {
-			sh.dirty.mark(name)
-		}
-	}
+func expireAbsences(sh *absenceShard, horizon int64) {
+	sh.expire(func(k *absKey) (bool, bool) { return k.dropOld(horizon) })
 }
 
 // restoreDeadlines rebuilds the heaps after a restore.

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // maxListedValues bounds a detection's `values`.
@@ -51,8 +50,17 @@ func (m *tagMemo) evidence() *evidence {
 	return &evidence{count: m.Count, opening: m.Opening, values: m.Values, sequence: m.Sequence}
 }
 
-func (ev *evidence) memo(at int64) *tagMemo {
-	return &tagMemo{At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
+// withTag records how the event (at, id) was tagged, unless it has no
+// uuid (id 0) or was not tagged.
+func withTag(tags map[uint64]*tagMemo, id uint64, at int64, ev *evidence) map[uint64]*tagMemo {
+	if id == 0 || ev == nil {
+		return tags
+	}
+	if tags == nil {
+		tags = map[uint64]*tagMemo{}
+	}
+	tags[id] = &tagMemo{At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
+	return tags
 }
 
 // countObservation is one matching event of a threshold rule.
@@ -77,11 +85,7 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	sh := &s.threshold[shardOf(group)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.keys[group]
-	if k == nil {
-		k = &countKey{name: strings.Clone(group)}
-		sh.keys[k.name] = k
-	}
+	k := sh.get(group, func(name string) *countKey { return &countKey{name: name} })
 	if o.id != 0 && k.holds(o.at, o.id) {
 		return k.Tags[o.id].evidence()
 	}
@@ -100,12 +104,7 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	if o.distinct {
 		ev.values = k.values(from, to)
 	}
-	if o.id != 0 {
-		if k.Tags == nil {
-			k.Tags = map[uint64]*tagMemo{}
-		}
-		k.Tags[o.id] = ev.memo(o.at)
-	}
+	k.Tags = withTag(k.Tags, o.id, o.at, ev)
 	return ev
 }
 
@@ -218,15 +217,5 @@ func (k *countKey) clone() *countKey {
 }
 
 func expireThreshold(sh *thresholdShard, cutoff int64) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.keys {
-		changed, empty := k.dropUpTo(cutoff)
-		if empty {
-			delete(sh.keys, name)
-		}
-		if changed {
-			sh.dirty.mark(name)
-		}
-	}
+	sh.expire(func(k *countKey) (bool, bool) { return k.dropUpTo(cutoff) })
 }

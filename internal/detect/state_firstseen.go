@@ -49,11 +49,7 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 	sh := &s.firstSeen[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.keys[key]
-	if k == nil {
-		k = &firstKey{name: strings.Clone(key), First: at, Values: map[string][]int64{}}
-		sh.keys[k.name] = k
-	}
+	k := sh.get(key, func(name string) *firstKey { return &firstKey{name: name, First: at, Values: map[string][]int64{}} })
 	if id != 0 {
 		if slices.Contains(k.Recent, idAt{At: at, ID: id}) {
 			return k.Tags[id].evidence()
@@ -78,12 +74,7 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 			found = ev
 		}
 	}
-	if found != nil && id != 0 {
-		if k.Tags == nil {
-			k.Tags = map[uint64]*tagMemo{}
-		}
-		k.Tags[id] = found.memo(at)
-	}
+	k.Tags = withTag(k.Tags, id, at, found)
 	return found
 }
 
@@ -176,15 +167,5 @@ func (k *firstKey) clone() *firstKey {
 }
 
 func expireFirstSeen(sh *firstSeenShard, horizon, history int64) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.keys {
-		changed, empty := k.dropOld(horizon, horizon-history)
-		if empty {
-			delete(sh.keys, name)
-		}
-		if changed {
-			sh.dirty.mark(name)
-		}
-	}
+	sh.expire(func(k *firstKey) (bool, bool) { return k.dropOld(horizon, horizon-history) })
 }

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // sequenceShard holds the sequences of its keys.
@@ -53,11 +52,7 @@ func (s *ruleState) observeSequence(key string, o seqObservation, lim seqLimits)
 	sh := &s.sequence[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.keys[key]
-	if k == nil {
-		k = &seqKey{name: strings.Clone(key)}
-		sh.keys[k.name] = k
-	}
+	k := sh.get(key, func(name string) *seqKey { return &seqKey{name: name} })
 	k.normalize(len(lim.counts))
 	if o.ev.ID != 0 && k.holds(o) {
 		return k.Tags[o.ev.ID].evidence()
@@ -89,12 +84,7 @@ func (s *ruleState) observeSequence(key string, o seqObservation, lim seqLimits)
 			}
 		}
 	}
-	if found != nil && o.ev.ID != 0 {
-		if k.Tags == nil {
-			k.Tags = map[uint64]*tagMemo{}
-		}
-		k.Tags[o.ev.ID] = found.memo(o.ev.At)
-	}
+	k.Tags = withTag(k.Tags, o.ev.ID, o.ev.At, found)
 	return found
 }
 
@@ -217,15 +207,5 @@ func (k *seqKey) clone() *seqKey {
 }
 
 func expireSequences(sh *sequenceShard, horizon, within int64) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.keys {
-		changed, empty := k.dropOld(horizon-within, horizon)
-		if empty {
-			delete(sh.keys, name)
-		}
-		if changed {
-			sh.dirty.mark(name)
-		}
-	}
+	sh.expire(func(k *seqKey) (bool, bool) { return k.dropOld(horizon-within, horizon) })
 }
