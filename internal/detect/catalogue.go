@@ -43,8 +43,16 @@ func newRuleInfo(r *compiledRule) *RuleInfo {
 
 func ruleKind(r *Rule) string {
 	switch {
+	case r.Threshold != nil && r.Threshold.Distinct != nil:
+		return "distinct"
 	case r.Threshold != nil:
 		return "threshold"
+	case r.Sequence != nil:
+		return "sequence"
+	case r.FirstSeen != nil:
+		return "first_seen"
+	case r.Absence != nil:
+		return "absence"
 	case r.Previous != nil:
 		return "previous"
 	}

@@ -57,6 +57,13 @@ type compiledRule struct {
 	prevKey     cel.Program
 	prevWhen    cel.Program
 	prevValue   cel.Program
+	distinct    cel.Program
+	seqBy       cel.Program
+	seqSteps    []cel.Program
+	firstKey    cel.Program
+	firstValue  cel.Program
+	absenceBy   cel.Program
+	followedBy  cel.Program
 
 	// eventType guards of the condition and of previous.when (index.go);
 	// nil: unguarded.
@@ -66,6 +73,17 @@ type compiledRule struct {
 	// for them to be true (index.go).
 	conditionFields []fieldGuard
 	whenFields      []fieldGuard
+	// stateExprs are the expressions other than the condition that change
+	// state on events the condition may not match (sequence steps,
+	// absence.followed_by), with their guards (index.go).
+	stateExprs []exprGuards
+	limits     ruleLimits
+}
+
+// exprGuards are what index.go found in one expression.
+type exprGuards struct {
+	guard  *eventGuard
+	fields []fieldGuard
 }
 
 // template is text with {{ CEL }} parts. A template without parts is static.
@@ -117,7 +135,7 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 		cel.EvalOptions(cel.OptOptimize),
 	}}
 	sum := sha256.Sum256([]byte(r.Source))
-	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8])}
+	cr := &compiledRule{Rule: r, fingerprint: hex.EncodeToString(sum[:8]), limits: limitsOf(r)}
 	defer func() { cr.info = newRuleInfo(cr) }()
 	cr.condition = c.condition()
 	cr.conditionGuard = guardOf(c.last)
@@ -130,7 +148,9 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	}
 	if t := r.Threshold; t != nil {
 		cr.groupBy = c.optional(t.GroupBy)
+		cr.distinct = c.optional(t.Distinct)
 	}
+	c.correlation(cr)
 	if p := r.Previous; p != nil {
 		cr.prevKey = c.optional(p.Key)
 		c.last = nil
@@ -143,6 +163,30 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 		return nil, errors.Join(c.errs...)
 	}
 	return cr, nil
+}
+
+// correlation compiles the expressions of sequence, first_seen and absence.
+func (c *compiler) correlation(cr *compiledRule) {
+	guarded := func(e *exprText) cel.Program {
+		c.last = nil
+		prg := c.optional(e)
+		cr.stateExprs = append(cr.stateExprs, exprGuards{guard: guardOf(c.last), fields: fieldGuardsOf(c.last)})
+		return prg
+	}
+	if s := cr.Sequence; s != nil {
+		cr.seqBy = c.optional(s.By)
+		for _, st := range s.After {
+			cr.seqSteps = append(cr.seqSteps, guarded(st.When))
+		}
+	}
+	if f := cr.FirstSeen; f != nil {
+		cr.firstKey = c.optional(f.Key)
+		cr.firstValue = c.optional(f.Value)
+	}
+	if a := cr.Absence; a != nil {
+		cr.absenceBy = c.optional(a.By)
+		cr.followedBy = guarded(a.FollowedBy)
+	}
 }
 
 // condition compiles the whole file: the header is made of CEL comments, so

@@ -1,8 +1,6 @@
 package detect
 
 import (
-	"crypto/sha1"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -15,8 +13,6 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
-
-	"github.com/oktadetect/oktadetect/internal/jsonbytes"
 )
 
 // DefaultMaxLateness is how far behind the newest event time an event may
@@ -36,6 +32,12 @@ type Detection struct {
 	Dedup    string `json:"dedup"`
 	Count    int    `json:"count,omitempty"`
 	Context  any    `json:"context,omitempty"`
+	// Values: a distinct count's values (threshold.distinct), sorted, at
+	// most 100.
+	Values []string `json:"values,omitempty"`
+	// Sequence: the uuids of a sequence's events in time order, the
+	// condition's event last (at most 100, the latest).
+	Sequence []string `json:"sequence,omitempty"`
 	// Rule describes the rule that matched, for alerts (not written into
 	// the event).
 	Rule *RuleInfo `json:"-"`
@@ -163,9 +165,10 @@ func (r activeRule) excepted(act *activation) bool {
 }
 
 type activeSet struct {
-	rules []activeRule
-	index *ruleIndex
-	lists ref.Val
+	rules    []activeRule
+	index    *ruleIndex
+	lists    ref.Val
+	absences []int // the absence rules, which fire on any event's time
 }
 
 // Engine evaluates a rule set on JSON events. It is safe for concurrent use.
@@ -215,6 +218,9 @@ func (e *Engine) Swap(rs *RuleSet) {
 		if !ok {
 			st = newRuleState(e.track)
 		}
+		if r.Absence != nil {
+			next.absences = append(next.absences, len(next.rules))
+		}
 		next.rules = append(next.rules, activeRule{compiledRule: r, state: st, exceptions: exceptionsOf(rs, r.ID)})
 	}
 	next.lists = rs.lists
@@ -237,6 +243,19 @@ type Result struct {
 	// Out is the event to emit: the input bytes themselves when nothing
 	// matched, otherwise the event with "detections" added.
 	Out        []byte
+	Detections []Detection
+	// Deferred are absences this event's time made due (see Deferred): new
+	// messages to emit after Out.
+	Deferred []Deferred
+}
+
+// Deferred is the output of an absence: the event that opened the
+// expectation (with the metadata it came with), carrying the absence's
+// detection, emitted once event time has passed its window and grace. It
+// is an alert only: the event itself was emitted when it arrived.
+type Deferred struct {
+	Out        []byte
+	Meta       []MetaField
 	Detections []Detection
 }
 
@@ -263,6 +282,7 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 	if len(meta) > 0 {
 		pe.doc.addMetaView(meta)
 		pe.ev.setDoc(raw, &pe.doc)
+		pe.ev.meta = meta
 	}
 	ev := &pe.ev
 	e.advance(ev)
@@ -283,7 +303,7 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 		d, err := e.evalRule(r, ev)
 		if err != nil {
 			if e.hooks.RuleError != nil {
-				e.hooks.RuleError(r.ID, &RuleError{Rule: r.ID, File: r.Path, UUID: ev.uuid(), Err: err})
+				e.hooks.RuleError(r.ID, &RuleError{Rule: r.ID, File: r.Path, UUID: strings.Clone(ev.uuidOf()), Err: err})
 			}
 			continue
 		}
@@ -294,14 +314,15 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 			}
 		}
 	}
+	deferred := e.fireAbsences(set)
 	if len(dets) == 0 {
-		return Result{Out: raw}, nil
+		return Result{Out: raw, Deferred: deferred}, nil
 	}
 	out, err := addDetections(raw, ev.root, len(meta) > 0, dets)
 	if err != nil {
-		return Result{Out: raw}, err
+		return Result{Out: raw, Deferred: deferred}, err
 	}
-	return Result{Out: out, Detections: dets}, nil
+	return Result{Out: out, Detections: dets, Deferred: deferred}, nil
 }
 
 // event is one decoded event, with the activation all its rules share.
@@ -311,6 +332,11 @@ type event struct {
 	at      int64       // published, Unix ns
 	timeErr error       // why published is unusable, if it is
 	act     activation
+	meta    []MetaField // the metadata view's fields (absences keep them)
+
+	// Looked up when a rule first needs them (scope.go).
+	orgName, uuid     string
+	orgDone, uuidDone bool
 }
 
 // decodeEvent decodes the JSON once (jsondoc_parse.go): numbers are doubles, the
@@ -324,15 +350,6 @@ func decodeEvent(raw []byte) (*event, error) {
 	ev := &event{}
 	ev.setDoc(raw, doc)
 	return ev, nil
-}
-
-// uuid is the event's uuid, or "" (a copy: it outlives the event).
-func (ev *event) uuid() string {
-	n, ok := ev.root.lookup("uuid")
-	if !ok || n.kind != jString {
-		return ""
-	}
-	return strings.Clone(n.str)
 }
 
 // eventType is the event's eventType, if it is a string.
@@ -392,6 +409,12 @@ func (r *compiledRule) retention() retention {
 	if r.Previous != nil {
 		keep.ttl = int64(r.Previous.TTL)
 	}
+	if r.Sequence != nil {
+		keep.within = int64(r.Sequence.Within)
+	}
+	if r.FirstSeen != nil {
+		keep.history = int64(r.FirstSeen.History)
+	}
 	return keep
 }
 
@@ -429,35 +452,39 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-// evalRule runs one rule: previous lookup, condition, remembering,
-// threshold, then the alert fields.
+// evalRule runs one rule: previous lookup, condition, remembering, then
+// the rule's way of counting (eval_state.go), then the alert fields.
 func (e *Engine) evalRule(r activeRule, ev *event) (*Detection, error) {
 	act := &ev.act
 	act.previous, act.prevSize = nil, 0
-	if r.Previous != nil || r.Threshold != nil {
+	if r.Previous != nil || r.stateful() {
 		if ev.timeErr != nil {
 			return nil, ev.timeErr
 		}
 	}
 	matched, err := e.condition(r, ev, act)
+	switch {
+	case r.Sequence != nil:
+		return e.evalSequence(r, ev, act, matched, err)
+	case r.Absence != nil:
+		return nil, e.evalAbsence(r, ev, act, matched, err)
+	}
 	if err != nil || !matched {
 		return nil, err
 	}
-	count := 0
-	if t := r.Threshold; t != nil {
-		group, err := evalKey(r.groupBy, act, "")
-		if err != nil {
-			return nil, fmt.Errorf("threshold.group_by: %w", err)
-		}
-		// Keys may point into the event's bytes, and storing under an
-		// existing key replaces the map's key too: state keeps a copy.
-		group = strings.Clone(group)
-		count = r.state.observe(group, ev.at, int64(t.Window))
-		if count < t.Count {
-			return nil, nil
-		}
+	var evd *evidence
+	switch {
+	case r.Threshold != nil:
+		evd, err = e.evalThreshold(r, ev, act)
+	case r.FirstSeen != nil:
+		evd, err = e.evalFirstSeen(r, ev, act)
+	default:
+		return e.alert(r, ev, act, nil)
 	}
-	return e.alert(r, ev, act, count)
+	if err != nil || evd == nil {
+		return nil, err
+	}
+	return e.alert(r, ev, act, evd)
 }
 
 // condition evaluates the condition; for rules with `previous`, it does the
@@ -470,7 +497,7 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("previous.key: %w", err)
 	}
-	key = strings.Clone(key) // kept in state (see evalRule)
+	key = ev.stateKey(key)
 	sh := r.state.lockPrevious(key)
 	defer sh.mu.Unlock()
 	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
@@ -512,67 +539,6 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	return nil
 }
 
-// alert renders the detection of a tagged event and assigns its alert_id.
-func (e *Engine) alert(r activeRule, ev *event, act *activation, count int) (*Detection, error) {
-	title, err := r.title.render(act)
-	if err != nil {
-		return nil, fmt.Errorf("title: %w", err)
-	}
-	severity, err := r.severity.render(act)
-	if err != nil {
-		return nil, fmt.Errorf("severity: %w", err)
-	}
-	severity = strings.ToUpper(strings.TrimSpace(severity))
-	if !validSeverity(severity) {
-		return nil, fmt.Errorf("severity: %q is not one of %s", severity, strings.Join(severityLevels, "|"))
-	}
-	d := &Detection{ID: r.ID, Title: title, Severity: severity, Count: count, Rule: r.info}
-	if d.Dedup, err = evalKey(r.dedupKey, act, title); err != nil {
-		return nil, fmt.Errorf("dedup.key: %w", err)
-	}
-	// The key may point into the event's bytes; it is kept in state and in
-	// the detection (see evalRule).
-	d.Dedup = strings.Clone(d.Dedup)
-	if r.context != nil {
-		v, _, err := r.context.Eval(act)
-		if err != nil {
-			return nil, fmt.Errorf("context: %w", err)
-		}
-		if d.Context, err = toJSONNative(v); err != nil {
-			return nil, fmt.Errorf("context: %w", err)
-		}
-	}
-	d.AlertID = alertID(r.ID, d.Dedup, r.opening(ev, d.Dedup))
-	return d, nil
-}
-
-// opening is the alert's opening time as text; events without a usable
-// published time get an alert of their own, named after their content.
-func (r activeRule) opening(ev *event, key string) string {
-	if ev.timeErr != nil {
-		sum := sha1.Sum(ev.raw)
-		return fmt.Sprintf("event:%x", sum[:8])
-	}
-	at := r.state.assign(key, ev.at, int64(r.Dedup.Period))
-	return time.Unix(0, at).UTC().Format(time.RFC3339Nano)
-}
-
-// alertNamespace is the UUIDv5 namespace of alert ids (a fixed random UUID).
-var alertNamespace = [16]byte{0x6f, 0x6b, 0x74, 0x61, 0x2d, 0x64, 0x65, 0x74, 0x8e, 0x1d, 0x43, 0x2b, 0x9a, 0x52, 0x7c, 0x3f}
-
-// alertID is a UUIDv5 of (rule, dedup key, opening time): stable, so that
-// replays of the same events give the same ids.
-func alertID(ruleID, key, opening string) string {
-	h := sha1.New()
-	h.Write(alertNamespace[:])
-	h.Write([]byte(ruleID + "\x00" + key + "\x00" + opening))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
-
 func evalBool(prg cel.Program, act *activation) (bool, error) {
 	v, _, err := prg.Eval(act)
 	if err != nil {
@@ -595,59 +561,4 @@ func evalKey(prg cel.Program, act *activation, def string) (string, error) {
 		return "", err
 	}
 	return valueString(v), nil
-}
-
-func (t *template) render(act *activation) (string, error) {
-	if s, ok := t.static(); ok {
-		return s, nil
-	}
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.expr == nil {
-			b.WriteString(p.literal)
-			continue
-		}
-		v, _, err := p.expr.Eval(act)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(valueString(v))
-	}
-	return b.String(), nil
-}
-
-// addDetections writes the detections into the event. The original bytes
-// are kept and the array spliced in before the closing brace, so that the
-// event's own fields stay byte for byte as Okta sent them.
-//
-// viewed says the decoded object carries the metadata view (metaview.go),
-// which is not part of the event's bytes.
-func addDetections(raw []byte, obj *jsonObject, viewed bool, dets []Detection) ([]byte, error) {
-	arr, err := json.Marshal(dets)
-	if err != nil {
-		return nil, fmt.Errorf("encoding detections: %w", err)
-	}
-	if _, exists := obj.lookup("detections"); exists {
-		return reencodeWith(withoutMetaView(obj, viewed), arr)
-	}
-	out, err := jsonbytes.AppendMember(raw, "detections", arr)
-	if err != nil {
-		return reencodeWith(withoutMetaView(obj, viewed), arr)
-	}
-	return out, nil
-}
-
-// reencodeWith replaces an existing "detections" field (an event processed
-// twice); the event is re-encoded.
-func reencodeWith(obj map[string]any, arr []byte) ([]byte, error) {
-	cp := make(map[string]any, len(obj))
-	for k, v := range obj {
-		cp[k] = v
-	}
-	cp["detections"] = json.RawMessage(arr)
-	out, err := json.Marshal(cp)
-	if err != nil {
-		return nil, fmt.Errorf("encoding event: %w", err)
-	}
-	return out, nil
 }

@@ -251,7 +251,8 @@ func stringLit(e ast.Expr) (string, bool) {
 
 // ruleGuard is when a compiled rule must run: its condition's guard, and
 // for rules that remember, also its `when` (an unguarded or absent `when`
-// remembers on any event).
+// remembers on any event), and for sequences and absences the guards of
+// their steps and of followed_by, which change state on their own.
 func ruleGuard(r *compiledRule) *eventGuard {
 	g := r.conditionGuard
 	if r.Previous != nil {
@@ -259,6 +260,9 @@ func ruleGuard(r *compiledRule) *eventGuard {
 			return nil
 		}
 		g = unionGuards(g, r.whenGuard)
+	}
+	for _, x := range r.stateExprs {
+		g = unionGuards(g, x.guard)
 	}
 	return g
 }
@@ -286,12 +290,7 @@ func newRuleIndex(rules []activeRule, enabled bool) *ruleIndex {
 		ix.all = append(ix.all, i)
 		if enabled {
 			ix.guards[i] = ruleGuard(r.compiledRule)
-			ix.fields[i] = ruleFields{
-				enabled:   len(r.conditionFields) > 0 && (r.Previous == nil || r.prevWhen != nil),
-				cond:      r.conditionFields,
-				remembers: r.Previous != nil,
-				when:      r.whenFields,
-			}
+			ix.fields[i] = fieldsOf(r.compiledRule)
 		}
 		g := ix.guards[i]
 		if g == nil {
@@ -555,14 +554,20 @@ func fieldPath(e ast.Expr) (fieldGuard, bool) {
 	}
 }
 
-// ruleExcluded reports whether a field guard shows that rule i cannot
-// match the event nor (for rules that remember) remember it.
+// excluded reports whether a field guard shows that rule i cannot match
+// the event nor change its state otherwise (remember it, count it as a
+// sequence step, close an absence).
 func (ix *ruleIndex) excluded(i int, root *jsonObject) bool {
 	fg := &ix.fields[i]
 	if !fg.enabled || !anyExcludes(fg.cond, root) {
 		return false
 	}
-	return !fg.remembers || anyExcludes(fg.when, root)
+	for _, o := range fg.others {
+		if !anyExcludes(o, root) {
+			return false
+		}
+	}
+	return true
 }
 
 func anyExcludes(gs []fieldGuard, root *jsonObject) bool {
@@ -576,8 +581,21 @@ func anyExcludes(gs []fieldGuard, root *jsonObject) bool {
 
 // ruleFields are one rule's field guards.
 type ruleFields struct {
-	enabled   bool
-	cond      []fieldGuard
-	remembers bool         // has previous: when must be excluded too
-	when      []fieldGuard // nil with remembers: never excluded
+	enabled bool
+	cond    []fieldGuard
+	// others: the field guards of the rule's other state-changing
+	// expressions (previous.when, sequence steps, followed_by); an empty
+	// one is never excluded.
+	others [][]fieldGuard
+}
+
+func fieldsOf(r *compiledRule) ruleFields {
+	f := ruleFields{cond: r.conditionFields, enabled: len(r.conditionFields) > 0 && (r.Previous == nil || r.prevWhen != nil)}
+	if r.Previous != nil {
+		f.others = append(f.others, r.whenFields)
+	}
+	for _, x := range r.stateExprs {
+		f.others = append(f.others, x.fields)
+	}
+	return f
 }

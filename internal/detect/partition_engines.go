@@ -53,7 +53,8 @@ type lastBatch struct {
 // event itself is not stored: re-delivery brings it again.
 type taggedRecord struct {
 	Offset     int64           `json:"offset"`
-	Detections json.RawMessage `json:"detections"` // encoded at once: no string of the event is kept
+	Detections json.RawMessage `json:"detections,omitempty"` // encoded at once: no string of the event is kept
+	Deferred   json.RawMessage `json:"deferred,omitempty"`   // the absences it made due ([]Deferred)
 }
 
 func noBatch() lastBatch { return lastBatch{From: -1, To: -1, Watermark: minTime} }
@@ -244,6 +245,7 @@ type Outcome struct {
 	Drop       bool        // evaluated and written out before: leave it out
 	Detections []Detection // the record's tags (again, for a replayed one)
 	Out        []byte      // the record's new bytes; nil: unchanged
+	Deferred   []Deferred  // absences the record made due: messages to emit after it
 }
 
 // Process evaluates one partition's records in offset order and commits the
@@ -381,6 +383,7 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 			if len(res.Detections) > 0 {
 				o.Detections, o.Out = res.Detections, res.Out
 			}
+			o.Deferred = res.Deferred
 			evaluated = true
 		}
 		plan[i] = o
@@ -391,12 +394,12 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 			next.From = r.Offset
 		}
 		next.To = r.Offset
-		if len(o.Detections) > 0 {
-			dj, err := json.Marshal(o.Detections)
+		if len(o.Detections) > 0 || len(o.Deferred) > 0 {
+			tr, err := tagged(r.Offset, o)
 			if err != nil {
-				return nil, next, nil, fmt.Errorf("offset %d: encoding detections: %w", r.Offset, err)
+				return nil, next, nil, err
 			}
-			next.Tagged = append(next.Tagged, taggedRecord{Offset: r.Offset, Detections: dj})
+			next.Tagged = append(next.Tagged, tr)
 		}
 	}
 	p.counters.skipped(skipped)
@@ -408,9 +411,41 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 	return plan, next, changes, err
 }
 
+// tagged summarises a record that left with detections or deferred
+// absences, for replaying it.
+func tagged(offset int64, o Outcome) (taggedRecord, error) {
+	tr := taggedRecord{Offset: offset}
+	var err error
+	if len(o.Detections) > 0 {
+		if tr.Detections, err = json.Marshal(o.Detections); err != nil {
+			return tr, fmt.Errorf("offset %d: encoding detections: %w", offset, err)
+		}
+	}
+	if len(o.Deferred) > 0 {
+		if tr.Deferred, err = json.Marshal(o.Deferred); err != nil {
+			return tr, fmt.Errorf("offset %d: encoding deferred absences: %w", offset, err)
+		}
+	}
+	return tr, nil
+}
+
 // replayTagged writes a record of the last committed batch out as it was
-// first tagged; the rules' descriptions come from the set running now.
+// first tagged, with the absences it made due; the rules' descriptions come
+// from the set running now.
 func replayTagged(o *Outcome, r Record, tr taggedRecord, rs *RuleSet) error {
+	if len(tr.Deferred) > 0 {
+		if err := json.Unmarshal(tr.Deferred, &o.Deferred); err != nil {
+			return fmt.Errorf("offset %d: deferred absences of the last batch: %w", r.Offset, err)
+		}
+		for j := range o.Deferred {
+			for i := range o.Deferred[j].Detections {
+				o.Deferred[j].Detections[i].Rule = rs.Info(o.Deferred[j].Detections[i].ID)
+			}
+		}
+	}
+	if len(tr.Detections) == 0 {
+		return nil
+	}
 	if err := json.Unmarshal(tr.Detections, &o.Detections); err != nil {
 		return fmt.Errorf("offset %d: detections of the last batch: %w", r.Offset, err)
 	}

@@ -203,7 +203,7 @@ func TestPeerCaseEventsRaiseNoRuleErrors(t *testing.T) {
 	var all, stateless []*compiledRule
 	for _, r := range byID {
 		all = append(all, r)
-		if r.Threshold == nil && r.Previous == nil {
+		if !r.stateful() && r.Previous == nil { // rules that need no published time
 			stateless = append(stateless, r)
 		}
 	}
@@ -358,6 +358,7 @@ func conditionOf(t *testing.T, r *compiledRule, raw []byte) bool {
 		th.Count = 1
 		rule.Threshold = &th
 		rr.Rule = &rule
+		rr.limits = limitsOf(&rule)
 	}
 	res, err := NewEngine(single(&rr), EngineOptions{}).Process(raw)
 	if err != nil {

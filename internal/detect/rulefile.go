@@ -54,6 +54,9 @@ type Rule struct {
 	Dedup          *DedupSpec
 	Threshold      *ThresholdSpec
 	Previous       *PreviousSpec
+	Sequence       *SequenceSpec
+	FirstSeen      *FirstSeenSpec
+	Absence        *AbsenceSpec
 	Context        *exprText
 
 	header headerLines
@@ -67,11 +70,13 @@ type DedupSpec struct {
 }
 
 // ThresholdSpec tags an event once Count matching events of its group fall
-// in one Window-long interval containing it.
+// in one Window-long interval containing it; with Distinct, once Count
+// distinct values of Distinct do.
 type ThresholdSpec struct {
-	Count   int
-	Window  time.Duration
-	GroupBy *exprText
+	Count    int
+	Window   time.Duration
+	GroupBy  *exprText
+	Distinct *exprText
 }
 
 // PreviousSpec remembers, per Key, the latest (by event time) Value of the
@@ -179,9 +184,10 @@ type rawHeader struct {
 		Period string    `yaml:"period"`
 	} `yaml:"dedup"`
 	Threshold *struct {
-		Count   int       `yaml:"count"`
-		Window  string    `yaml:"window"`
-		GroupBy yaml.Node `yaml:"group_by"`
+		Count    int       `yaml:"count"`
+		Window   string    `yaml:"window"`
+		GroupBy  yaml.Node `yaml:"group_by"`
+		Distinct yaml.Node `yaml:"distinct"`
 	} `yaml:"threshold"`
 	Previous *struct {
 		Key   yaml.Node `yaml:"key"`
@@ -189,6 +195,9 @@ type rawHeader struct {
 		Value yaml.Node `yaml:"value"`
 		TTL   string    `yaml:"ttl"`
 	} `yaml:"previous"`
+	Sequence  *rawSequence  `yaml:"sequence"`
+	FirstSeen *rawFirstSeen `yaml:"first_seen"`
+	Absence   *rawAbsence   `yaml:"absence"`
 }
 
 // ParseRule parses a rule file's header and checks it. The condition is
@@ -249,7 +258,8 @@ func (r *Rule) fill(raw *rawHeader, addErr func(line, col int, format string, ar
 		r.Dedup.Period = r.duration(d.Period, "dedup.period", defaultDedupPeriod, addErr)
 	}
 	if t := raw.Threshold; t != nil {
-		r.Threshold = &ThresholdSpec{Count: t.Count, GroupBy: r.scalar(&t.GroupBy, "threshold.group_by", addErr)}
+		r.Threshold = &ThresholdSpec{Count: t.Count, GroupBy: r.scalar(&t.GroupBy, "threshold.group_by", addErr),
+			Distinct: r.scalar(&t.Distinct, "threshold.distinct", addErr)}
 		r.Threshold.Window = r.duration(t.Window, "threshold.window", 0, addErr)
 		if t.Count < 1 {
 			addErr(r.header.first, 1, "header: threshold.count must be at least 1")
@@ -266,6 +276,7 @@ func (r *Rule) fill(raw *rawHeader, addErr func(line, col int, format string, ar
 			addErr(r.header.first, 1, "header: previous.key is required")
 		}
 	}
+	r.fillCorrelation(raw, addErr)
 }
 
 // fillCatalogue takes the keys that describe a rule rather than change what

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 )
 
-// snapshotVersion changes when the snapshot layout does.
-const snapshotVersion = 1
+// snapshotVersion changes when the snapshot layout does. Version 1 (before
+// distinct counts, sequences, first sightings, absences and uuids) is still
+// read: its threshold times become groups of events without identity.
+const snapshotVersion = 2
 
 // snapshot is the state file's JSON: per rule (id and file fingerprint),
-// the threshold times, alert openings and remembered values.
+// its state of each kind.
 type snapshot struct {
 	Version   int                      `json:"version"`
 	Watermark int64                    `json:"watermark"`
@@ -24,9 +26,13 @@ type snapshot struct {
 
 type ruleSnapshot struct {
 	Fingerprint string                `json:"fingerprint"`
-	Threshold   map[string][]int64    `json:"threshold,omitempty"`
+	Threshold   map[string][]int64    `json:"threshold,omitempty"` // version 1's threshold groups
+	Counts      map[string]*countKey  `json:"counts,omitempty"`
 	Dedup       map[string][]int64    `json:"dedup,omitempty"`
 	Previous    map[string]remembered `json:"previous,omitempty"`
+	Sequences   map[string]*seqKey    `json:"sequences,omitempty"`
+	FirstSeen   map[string]*firstKey  `json:"first_seen,omitempty"`
+	Absences    map[string]*absKey    `json:"absences,omitempty"`
 }
 
 // WriteSnapshot writes the state of every active rule as JSON.
@@ -44,11 +50,15 @@ func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
 }
 
 func (s *ruleState) snapshot(fingerprint string) *ruleSnapshot {
-	rs := &ruleSnapshot{Fingerprint: fingerprint, Threshold: map[string][]int64{}, Dedup: map[string][]int64{}, Previous: map[string]remembered{}}
+	rs := &ruleSnapshot{Fingerprint: fingerprint, Counts: map[string]*countKey{}, Dedup: map[string][]int64{},
+		Previous: map[string]remembered{}, Sequences: map[string]*seqKey{}, FirstSeen: map[string]*firstKey{}, Absences: map[string]*absKey{}}
 	for i := range stateShards {
-		copyLocked(&s.threshold[i].mu, s.threshold[i].groups, rs.Threshold)
+		copyShard(&s.threshold[i], rs.Counts, (*countKey).clone)
 		copyLocked(&s.dedup[i].mu, s.dedup[i].openings, rs.Dedup)
 		copyLocked(&s.previous[i].mu, s.previous[i].values, rs.Previous)
+		copyShard(&s.sequence[i], rs.Sequences, (*seqKey).clone)
+		copyShard(&s.firstSeen[i], rs.FirstSeen, (*firstKey).clone)
+		copyShard(&s.absence.shards[i].keyShard, rs.Absences, (*absKey).clone)
 	}
 	return rs
 }
@@ -61,6 +71,16 @@ func copyLocked[V any](mu interface {
 	defer mu.Unlock()
 	for k, v := range from {
 		to[k] = v
+	}
+}
+
+// copyShard copies a shard's keys under its lock: encoding happens after,
+// while events go on changing the originals.
+func copyShard[T any](sh *keyShard[T], to map[string]*T, clone func(*T) *T) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k, v := range sh.keys {
+		to[k] = clone(v)
 	}
 }
 
@@ -77,8 +97,8 @@ func (e *Engine) readSnapshot(r io.Reader) (restored int, journalSeq uint64, err
 	if err := json.NewDecoder(r).Decode(&snap); err != nil {
 		return 0, 0, fmt.Errorf("decoding state snapshot: %w", err)
 	}
-	if snap.Version != snapshotVersion {
-		return 0, 0, fmt.Errorf("state snapshot version %d, want %d", snap.Version, snapshotVersion)
+	if snap.Version != snapshotVersion && snap.Version != 1 {
+		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or 1)", snap.Version, snapshotVersion)
 	}
 	e.swapMu.Lock()
 	defer e.swapMu.Unlock()
@@ -88,6 +108,7 @@ func (e *Engine) readSnapshot(r io.Reader) (restored int, journalSeq uint64, err
 			continue
 		}
 		r.state.restore(rs)
+		r.state.absence.restoreDeadlines(r.limits.abs)
 		restored++
 	}
 	e.setWatermark(snap.Watermark)
@@ -96,22 +117,25 @@ func (e *Engine) readSnapshot(r io.Reader) (restored int, journalSeq uint64, err
 
 func (s *ruleState) restore(rs *ruleSnapshot) {
 	for k, v := range rs.Threshold {
-		sh := &s.threshold[shardOf(k)]
-		sh.mu.Lock()
-		sh.groups[k] = v
-		sh.mu.Unlock()
+		s.restoreEntry(entryThreshold, k, &stateEntry{Times: v})
+	}
+	for k, v := range rs.Counts {
+		s.restoreEntry(entryThreshold, k, &stateEntry{Count: v})
 	}
 	for k, v := range rs.Dedup {
-		sh := &s.dedup[shardOf(k)]
-		sh.mu.Lock()
-		sh.openings[k] = v
-		sh.mu.Unlock()
+		s.restoreEntry(entryDedup, k, &stateEntry{Times: v})
 	}
 	for k, v := range rs.Previous {
-		sh := &s.previous[shardOf(k)]
-		sh.mu.Lock()
-		sh.values[k] = v
-		sh.mu.Unlock()
+		s.restoreEntry(entryPrevious, k, &stateEntry{At: v.At, Value: v.Value})
+	}
+	for k, v := range rs.Sequences {
+		s.restoreEntry(entrySequence, k, &stateEntry{Seq: v})
+	}
+	for k, v := range rs.FirstSeen {
+		s.restoreEntry(entryFirstSeen, k, &stateEntry{First: v})
+	}
+	for k, v := range rs.Absences {
+		s.restoreEntry(entryAbsence, k, &stateEntry{Abs: v})
 	}
 }
 

@@ -26,23 +26,69 @@ type ruleState struct {
 	threshold [stateShards]thresholdShard
 	dedup     [stateShards]dedupShard
 	previous  [stateShards]previousShard
+	sequence  [stateShards]sequenceShard
+	firstSeen [stateShards]firstSeenShard
+	absence   absenceState
 }
 
 // newRuleState makes empty state; with track, the keys each change touches
 // are recorded for the changelog (see state_entries.go).
 func newRuleState(track bool) *ruleState {
 	s := &ruleState{}
+	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
-		s.threshold[i].groups = map[string][]int64{}
+		s.threshold[i].keys = map[string]*countKey{}
 		s.dedup[i].openings = map[string][]int64{}
 		s.previous[i].values = map[string]remembered{}
+		s.sequence[i].keys = map[string]*seqKey{}
+		s.firstSeen[i].keys = map[string]*firstKey{}
+		s.absence.shards[i].keys = map[string]*absKey{}
 		if track {
 			s.threshold[i].dirty = dirtyKeys{}
 			s.dedup[i].dirty = dirtyKeys{}
 			s.previous[i].dirty = dirtyKeys{}
+			s.sequence[i].dirty = dirtyKeys{}
+			s.firstSeen[i].dirty = dirtyKeys{}
+			s.absence.shards[i].dirty = dirtyKeys{}
 		}
 	}
 	return s
+}
+
+// keyShard holds one kind of per-key state for the keys hashed to it.
+type keyShard[T any] struct {
+	mu    sync.Mutex
+	keys  map[string]*T
+	dirty dirtyKeys
+}
+
+// get returns the state of key, made by create (given a copy of the key
+// that state may keep: keys may point into an event's bytes) the first time.
+// The shard must be locked.
+func (sh *keyShard[T]) get(key string, create func(name string) *T) *T {
+	v := sh.keys[key]
+	if v == nil {
+		name := strings.Clone(key)
+		v = create(name)
+		sh.keys[name] = v
+	}
+	return v
+}
+
+// expire applies drop to every key under the shard's lock, deleting the keys
+// it empties and marking those it changes.
+func (sh *keyShard[T]) expire(drop func(*T) (changed, empty bool)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for name, v := range sh.keys {
+		changed, empty := drop(v)
+		if empty {
+			delete(sh.keys, name)
+		}
+		if changed {
+			sh.dirty.mark(name)
+		}
+	}
 }
 
 // dirtyKeys are the keys of a shard changed since the changes were last
@@ -53,49 +99,6 @@ func (d dirtyKeys) mark(key string) {
 	if d != nil {
 		d[key] = struct{}{}
 	}
-}
-
-// thresholdShard holds, per group, the sorted times of matching events.
-type thresholdShard struct {
-	mu     sync.Mutex
-	groups map[string][]int64
-	dirty  dirtyKeys
-}
-
-// observe records a matching event at t and returns the largest number of
-// the group's events in any interval (a, a+window] that contains t.
-func (s *ruleState) observe(group string, t, window int64) int {
-	sh := &s.threshold[shardOf(group)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	times, ok := sh.groups[group]
-	if !ok {
-		group = strings.Clone(group) // keys may point into an event's bytes
-	}
-	times = insertSorted(times, t)
-	sh.groups[group] = times
-	sh.dirty.mark(group)
-	return maxWindowCount(times, t, window)
-}
-
-// maxWindowCount: the best interval containing t can always be slid so that
-// its right end is an event time p with t <= p < t+window; it then holds the
-// events in (p-window, p]. Two pointers over those candidates.
-func maxWindowCount(times []int64, t, window int64) int {
-	first := sort.Search(len(times), func(i int) bool { return times[i] >= t })
-	best, left := 0, sort.Search(len(times), func(i int) bool { return times[i] > t-window })
-	for j := first; j < len(times) && times[j] < t+window; j++ {
-		for times[left] <= times[j]-window {
-			left++
-		}
-		best = max(best, j-left+1)
-	}
-	return best
-}
-
-func insertSorted(times []int64, t int64) []int64 {
-	i := sort.Search(len(times), func(i int) bool { return times[i] > t })
-	return slices.Insert(times, i, t)
 }
 
 // dedupShard holds, per dedup key, the sorted opening times of its alerts.
@@ -179,23 +182,23 @@ func (sh *previousShard) remember(key string, t int64, v any) {
 // retention says how long, in event time, each kind of entry must be kept.
 type retention struct {
 	window, period, ttl int64
+	within              int64 // sequence.within
+	history             int64 // first_seen.history
 }
 
 // expire frees entries no event at or after horizon can still need:
 // threshold times at or before horizon-window, alert openings at or before
-// horizon-period, remembered values older than horizon-ttl.
+// horizon-period, remembered values older than horizon-ttl, and the
+// entries of sequences, first sightings and absences (state_*.go).
 func (s *ruleState) expire(horizon int64, keep retention) {
 	for i := range stateShards {
 		expireThreshold(&s.threshold[i], horizon-keep.window)
 		expireDedup(&s.dedup[i], horizon-keep.period)
 		expirePrevious(&s.previous[i], horizon-keep.ttl)
+		expireSequences(&s.sequence[i], horizon, keep.within)
+		expireFirstSeen(&s.firstSeen[i], horizon, keep.history)
+		expireAbsences(&s.absence.shards[i], horizon)
 	}
-}
-
-func expireThreshold(sh *thresholdShard, cutoff int64) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	dropTimesUpTo(sh.groups, cutoff, sh.dirty)
 }
 
 func expireDedup(sh *dedupShard, cutoff int64) {
@@ -236,8 +239,8 @@ func expirePrevious(sh *previousShard, cutoff int64) {
 func (s *ruleState) size() (times, openings, values int) {
 	for i := range stateShards {
 		s.threshold[i].mu.Lock()
-		for _, t := range s.threshold[i].groups {
-			times += len(t)
+		for _, k := range s.threshold[i].keys {
+			times += len(k.At)
 		}
 		s.threshold[i].mu.Unlock()
 		s.dedup[i].mu.Lock()

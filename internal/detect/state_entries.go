@@ -9,9 +9,12 @@ import (
 // Changelog entries: the state of one engine as keyed records, so that a
 // compacted topic holds the latest value of every entry (partition_engines.go).
 //
-//	t NUL <rule id> NUL <threshold group>   {"f": fingerprint, "t": [times]}
+//	t NUL <rule id> NUL <threshold group>   {"f": fingerprint, "c": group}   (older: "t": [times])
 //	d NUL <rule id> NUL <dedup key>         {"f": fingerprint, "t": [openings]}
 //	p NUL <rule id> NUL <previous key>      {"f": fingerprint, "at": time, "v": value}
+//	s NUL <rule id> NUL <sequence key>      {"f": fingerprint, "s": sequence}
+//	f NUL <rule id> NUL <first_seen key>    {"f": fingerprint, "fs": history}
+//	a NUL <rule id> NUL <absence key>       {"f": fingerprint, "a": expectations}
 //
 // A nil value deletes the entry (expired). Entries of a rule whose file has
 // changed since (another fingerprint) are not restored.
@@ -19,13 +22,23 @@ const (
 	entryThreshold = 't'
 	entryDedup     = 'd'
 	entryPrevious  = 'p'
+	entrySequence  = 's'
+	entryFirstSeen = 'f'
+	entryAbsence   = 'a'
 )
 
+// entryKinds are the kinds restoreEntries reads.
+const entryKinds = "tdpsfa"
+
 type stateEntry struct {
-	Fingerprint string  `json:"f"`
-	Times       []int64 `json:"t,omitempty"`
-	At          int64   `json:"at,omitempty"`
-	Value       any     `json:"v,omitempty"`
+	Fingerprint string    `json:"f"`
+	Times       []int64   `json:"t,omitempty"`
+	At          int64     `json:"at,omitempty"`
+	Value       any       `json:"v,omitempty"`
+	Count       *countKey `json:"c,omitempty"`
+	Seq         *seqKey   `json:"s,omitempty"`
+	First       *firstKey `json:"fs,omitempty"`
+	Abs         *absKey   `json:"a,omitempty"`
 }
 
 func entryKey(kind byte, ruleID, key string) []byte {
@@ -45,24 +58,19 @@ func (e *Engine) takeChanges() ([]Change, error) {
 	return recs, nil
 }
 
-func (s *ruleState) takeChanges(recs []Change, ruleID, fingerprint string) ([]Change, error) {
+func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, error) {
 	var err error
 	for i := range stateShards {
-		th := &s.threshold[i]
-		th.mu.Lock()
-		recs, err = appendChanges(recs, th.dirty, entryThreshold, ruleID, func(k string) (*stateEntry, bool) {
-			t, ok := th.groups[k]
-			return &stateEntry{Fingerprint: fingerprint, Times: t}, ok
-		})
-		th.mu.Unlock()
-		if err != nil {
+		if recs, err = shardChanges(&s.threshold[i], recs, entryThreshold, ruleID, func(k *countKey) *stateEntry {
+			return &stateEntry{Fingerprint: fp, Count: k}
+		}); err != nil {
 			return nil, err
 		}
 		dd := &s.dedup[i]
 		dd.mu.Lock()
 		recs, err = appendChanges(recs, dd.dirty, entryDedup, ruleID, func(k string) (*stateEntry, bool) {
 			o, ok := dd.openings[k]
-			return &stateEntry{Fingerprint: fingerprint, Times: o}, ok
+			return &stateEntry{Fingerprint: fp, Times: o}, ok
 		})
 		dd.mu.Unlock()
 		if err != nil {
@@ -72,14 +80,42 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fingerprint string) ([]Ch
 		pv.mu.Lock()
 		recs, err = appendChanges(recs, pv.dirty, entryPrevious, ruleID, func(k string) (*stateEntry, bool) {
 			v, ok := pv.values[k]
-			return &stateEntry{Fingerprint: fingerprint, At: v.At, Value: v.Value}, ok
+			return &stateEntry{Fingerprint: fp, At: v.At, Value: v.Value}, ok
 		})
 		pv.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
+		if recs, err = shardChanges(&s.sequence[i], recs, entrySequence, ruleID, func(k *seqKey) *stateEntry {
+			return &stateEntry{Fingerprint: fp, Seq: k}
+		}); err != nil {
+			return nil, err
+		}
+		if recs, err = shardChanges(&s.firstSeen[i], recs, entryFirstSeen, ruleID, func(k *firstKey) *stateEntry {
+			return &stateEntry{Fingerprint: fp, First: k}
+		}); err != nil {
+			return nil, err
+		}
+		if recs, err = shardChanges(&s.absence.shards[i].keyShard, recs, entryAbsence, ruleID, func(k *absKey) *stateEntry {
+			return &stateEntry{Fingerprint: fp, Abs: k}
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return recs, nil
+}
+
+// shardChanges is appendChanges for a keyShard, under its lock.
+func shardChanges[T any](sh *keyShard[T], recs []Change, kind byte, ruleID string, entry func(*T) *stateEntry) ([]Change, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return appendChanges(recs, sh.dirty, kind, ruleID, func(k string) (*stateEntry, bool) {
+		v, ok := sh.keys[k]
+		if !ok {
+			return nil, false
+		}
+		return entry(v), true
+	})
 }
 
 // appendChanges encodes the dirty keys of one shard (locked by the caller)
@@ -110,7 +146,7 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 	}
 	for k, v := range entries {
 		kind, rest, ok := strings.Cut(k, "\x00")
-		if !ok || len(kind) != 1 || !strings.ContainsRune("tdp", rune(kind[0])) {
+		if !ok || len(kind) != 1 || !strings.Contains(entryKinds, kind) {
 			continue // not a state entry (partition_engines.go's own keys)
 		}
 		ruleID, key, ok := strings.Cut(rest, "\x00")
@@ -134,16 +170,21 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 		}
 		r.state.restoreEntry(kind[0], key, &ent)
 	}
+	for _, r := range rules {
+		r.state.absence.restoreDeadlines(r.limits.abs)
+	}
 	return stale, nil
 }
 
 func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 	switch kind {
 	case entryThreshold:
-		sh := &s.threshold[shardOf(key)]
-		sh.mu.Lock()
-		sh.groups[key] = ent.Times
-		sh.mu.Unlock()
+		k := ent.Count
+		if k == nil {
+			k = &countKey{At: ent.Times} // written before groups kept identities
+		}
+		k.name = key
+		restoreKey(&s.threshold[shardOf(key)], key, k)
 	case entryDedup:
 		sh := &s.dedup[shardOf(key)]
 		sh.mu.Lock()
@@ -154,28 +195,63 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		sh.mu.Lock()
 		sh.values[key] = remembered{At: ent.At, Value: ent.Value}
 		sh.mu.Unlock()
+	case entrySequence:
+		if ent.Seq != nil {
+			ent.Seq.name = key
+			restoreKey(&s.sequence[shardOf(key)], key, ent.Seq)
+		}
+	case entryFirstSeen:
+		if ent.First != nil {
+			ent.First.name = key
+			if ent.First.Values == nil {
+				ent.First.Values = map[string][]int64{}
+			}
+			restoreKey(&s.firstSeen[shardOf(key)], key, ent.First)
+		}
+	case entryAbsence:
+		if ent.Abs != nil {
+			ent.Abs.name = key
+			restoreKey(&s.absence.shards[shardOf(key)].keyShard, key, ent.Abs)
+		}
 	}
 }
 
-// deleteEntry removes an entry (expired, or evicted) of the state.
+// deleteEntry removes an entry of the state (expired, as a journal replays
+// it).
 func (s *ruleState) deleteEntry(kind byte, key string) {
+	i := shardOf(key)
 	switch kind {
 	case entryThreshold:
-		sh := &s.threshold[shardOf(key)]
-		sh.mu.Lock()
-		delete(sh.groups, key)
-		sh.mu.Unlock()
+		deleteKey(&s.threshold[i], key)
+	case entrySequence:
+		deleteKey(&s.sequence[i], key)
+	case entryFirstSeen:
+		deleteKey(&s.firstSeen[i], key)
+	case entryAbsence:
+		deleteKey(&s.absence.shards[i].keyShard, key)
 	case entryDedup:
-		sh := &s.dedup[shardOf(key)]
+		sh := &s.dedup[i]
 		sh.mu.Lock()
 		delete(sh.openings, key)
 		sh.mu.Unlock()
 	case entryPrevious:
-		sh := &s.previous[shardOf(key)]
+		sh := &s.previous[i]
 		sh.mu.Lock()
 		delete(sh.values, key)
 		sh.mu.Unlock()
 	}
+}
+
+func deleteKey[T any](sh *keyShard[T], key string) {
+	sh.mu.Lock()
+	delete(sh.keys, key)
+	sh.mu.Unlock()
+}
+
+func restoreKey[T any](sh *keyShard[T], key string, v *T) {
+	sh.mu.Lock()
+	sh.keys[key] = v
+	sh.mu.Unlock()
 }
 
 // setWatermark moves the watermark forward to w (a restored partition's).

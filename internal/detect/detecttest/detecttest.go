@@ -52,3 +52,52 @@ func Fail(offset time.Duration, user string) []byte {
 func Login(offset time.Duration, user, city string) []byte {
 	return Event(offset, map[string]any{"kind": "login", "user": user, "city": city})
 }
+
+// DistinctRule (id DC) tags a failure once 3 distinct users failed from one
+// IP within 10 minutes.
+const DistinctRule = `// id: DC
+// title: "spray from {{ event.ip }}"
+// threshold: {count: 3, window: 10m, group_by: event.ip, distinct: event.user}
+event.kind == 'fail'
+`
+
+// SequenceRule (id SQ) tags an approval after 2 denials of the same user
+// within 10 minutes.
+const SequenceRule = `// id: SQ
+// title: "{{ event.user }} approved after denials"
+// sequence:
+//   by: event.user
+//   within: 10m
+//   after:
+//     - {when: "event.kind == 'deny'", count: 2}
+event.kind == 'approve'
+`
+
+// FirstSeenRule (id FS) tags a login from a device the user did not use in
+// the 24 hours before.
+const FirstSeenRule = `// id: FS
+// title: "{{ event.user }} on new device {{ event.device }}"
+// first_seen: {key: event.user, value: event.device, history: 24h}
+event.kind == 'login'
+`
+
+// AbsenceRule (id AB) fires when a user's start is not followed by a done
+// within 10 minutes (grace 5 minutes).
+const AbsenceRule = `// id: AB
+// title: "{{ event.user }} never finished"
+// absence: {by: event.user, within: 10m, followed_by: "event.kind == 'done'"}
+event.kind == 'start'
+`
+
+// Of is an event of kind by user at Base+offset with the given uuid (none
+// when empty) and extra fields.
+func Of(offset time.Duration, uuid, kind, user string, extra map[string]any) []byte {
+	m := map[string]any{"kind": kind, "user": user}
+	if uuid != "" {
+		m["uuid"] = uuid
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return Event(offset, m)
+}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,9 @@ type TestCase struct {
 type TestStep struct {
 	Event  any     `yaml:"event"`
 	Expect *Expect `yaml:"expect"`
+	// Deferred: the absence emitted after this event (its time made it
+	// due); false: none. Unset: none may be emitted either.
+	Deferred *Expect `yaml:"deferred"`
 }
 
 // Expect is either a bare bool (tagged or not) or a mapping checking
@@ -45,6 +49,13 @@ type Expect struct {
 	Count    *int    `yaml:"count"`
 	Dedup    *string `yaml:"dedup"`
 	Context  any     `yaml:"context"`
+	// Values: a distinct count's values, exactly (sorted).
+	Values []string `yaml:"values"`
+	// Sequence: a sequence's uuids in time order, exactly.
+	Sequence []string `yaml:"sequence"`
+	// EventUUID: the uuid of the event carrying the detection (for a
+	// deferred absence, the event that opened it).
+	EventUUID *string `yaml:"event_uuid"`
 	// SameAlertAs: the 1-based sequence step whose alert_id this one shares.
 	SameAlertAs int `yaml:"same_alert_as"`
 	// NewAlert: the alert_id differs from every earlier step's.
@@ -255,16 +266,14 @@ func runCase(rs *detect.RuleSet, tc TestCase) string {
 		} else {
 			ids = append(ids, "")
 		}
-		if msg := checkStepError(st.Expect, lastErr); msg != "" || st.Expect == nil || st.Expect.Error {
-			if msg != "" && len(steps) > 1 {
-				return fmt.Sprintf("step %d: %s", i+1, msg)
-			}
-			if msg != "" {
-				return msg
-			}
-			continue
+		msg := checkStepError(st.Expect, lastErr)
+		if msg == "" {
+			msg = checkDeferred(st.Deferred, res.Deferred)
 		}
-		if msg := checkExpect(*st.Expect, det, ids, lastErr); msg != "" {
+		if msg == "" && st.Expect != nil && !st.Expect.Error {
+			msg = checkExpect(*st.Expect, det, res.Out, ids, lastErr)
+		}
+		if msg != "" {
 			if len(steps) > 1 {
 				return fmt.Sprintf("step %d: %s", i+1, msg)
 			}
@@ -282,11 +291,11 @@ func checkExpectations(tc TestCase, steps []TestStep) string {
 		return "case has no `expect:` (true, false, error, or a mapping with match: …)"
 	}
 	for _, st := range steps {
-		if st.Expect != nil {
+		if st.Expect != nil || st.Deferred != nil {
 			return ""
 		}
 	}
-	return "no step of the sequence has an `expect:`"
+	return "no step of the sequence has an `expect:` (or a `deferred:`)"
 }
 
 // checkStepError fails a step whose rule errored unless it expects the
@@ -301,7 +310,28 @@ func checkStepError(want *Expect, evalErr error) string {
 	return ""
 }
 
-func checkExpect(want Expect, got *detect.Detection, ids []string, evalErr error) string {
+// checkDeferred checks the absences emitted after a step: none unless the
+// step expects one, exactly one when it does.
+func checkDeferred(want *Expect, got []detect.Deferred) string {
+	switch {
+	case len(got) == 0 && (want == nil || !want.Match):
+		return ""
+	case len(got) == 0:
+		return "deferred: expected an absence, none was emitted"
+	case want == nil || !want.Match:
+		return fmt.Sprintf("deferred: unexpected absence %q emitted", got[0].Detections[0].Title)
+	case len(got) > 1:
+		return fmt.Sprintf("deferred: %d absences emitted, want 1", len(got))
+	}
+	if msg := checkExpect(*want, &got[0].Detections[0], got[0].Out, nil, nil); msg != "" {
+		return "deferred: " + msg
+	}
+	return ""
+}
+
+// checkExpect checks a detection against want; out is the message carrying
+// it, ids the alert ids of the steps so far (nil: not a step's own tag).
+func checkExpect(want Expect, got *detect.Detection, out []byte, ids []string, evalErr error) string {
 	if got == nil {
 		if want.Match {
 			if evalErr != nil {
@@ -326,6 +356,23 @@ func checkExpect(want Expect, got *detect.Detection, ids []string, evalErr error
 	}
 	if want.Context != nil && !jsonSubset(want.Context, got.Context) {
 		return fmt.Sprintf("context: want %v, got %v", want.Context, got.Context)
+	}
+	if want.Values != nil && !slices.Equal(want.Values, got.Values) {
+		return fmt.Sprintf("values: want %q, got %q", want.Values, got.Values)
+	}
+	if want.Sequence != nil && !slices.Equal(want.Sequence, got.Sequence) {
+		return fmt.Sprintf("sequence: want %q, got %q", want.Sequence, got.Sequence)
+	}
+	if want.EventUUID != nil {
+		var ev struct {
+			UUID string `json:"uuid"`
+		}
+		if _ = json.Unmarshal(out, &ev); ev.UUID != *want.EventUUID {
+			return fmt.Sprintf("event_uuid: want %q, got %q", *want.EventUUID, ev.UUID)
+		}
+	}
+	if ids == nil {
+		return ""
 	}
 	cur := ids[len(ids)-1]
 	if s := want.SameAlertAs; s > 0 {

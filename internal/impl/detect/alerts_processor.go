@@ -43,6 +43,10 @@ and `+"`version`"+`, a hash of the rule file), `+"`detected_at`"+` (processing t
 event's other metadata. With `+"`emit_events: false`"+` only the alerts leave (a detection worker that
 writes alerts only).
 
+A message `+"`cel_detect`"+` emitted for an absence (metadata `+"`detection_deferred`"+` = `+"`true`"+`: the
+opening event again, carrying the absence's detection) gives its alerts only: the event itself
+was written when it first passed.
+
 An event without detections (or not a JSON object) passes on alone. Everything stays in the
 input's batch, so an output writing the batch in one transaction commits an event and its alerts
 together.`).
@@ -117,7 +121,9 @@ func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (serv
 		msg.MetaSetMut(p.keyMeta, uuid)
 	}
 	out := service.MessageBatch{msg}
-	if !p.emitEvents {
+	if deferred, _ := msg.MetaGet(meta.DetectionDeferred); !p.emitEvents || deferred == "true" {
+		// alerts only: a worker writing no events, or an absence (its
+		// event was written when it arrived)
 		out = nil
 	}
 	if len(head.Detections) == 0 {

@@ -12,11 +12,11 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/detect/detecttest"
 	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/testkit"
-	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // newTestChangelog starts kfake with a 4-partition source topic "events"

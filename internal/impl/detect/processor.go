@@ -13,9 +13,9 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // Config field names of cel_detect.
@@ -47,8 +47,15 @@ and the metadata `+"`detection_ids`"+` (matched ids joined by commas, empty when
 matches nothing passes byte for byte unchanged. A rule that fails on an event (a missing field) is
 counted in `+"`cel_detect_rule_errors_total`"+` and logged at WARN (each rule's first error, then at most one line per rule per minute, with the rule's file and the event's uuid); the event is never dropped.
 
-Thresholds, dedup periods and remembered values use the event's `+"`published`"+` time only, never the
-wall clock, and do not depend on arrival order. State is held in memory and shared by all
+A rule with `+"`absence`"+` tags nothing when its event arrives: once event time has passed the
+expectation's `+"`within`"+` and `+"`grace`"+` with no closing event, cel_detect emits a new message after
+the event that moved time past it: the opening event again, with `+"`detections`"+` holding the absence
+and the metadata `+"`detection_deferred`"+` = `+"`true`"+` (route it as an alert only;
+`+"`detections_to_alerts`"+` does).
+
+Thresholds, sequences, dedup periods and remembered values use the event's `+"`published`"+` time
+only, never the wall clock, and do not depend on arrival order. State is scoped by the event's org
+(`+"`event.oktadetect.org`"+`), and an event is counted once per `+"`uuid`"+`. State is held in memory and shared by all
 pipeline threads; with `+"`state_file`"+` set it is snapshotted atomically and restored at start.
 
 Rule files on disk are watched: an edit is recompiled and swapped in within two seconds, a broken

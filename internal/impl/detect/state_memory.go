@@ -38,17 +38,31 @@ func newMemoryDetector(rs *detect.RuleSet, opts detect.EngineOptions, sources []
 }
 
 func (d *memoryDetector) processBatch(_ context.Context, batch service.MessageBatch) (service.MessageBatch, error) {
-	for _, msg := range batch {
-		d.process(msg)
+	var out service.MessageBatch // the batch with deferred messages; nil while there are none
+	for i, msg := range batch {
+		deferred := d.process(msg)
+		if out != nil {
+			out = append(out, msg)
+		}
+		if len(deferred) > 0 {
+			if out == nil {
+				out = append(make(service.MessageBatch, 0, len(batch)+len(deferred)), batch[:i+1]...)
+			}
+			out = append(out, deferredMessages(msg, deferred, d.meta)...)
+		}
 	}
-	return batch, nil
+	if out == nil {
+		return batch, nil
+	}
+	return out, nil
 }
 
-// process tags one event. It never drops or fails a message.
-func (d *memoryDetector) process(msg *service.Message) {
+// process tags one event and returns the absences its time made due. It
+// never drops or fails a message.
+func (d *memoryDetector) process(msg *service.Message) []detect.Deferred {
 	raw, err := msg.AsBytes()
 	if err != nil {
-		return
+		return nil
 	}
 	started := time.Now()
 	res, err := d.engine.ProcessWithMeta(raw, metaFields(d.meta, msg))
@@ -59,6 +73,7 @@ func (d *memoryDetector) process(msg *service.Message) {
 		d.log.Debugf("cel_detect: event passed on untagged: %v", err)
 	}
 	setDetections(msg, res.Detections, res.Out)
+	return res.Deferred
 }
 
 func (d *memoryDetector) swap(rs *detect.RuleSet) { d.engine.Swap(rs) }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/changelog"
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/meta"
-	"github.com/oktadetect/oktadetect/internal/changelog"
 )
 
 // idlePartition is how long the state of a source partition no batch came
@@ -88,21 +88,22 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 		if err != nil {
 			return nil, err
 		}
-		out = applyOutcomes(out, groups[src], plan)
+		out = applyOutcomes(out, groups[src], plan, d.meta)
 	}
 	d.events.Incr(int64(len(batch)))
 	return out, nil
 }
 
-// applyOutcomes sets the planned bytes and metadata, and leaves out dropped
-// messages.
-func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome) service.MessageBatch {
+// applyOutcomes sets the planned bytes and metadata, leaves out dropped
+// messages and adds the deferred ones.
+func applyOutcomes(out, msgs service.MessageBatch, plan []detect.Outcome, sources []metaSource) service.MessageBatch {
 	for i, o := range plan {
 		if o.Drop {
 			continue
 		}
 		setDetections(msgs[i], o.Detections, o.Out)
 		out = append(out, msgs[i])
+		out = append(out, deferredMessages(msgs[i], o.Deferred, sources)...)
 	}
 	return out
 }

@@ -1,0 +1,214 @@
+package detect
+
+import (
+	"container/heap"
+	"encoding/json"
+	"math"
+	"slices"
+	"sort"
+	"sync/atomic"
+)
+
+// noDeadline: no absence is waiting to fire.
+const noDeadline = math.MaxInt64
+
+// absenceState holds an absence rule's expectations, and the earliest time
+// one of them may fire, so that each event checks one number.
+type absenceState struct {
+	shards [stateShards]absenceShard
+	next   atomic.Int64 // earliest deadline of an open expectation, or noDeadline
+}
+
+// absenceShard holds the expectations of its keys, and their deadlines in
+// a heap (entries of expectations closed since are skipped when popped).
+type absenceShard struct {
+	keyShard[absKey]
+	due deadlines
+}
+
+// absKey is one `by` key of an absence rule: its expectations in time
+// order (open, or closed/fired kept without their event until they expire,
+// so that a re-delivered opening event does not open them again), and the
+// times of its closing events (thinned as first_seen's sightings are).
+type absKey struct {
+	name    string
+	Open    []expectation `json:"o,omitempty"`
+	Closers []int64       `json:"c,omitempty"`
+}
+
+// expectation states.
+const (
+	expectOpen   = 0
+	expectClosed = 1
+	expectFired  = 2
+)
+
+// expectation is an opening event waiting for its closing event: its
+// bytes, metadata and detection are what fires.
+type expectation struct {
+	At    int64           `json:"t"`
+	ID    uint64          `json:"i,omitempty"`
+	State int             `json:"s,omitempty"`
+	Raw   json.RawMessage `json:"raw,omitempty"`
+	Meta  []MetaField     `json:"meta,omitempty"`
+	Det   *Detection      `json:"det,omitempty"`
+}
+
+// absLimits are an absence rule's numbers, in event-time nanoseconds.
+type absLimits struct {
+	within, grace int64
+}
+
+func (l absLimits) deadline(at int64) int64 { return at + l.within + l.grace }
+
+// open records an expectation (its event and detection already copied)
+// unless one with the same identity exists; a closing event already seen
+// in (at, at+within] closes it at once.
+func (s *absenceState) open(key string, x expectation, lim absLimits) {
+	sh := &s.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	k := sh.get(key, newAbsKey)
+	i := sort.Search(len(k.Open), func(i int) bool { return k.Open[i].At >= x.At })
+	for j := i; x.ID != 0 && j < len(k.Open) && k.Open[j].At == x.At; j++ {
+		if k.Open[j].ID == x.ID {
+			return // re-delivered
+		}
+	}
+	sh.dirty.mark(k.name)
+	if c := sort.Search(len(k.Closers), func(c int) bool { return k.Closers[c] > x.At }); c < len(k.Closers) && k.Closers[c] <= x.At+lim.within {
+		x = expectation{At: x.At, ID: x.ID, State: expectClosed}
+	}
+	k.Open = slices.Insert(k.Open, i, x)
+	if x.State == expectOpen {
+		d := lim.deadline(x.At)
+		heap.Push(&sh.due, deadline{at: d, key: k.name})
+		for cur := s.next.Load(); d < cur && !s.next.CompareAndSwap(cur, d); cur = s.next.Load() {
+		}
+	}
+}
+
+// close records a closing event at and closes the open expectations it
+// closes: those opened in [at-within, at).
+func (s *absenceState) close(key string, at int64, lim absLimits) {
+	sh := &s.shards[shardOf(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	k := sh.get(key, newAbsKey)
+	sh.dirty.mark(k.name)
+	i := sort.Search(len(k.Closers), func(i int) bool { return k.Closers[i] > at })
+	k.Closers = thin(slices.Insert(k.Closers, i, at), lim.within)
+	for j := sort.Search(len(k.Open), func(j int) bool { return k.Open[j].At >= at-lim.within }); j < len(k.Open) && k.Open[j].At < at; j++ {
+		if k.Open[j].State == expectOpen {
+			k.Open[j] = expectation{At: k.Open[j].At, ID: k.Open[j].ID, State: expectClosed}
+		}
+	}
+}
+
+func newAbsKey(name string) *absKey { return &absKey{name: name} }
+
+// fire takes the open expectations whose deadline is before watermark:
+// each fires once.
+func (s *absenceState) fire(watermark int64, lim absLimits) []expectation {
+	if watermark <= s.next.Load() {
+		return nil
+	}
+	s.next.Store(noDeadline)
+	var out []expectation
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for len(sh.due) > 0 && sh.due[0].at < watermark {
+			d := heap.Pop(&sh.due).(deadline)
+			out = sh.fireKey(d.key, watermark, lim, out)
+		}
+		if len(sh.due) > 0 {
+			for cur := s.next.Load(); sh.due[0].at < cur && !s.next.CompareAndSwap(cur, sh.due[0].at); cur = s.next.Load() {
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+func (sh *absenceShard) fireKey(key string, watermark int64, lim absLimits, out []expectation) []expectation {
+	k := sh.keys[key]
+	if k == nil {
+		return out
+	}
+	for j := range k.Open {
+		x := &k.Open[j]
+		if x.State != expectOpen || lim.deadline(x.At) >= watermark {
+			continue
+		}
+		out = append(out, *x)
+		*x = expectation{At: x.At, ID: x.ID, State: expectFired}
+		sh.dirty.mark(k.name)
+	}
+	return out
+}
+
+// dropOld removes closing events at or before horizon (an opening at or
+// after it needs later ones) and closed or fired expectations before it;
+// open ones stay until they fire.
+func (k *absKey) dropOld(horizon int64) (changed, empty bool) {
+	if n := sort.Search(len(k.Closers), func(i int) bool { return k.Closers[i] > horizon }); n > 0 {
+		k.Closers = slices.Clone(k.Closers[n:])
+		changed = true
+	}
+	before := len(k.Open)
+	k.Open = slices.DeleteFunc(k.Open, func(x expectation) bool { return x.State != expectOpen && x.At < horizon })
+	changed = changed || len(k.Open) != before
+	return changed, len(k.Open) == 0 && len(k.Closers) == 0
+}
+
+func (k *absKey) clone() *absKey {
+	return &absKey{name: k.name, Open: slices.Clone(k.Open), Closers: slices.Clone(k.Closers)}
+}
+
+func expireAbsences(sh *absenceShard, horizon int64) {
+	sh.expire(func(k *absKey) (bool, bool) { return k.dropOld(horizon) })
+}
+
+// restoreDeadlines rebuilds the heaps after a restore.
+func (s *absenceState) restoreDeadlines(lim absLimits) {
+	next := int64(noDeadline)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.due = sh.due[:0]
+		for _, k := range sh.keys {
+			for _, x := range k.Open {
+				if x.State == expectOpen {
+					sh.due = append(sh.due, deadline{at: lim.deadline(x.At), key: k.name})
+				}
+			}
+		}
+		heap.Init(&sh.due)
+		if len(sh.due) > 0 {
+			next = min(next, sh.due[0].at)
+		}
+		sh.mu.Unlock()
+	}
+	s.next.Store(next)
+}
+
+// deadline is when an expectation of key may fire.
+type deadline struct {
+	at  int64
+	key string
+}
+
+// deadlines is a min-heap by time (container/heap).
+type deadlines []deadline
+
+func (d deadlines) Len() int           { return len(d) }
+func (d deadlines) Less(i, j int) bool { return d[i].at < d[j].at }
+func (d deadlines) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
+func (d *deadlines) Push(x any)        { *d = append(*d, x.(deadline)) }
+func (d *deadlines) Pop() any {
+	old := *d
+	x := old[len(old)-1]
+	*d = old[:len(old)-1]
+	return x
+}
