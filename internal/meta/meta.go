@@ -28,6 +28,7 @@ const DetectionIDs = "detection_ids"
 // descriptions of the rules that matched ([]*detect.RuleInfo, a structured
 // value, in the order of the detections), which alerts carry as `rule`.
 const DetectionRules = "detection_rules"
+
 // Set by cel_detect to "true" on the messages it emits for an absence (an
 // expectation no closing event met in time): the opening event again with
 // the absence's detection. detections_to_alerts writes such a message as
