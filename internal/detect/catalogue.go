@@ -6,25 +6,14 @@ import (
 )
 
 // RuleInfo is what a rule says about itself: the catalogue `rules list`
-// prints, and the `rule` object alerts carry so that an analyst has the
-// description, the ATT&CK ids and the runbook at hand.
+// prints. Its AlertRule part is the `rule` object alerts carry, so that an
+// analyst has the description, the ATT&CK ids and the runbook at hand.
 type RuleInfo struct {
-	ID             string   `json:"id"`
-	Title          string   `json:"title"`
-	Description    string   `json:"description,omitempty"`
-	Severity       string   `json:"severity"`
-	Mitre          []string `json:"mitre,omitempty"`
-	References     []string `json:"references,omitempty"`
-	Runbook        string   `json:"runbook,omitempty"`
-	Tags           []string `json:"tags,omitempty"`
-	Author         []string `json:"author,omitempty"`
-	License        string   `json:"license,omitempty"`
+	AlertRule
 	FalsePositives []string `json:"falsepositives,omitempty"`
-	Status         string   `json:"status,omitempty"`
-	// Version is a hash of the rule file: it changes with any edit.
-	Version string `json:"version"`
 	// Kind is how the rule decides: single (one event), threshold,
-	// previous, … (the state it keeps).
+	// distinct, sequence, first_seen, absence, previous (the state it
+	// keeps).
 	Kind    string `json:"kind"`
 	Enabled bool   `json:"enabled"`
 	File    string `json:"file"`
@@ -34,10 +23,12 @@ type RuleInfo struct {
 // (a template when they depend on the event).
 func newRuleInfo(r *compiledRule) *RuleInfo {
 	return &RuleInfo{
-		ID: r.ID, Title: r.Title.Text, Description: r.Description, Severity: r.Severity.Text,
-		Mitre: r.Mitre, References: r.References, Runbook: r.Runbook, Tags: r.Tags,
-		Author: r.Author, License: r.License, FalsePositives: r.FalsePositives, Status: r.Status,
-		Version: r.fingerprint, Kind: ruleKind(r.Rule), Enabled: r.Enabled, File: r.Path,
+		AlertRule: AlertRule{
+			ID: r.ID, Title: r.Title.Text, Description: r.Description, Severity: r.Severity.Text,
+			Mitre: r.Mitre, References: r.References, Runbook: r.Runbook, Tags: r.Tags,
+			Author: r.Author, License: r.License, Status: r.Status, Version: r.fingerprint,
+		},
+		FalsePositives: r.FalsePositives, Kind: ruleKind(r.Rule), Enabled: r.Enabled, File: r.Path,
 	}
 }
 
@@ -72,8 +63,7 @@ func (rs *RuleSet) Catalogue() []*RuleInfo {
 	return out
 }
 
-// AlertRule is the `rule` object an alert carries: what an analyst needs,
-// without the catalogue's bookkeeping (kind, enabled, file).
+// AlertRule is the `rule` object an alert carries.
 type AlertRule struct {
 	ID          string   `json:"id"`
 	Title       string   `json:"title"`
@@ -86,14 +76,9 @@ type AlertRule struct {
 	Author      []string `json:"author,omitempty"`
 	License     string   `json:"license,omitempty"`
 	Status      string   `json:"status,omitempty"`
-	Version     string   `json:"version"`
+	// Version is a hash of the rule file: it changes with any edit.
+	Version string `json:"version"`
 }
 
 // ForAlert is the rule as alerts carry it.
-func (r *RuleInfo) ForAlert() AlertRule {
-	return AlertRule{
-		ID: r.ID, Title: r.Title, Description: r.Description, Severity: r.Severity,
-		Mitre: r.Mitre, References: r.References, Runbook: r.Runbook, Tags: r.Tags,
-		Author: r.Author, License: r.License, Status: r.Status, Version: r.Version,
-	}
-}
+func (r *RuleInfo) ForAlert() AlertRule { return r.AlertRule }
