@@ -135,17 +135,24 @@ func (d *snapshotDetector) processBatch(ctx context.Context, batch service.Messa
 }
 
 func (d *snapshotDetector) run(ctx context.Context) {
-	t := time.NewTicker(d.every)
+	every(ctx, d.every, func() {
+		d.engine.Expire()
+		if err := d.file.Snapshot(); err != nil {
+			d.log.Errorf("cel_detect: %v", err)
+		}
+	})
+}
+
+// every calls f each period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			d.engine.Expire()
-			if err := d.file.Snapshot(); err != nil {
-				d.log.Errorf("cel_detect: %v", err)
-			}
+			f()
 		}
 	}
 }

@@ -147,16 +147,7 @@ func metaInt(msg *service.Message, key string) (int64, error) {
 func (d *partitionedDetector) swap(rs *detect.RuleSet) { d.engines.Swap(rs) }
 
 func (d *partitionedDetector) run(ctx context.Context) {
-	t := time.NewTicker(idlePartition / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			d.engines.EvictIdle(idlePartition)
-		}
-	}
+	every(ctx, idlePartition/4, func() { d.engines.EvictIdle(idlePartition) })
 }
 
 func (d *partitionedDetector) close() error {
