@@ -24,6 +24,10 @@ import (
 // Values are compared as scalar keys (scalarKey): a string never equals a
 // bool, as in CEL.
 type fieldGuard struct {
+	// present, when set, makes this a presence test instead: at least one
+	// of these fields must exist (`has(event.a.b) || event.?c.?d.hasValue()`).
+	present []presence
+
 	path  []string
 	def   *string  // key of the value when absent (an optional chain's orValue); nil: undecided
 	in    []string // == or in: the value must be one of these
@@ -60,6 +64,14 @@ func scalarLit(e ast.Expr) (string, bool) {
 
 // excludes reports whether the test is certainly false on root.
 func (g *fieldGuard) excludes(root *jsonObject) bool {
+	if g.present != nil {
+		for _, p := range g.present {
+			if !p.certainlyAbsent(root) {
+				return false
+			}
+		}
+		return true
+	}
 	obj := root
 	var v string
 	for i, k := range g.path {
@@ -128,6 +140,22 @@ func fieldGuardsOf(a *cel.Ast) []fieldGuard {
 					}
 					out = append(out, g)
 				}
+			case operators.LogicalOr:
+				// A disjunction of presence tests: false when none of
+				// the fields exists.
+				var ps []presence
+				for _, a := range args {
+					p, ok := presenceOf(a)
+					if !ok {
+						return
+					}
+					ps = append(ps, p)
+				}
+				out = append(out, fieldGuard{present: ps})
+			case "hasValue":
+				if p, ok := presenceOf(e); ok {
+					out = append(out, fieldGuard{present: []presence{p}})
+				}
 			case operators.In:
 				if len(args) != 2 || args[1].Kind() != ast.ListKind || len(args[1].AsList().OptionalIndices()) > 0 {
 					return
@@ -145,6 +173,10 @@ func fieldGuardsOf(a *cel.Ast) []fieldGuard {
 					g.in = append(g.in, s)
 				}
 				out = append(out, g)
+			}
+		case ast.SelectKind:
+			if p, ok := presenceOf(e); ok {
+				out = append(out, fieldGuard{present: []presence{p}})
 			}
 		case ast.ComprehensionKind:
 			// cel.bind: the body's conjuncts. (A bound variable may shadow
@@ -256,4 +288,75 @@ func fieldsOf(r *compiledRule) ruleFields {
 		f.others = append(f.others, x.fields)
 	}
 	return f
+}
+
+// presence is a test that a field exists: `event.?a.?b.hasValue()`
+// (optional: a missing object on the way is absence too) or `has(event.a.b)`
+// (a missing object on the way is an error in CEL, so undecided).
+type presence struct {
+	path     []string
+	optional bool
+}
+
+// certainlyAbsent: the test is certainly false on root, without error. A
+// value that is not an object on the way leaves it undecided.
+func (p presence) certainlyAbsent(root *jsonObject) bool {
+	obj := root
+	for i, k := range p.path {
+		n, ok := obj.lookup(k)
+		if !ok {
+			return i == len(p.path)-1 || p.optional
+		}
+		if i == len(p.path)-1 {
+			return false
+		}
+		if n.kind != jObject {
+			return false
+		}
+		obj = &obj.doc.objs[n.idx]
+	}
+	return false
+}
+
+// presenceOf recognises `event.?a.?b.hasValue()` and `has(event.a.b)`.
+func presenceOf(e ast.Expr) (presence, bool) {
+	var path []string
+	optional := false
+	switch e.Kind() {
+	case ast.CallKind:
+		c := e.AsCall()
+		if c.FunctionName() != "hasValue" || !c.IsMemberFunction() || len(c.Args()) != 0 {
+			return presence{}, false
+		}
+		optional, e = true, c.Target()
+		for e.Kind() == ast.CallKind {
+			opt := e.AsCall()
+			if opt.FunctionName() != operators.OptSelect || len(opt.Args()) != 2 {
+				return presence{}, false
+			}
+			k, ok := stringLit(opt.Args()[1])
+			if !ok {
+				return presence{}, false
+			}
+			path = append(path, k)
+			e = opt.Args()[0]
+		}
+	case ast.SelectKind:
+		if !e.AsSelect().IsTestOnly() {
+			return presence{}, false
+		}
+		path = append(path, e.AsSelect().FieldName())
+		e = e.AsSelect().Operand()
+		for e.Kind() == ast.SelectKind && !e.AsSelect().IsTestOnly() {
+			path = append(path, e.AsSelect().FieldName())
+			e = e.AsSelect().Operand()
+		}
+	default:
+		return presence{}, false
+	}
+	if e.Kind() != ast.IdentKind || e.AsIdent() != "event" || len(path) == 0 {
+		return presence{}, false
+	}
+	slices.Reverse(path)
+	return presence{path: path, optional: optional}, true
 }

@@ -31,7 +31,11 @@ func TestFieldGuardsAreSound(t *testing.T) {
 		{`event.outcome.result == event.x`, 0},
 		{`event.?a.?b.orValue('') in ['x', event.c]`, 0},
 		{`event.a.b == 1.0`, 0},
-		{`has(event.a.b) && event.a.b == 'x'`, 1},
+		{`has(event.a.b) && event.a.b == 'x'`, 2},
+		{`has(event.a) || event.?c.?d.hasValue()`, 1},
+		{`event.?a.?b.hasValue() || event.?outcome.?result.hasValue()`, 1},
+		{`event.?a.?b.hasValue() || event.x == 1`, 0},
+		{`has(event.a.b)`, 1},
 		{`event['a']['b'] == 'x'`, 0},
 	}
 	events := []string{
