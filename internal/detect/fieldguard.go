@@ -21,8 +21,8 @@ import (
 // "Certainly" means: the field is a string or a bool (or absent behind `?.`
 // with its orValue default) that the test rejects; anything else (absent
 // without `?`, a number, not an object on the way) leaves the rule to CEL.
-// Values are compared as scalar keys (scalarKey): a string never equals a
-// bool, as in CEL.
+// Values are compared as scalar keys (scalarLit, keyIs): a string never
+// equals a bool, as in CEL.
 type fieldGuard struct {
 	// present, when set, makes this a presence test instead: at least one
 	// of these fields must exist (`has(event.a.b) || event.?c.?d.hasValue()`).
@@ -34,21 +34,8 @@ type fieldGuard struct {
 	notIn []string // !=: the value must not be this
 }
 
-// scalarKey tells strings and bools apart: "s" + the string, "true",
-// "false".
-func scalarKey(n jnode) (string, bool) {
-	switch n.kind {
-	case jString:
-		return "s" + n.str, true
-	case jTrue:
-		return "true", true
-	case jFalse:
-		return "false", true
-	}
-	return "", false
-}
-
-// scalarLit is the scalarKey of a string or bool literal.
+// scalarLit is the key of a string or bool literal: "s" + the string,
+// "true" or "false", so that a string never equals a bool (keyIs).
 func scalarLit(e ast.Expr) (string, bool) {
 	if e.Kind() != ast.LiteralKind {
 		return "", false
@@ -73,33 +60,46 @@ func (g *fieldGuard) excludes(root *jsonObject) bool {
 		return true
 	}
 	obj := root
-	var v string
+	var n jnode
 	for i, k := range g.path {
-		n, ok := obj.lookup(k)
-		if !ok {
+		var ok bool
+		if n, ok = obj.lookup(k); !ok {
 			if g.def == nil {
 				return false
 			}
-			v = *g.def
-			break
+			if g.in != nil {
+				return !slices.Contains(g.in, *g.def)
+			}
+			return slices.Contains(g.notIn, *g.def)
 		}
 		if i < len(g.path)-1 {
 			if n.kind != jObject {
 				return false
 			}
 			obj = &obj.doc.objs[n.idx]
-			continue
 		}
-		key, ok := scalarKey(n)
-		if !ok {
-			return false
-		}
-		v = key
+	}
+	if n.kind != jString && n.kind != jTrue && n.kind != jFalse {
+		return false
 	}
 	if g.in != nil {
-		return !slices.Contains(g.in, v)
+		return !slices.ContainsFunc(g.in, func(key string) bool { return keyIs(key, n) })
 	}
-	return slices.Contains(g.notIn, v)
+	return slices.ContainsFunc(g.notIn, func(key string) bool { return keyIs(key, n) })
+}
+
+// keyIs says whether a scalar key names the value of n, without building
+// n's key (this runs for every candidate rule of every event).
+func keyIs(key string, n jnode) bool {
+	switch n.kind {
+	case jString:
+		return len(key) == len(n.str)+1 && key[0] == 's' && key[1:] == n.str
+	case jTrue:
+		return key == "true"
+	case jFalse:
+		return key == "false"
+	}
+	return false
 }
 
 // fieldGuardsOf lists the field tests among the conjuncts of a checked

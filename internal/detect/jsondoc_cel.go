@@ -120,9 +120,17 @@ func (o *jsonObject) asMap() traits.Mapper {
 	return types.DefaultTypeAdapter.NativeToValue(o.native()).(traits.Mapper)
 }
 
+// ConvertToNative converts to a Go map directly when asked for the plain
+// decoded form (what a library reading the event wants, e.g. oktalib's
+// debugData), and through CEL's own map otherwise.
 func (o *jsonObject) ConvertToNative(t reflect.Type) (any, error) {
+	if t == mapOfAny {
+		return o.native(), nil
+	}
 	return o.asMap().ConvertToNative(t)
 }
+
+var mapOfAny = reflect.TypeFor[map[string]any]()
 
 func (o *jsonObject) ConvertToType(t ref.Type) ref.Val {
 	switch t {

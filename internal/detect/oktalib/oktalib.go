@@ -117,19 +117,51 @@ func debugDataVal(event ref.Val) (ref.Val, bool) {
 	return dd, true
 }
 
-var mapOfAny = reflect.TypeFor[map[string]any]()
-
-// debugData returns event.debugContext.debugData as a Go map (nil if absent
-// or not an object). Only debugData is converted, not the whole event.
+// debugData returns the members of event.debugContext.debugData the
+// functions read (behaviors, risk, logOnlySecurityData) as a Go map, nil if
+// debugData is absent or not an object. Only those members are converted,
+// not the whole object (it carries request URIs, hashes, …).
 func debugData(event ref.Val) map[string]any {
 	dd, ok := debugDataVal(event)
 	if !ok {
 		return nil
 	}
-	native, err := dd.ConvertToNative(mapOfAny)
-	if err != nil {
-		return nil
+	m := dd.(traits.Mapper)
+	out := map[string]any{}
+	for _, k := range readMembers {
+		v, ok := m.Find(types.String(k))
+		if !ok {
+			continue
+		}
+		if native, ok := plain(v); ok {
+			out[k] = native
+		}
 	}
-	m, _ := native.(map[string]any)
-	return m
+	return out
+}
+
+// readMembers are the debugData members the functions read.
+var readMembers = []string{"behaviors", "risk", "logOnlySecurityData"}
+
+var (
+	mapType  = reflect.TypeFor[map[string]any]()
+	listType = reflect.TypeFor[[]any]()
+)
+
+// plain converts a JSON value read through CEL to its Go form: a string, a
+// map or a list (what the parsers take; anything else is ignored).
+func plain(v ref.Val) (any, bool) {
+	var t reflect.Type
+	switch v.(type) {
+	case types.String:
+		return string(v.(types.String)), true
+	case traits.Mapper:
+		t = mapType
+	case traits.Lister:
+		t = listType
+	default:
+		return nil, false
+	}
+	native, err := v.ConvertToNative(t)
+	return native, err == nil
 }
