@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, opts demoOptions) error {
 		return err
 	}
 	p := newAlertPrinter(opts.out, opts.tty)
-	p.expected, err = attackAlerts(opts.scenario, opts.seed, start, timeline)
+	p.expected, err = attackAlerts(opts.scenario, opts.seed, start, timeline, orgHost(orgURL))
 	if err != nil {
 		return err
 	}

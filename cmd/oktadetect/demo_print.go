@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -134,8 +135,10 @@ func nextSteps(brokers, metricsURL string) []string {
 // attackAlerts evaluates the embedded rule pack over the scenario offline and
 // returns the alerts its attacks raise: detections on events that are not
 // the scenario's ordinary traffic (the "quiet" scenario with the same seed
-// and start, which every attack scenario is built on).
-func attackAlerts(scenario string, seed int64, start time.Time, timeline []oktasim.Timed) (map[string]string, error) {
+// and start, which every attack scenario is built on). org is the org's host,
+// as okta_system_log puts it in okta_org: state and alert ids are scoped by
+// it, so the ids computed here are those the pipeline gives.
+func attackAlerts(scenario string, seed int64, start time.Time, timeline []oktasim.Timed, org string) (map[string]string, error) {
 	quiet, err := oktasim.Scenario("quiet", oktasim.NewGenerator(seed), start)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -153,7 +156,7 @@ func attackAlerts(scenario string, seed int64, start time.Time, timeline []oktas
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Event.Published.Before(ordered[j].Event.Published) })
 	expected := map[string]string{}
 	for _, te := range ordered {
-		res, err := engine.Process(te.Event.JSON())
+		res, err := engine.ProcessWithMeta(te.Event.JSON(), []detect.MetaField{{Name: "org", Value: org}})
 		if err != nil || ordinary[te.Event.UUID] {
 			continue
 		}
@@ -173,4 +176,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// orgHost is the host of an org URL, as okta_system_log's okta_org metadata
+// names the org.
+func orgHost(orgURL string) string {
+	u, err := url.Parse(orgURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

@@ -60,7 +60,7 @@ func TestAttackAlertsOfTheScenarios(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := attackAlerts(c.scenario, 1, start, tl)
+		got, err := attackAlerts(c.scenario, 1, start, tl, "127.0.0.1:8089")
 		if err != nil {
 			t.Fatal(err)
 		}
