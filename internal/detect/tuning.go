@@ -38,6 +38,8 @@ type Override struct {
 	ThresholdCount  int
 	ThresholdWindow time.Duration
 	DedupPeriod     time.Duration
+	// FirstSeenHistory: how far back a first_seen rule looks for the value.
+	FirstSeenHistory time.Duration
 }
 
 // Exception is an allowlist entry: an event for which When (a CEL bool over
@@ -99,6 +101,14 @@ func applyOverride(r *Rule, o Override) error {
 			r.Dedup = &DedupSpec{}
 		}
 		r.Dedup.Period = o.DedupPeriod
+	}
+	switch {
+	case o.FirstSeenHistory < 0:
+		errs = append(errs, fmt.Errorf("first_seen.history %v must be positive", o.FirstSeenHistory))
+	case o.FirstSeenHistory > 0 && r.FirstSeen == nil:
+		errs = append(errs, errors.New("first_seen.history given, but the rule has no first_seen"))
+	case o.FirstSeenHistory > 0:
+		r.FirstSeen.History = o.FirstSeenHistory
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("overrides[%s]: %w", r.ID, err)

@@ -148,3 +148,18 @@ func TestBuiltinReplacedByRuleOnDisk(t *testing.T) {
 		t.Fatalf("two files on disk with one id: %v", err)
 	}
 }
+
+func TestTuningFirstSeenHistory(t *testing.T) {
+	src := "// id: F\n// first_seen: {key: event.user, value: event.city, history: 1h}\nevent.kind == 'login'\n"
+	if _, err := tunedRules(t, Tuning{Overrides: map[string]Override{"T": {FirstSeenHistory: time.Hour}}}, thresholdRule); err == nil ||
+		!strings.Contains(err.Error(), "the rule has no first_seen") {
+		t.Fatalf("history on a threshold rule: %v", err)
+	}
+	rs, err := tunedRules(t, Tuning{Overrides: map[string]Override{"F": {FirstSeenHistory: 48 * time.Hour}}}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.rules[0].FirstSeen.History; got != 48*time.Hour {
+		t.Fatalf("history %v, want the override", got)
+	}
+}

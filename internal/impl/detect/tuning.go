@@ -41,8 +41,11 @@ func tuningFields() []*service.ConfigField {
 			service.NewObjectField("dedup",
 				service.NewDurationField("period").Optional(),
 			).Optional(),
+			service.NewObjectField("first_seen",
+				service.NewDurationField("history").Optional(),
+			).Optional(),
 		).
-			Description("Per rule id: a new severity, threshold count or window, or dedup period. The rule's file is not changed; an id that matches no rule is an error.").
+			Description("Per rule id: a new severity, threshold count or window, dedup period or first_seen history. The rule's file is not changed; an id that matches no rule is an error.").
 			Example(map[string]any{"Okta.BruteForceLogins": map[string]any{"threshold": map[string]any{"count": 10}, "severity": "HIGH"}}).
 			Default(map[string]any{}),
 		service.NewObjectListField(fieldExceptions,
@@ -111,6 +114,11 @@ func parseOverrides(conf *service.ParsedConfig) (map[string]detect.Override, err
 		}
 		if o.Contains("dedup", "period") {
 			if ov.DedupPeriod, err = o.FieldDuration("dedup", "period"); err != nil {
+				return nil, err
+			}
+		}
+		if o.Contains("first_seen", "history") {
+			if ov.FirstSeenHistory, err = o.FieldDuration("first_seen", "history"); err != nil {
 				return nil, err
 			}
 		}
