@@ -57,7 +57,7 @@ func tuningFields() []*service.ConfigField {
 			Example([]any{map[string]any{"rules": []any{"Okta.Anonymizing.VPN.Login"}, "when": "event.?client.?ipAddress.orValue('') == '203.0.113.7'", "reason": "the red team's egress"}}).
 			Default([]any{}),
 		service.NewAnyMapField(fieldLists).
-			Description("Site data rules read as `lists.<name>` (lists of strings); replaces the pack's default of the same name (see rules/lists.yaml: `rogue_countries`, `break_glass_accounts`).").
+			Description("Site data rules read as `lists.<name>` (lists of strings); replaces the pack's default of the same name (see rules/lists.yaml: `rogue_countries`, `break_glass_accounts`, `allowed_countries`, `device_hostname_patterns`).").
 			Example(map[string]any{"rogue_countries": []any{"Russia", "North Korea", "Iran"}}).
 			Default(map[string]any{}),
 	}
