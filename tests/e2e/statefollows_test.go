@@ -128,6 +128,14 @@ cel_detect:
 // produceCorpus writes events keyed by actor (uuid without one), as stage 1.
 func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 	t.Helper()
+	produceCorpusOf(t, brokers, evs, nil, false)
+}
+
+// produceCorpusOf is produceCorpus with, when org is set, the headers
+// stage 1 writes: okta_org (org of the event's index) and okta_uuid; with
+// byOrg, events are keyed by that org instead of their actor.
+func produceCorpusOf(t *testing.T, brokers []string, evs [][]byte, org func(i int) string, byOrg bool) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +146,7 @@ func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 	const chunk = 5000
 	for start := 0; start < len(evs); start += chunk {
 		var recs []*kgo.Record
-		for _, e := range evs[start:min(start+chunk, len(evs))] {
+		for i, e := range evs[start:min(start+chunk, len(evs))] {
 			var ev struct {
 				UUID  string `json:"uuid"`
 				Actor struct {
@@ -152,7 +160,14 @@ func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 			if key == "" {
 				key = ev.UUID
 			}
-			recs = append(recs, &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e})
+			r := &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e}
+			if byOrg {
+				r.Key = []byte(org(start + i))
+			}
+			if org != nil {
+				r.Headers = []kgo.RecordHeader{{Key: "okta_org", Value: []byte(org(start + i))}, {Key: "okta_uuid", Value: []byte(ev.UUID)}}
+			}
+			recs = append(recs, r)
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatalf("producing events: %v", err)
@@ -237,15 +252,21 @@ func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []
 	})
 }
 
-// oneEngineTags evaluates the events in order in one engine with global
-// state, as the single-process pipeline does.
-func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
+// packEngine is an engine with the binary's rule pack and fresh state.
+func packEngine(t *testing.T) *detect.Engine {
 	t.Helper()
 	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, plugin.Detection.CompileOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := detect.NewEngine(rs, detect.EngineOptions{})
+	return detect.NewEngine(rs, detect.EngineOptions{})
+}
+
+// oneEngineTags evaluates the events in order in one engine with global
+// state, as the single-process pipeline does.
+func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
+	t.Helper()
+	e := packEngine(t)
 	out := map[string]string{}
 	for _, raw := range evs {
 		res, err := e.Process(raw)
@@ -401,24 +422,6 @@ func tryGroupOwners(t *testing.T, brokers []string, group, topic string) (map[in
 	return owners, nil
 }
 
-// topicOffsets are the group's committed offsets in topic, by partition.
-func topicOffsets(t *testing.T, brokers []string, group, topic string) map[int32]int64 {
-	t.Helper()
-	adm, ctx, done := adminQuery(t, brokers)
-	defer done()
-	offs, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		t.Fatalf("fetching %s's offsets: %v", group, err)
-	}
-	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic {
-			out[o.Partition] = o.At
-		}
-	})
-	return out
-}
-
 // endOffsets are topic's end offsets, by partition.
 func endOffsets(t *testing.T, brokers []string, topic string) map[int32]int64 {
 	t.Helper()
@@ -437,11 +440,7 @@ func endOffsets(t *testing.T, brokers []string, topic string) map[int32]int64 {
 // repartitions, for rule, to a partition of the repartition topic w owns.
 func routeOwnedBy(t *testing.T, owners map[int32]string, w, prefix, rule string, ev func(actor string) []byte) (string, int32) {
 	t.Helper()
-	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, plugin.Detection.CompileOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := detect.NewEngine(rs, detect.EngineOptions{})
+	e := packEngine(t)
 	part := kgo.StickyKeyPartitioner(nil).ForTopic(repartitionTopic)
 	for i := range 1000 {
 		actor := fmt.Sprintf("%s%03d@acme.io", prefix, i)
