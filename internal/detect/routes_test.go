@@ -211,3 +211,23 @@ func TestRoutesScopedByOrg(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRoutesPack: the route step's cost per event of the corpus, to
+// compare with BenchmarkDetectPack (the detect step's) in the same run.
+func BenchmarkRoutesPack(b *testing.B) {
+	e := NewEngine(packRules(b), EngineOptions{})
+	evs := benchEvents()
+	meta := orgMeta(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	routes := 0
+	for i := 0; i < b.N; i++ {
+		rs, err := e.Routes(evs[i%len(evs)], meta)
+		if err != nil {
+			b.Fatal(err)
+		}
+		routes += len(rs)
+	}
+	reportRate(b)
+	b.ReportMetric(float64(routes)/float64(b.N), "routes/event")
+}
