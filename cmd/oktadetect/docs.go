@@ -23,6 +23,7 @@ type component struct{ kind, name string }
 var ourComponents = []component{
 	{"input", "okta_system_log"},
 	{"processor", "cel_detect"},
+	{"processor", "cel_route"},
 	{"processor", "detections_to_alerts"},
 	{"output", "kafka_producer"},
 	{"input", "kafka_consumer"},

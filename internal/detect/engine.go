@@ -272,25 +272,30 @@ func (e *Engine) Process(raw []byte) (Result, error) {
 // `event.oktadetect.<name>` (see metaview.go); the output bytes do not
 // include it.
 func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
-	e.sizes.note(len(raw))
-	pe, err := acquireEvent(raw)
+	return e.process(raw, meta, "")
+}
+
+// ProcessRule is ProcessWithMeta for the one rule id only (routes.go): the
+// event's other rules are neither evaluated nor shown it.
+func (e *Engine) ProcessRule(id string, raw []byte, meta []MetaField) (Result, error) {
+	return e.process(raw, meta, id)
+}
+
+// process evaluates the event's candidate rules, or only the rule named
+// only when it is not empty.
+func (e *Engine) process(raw []byte, meta []MetaField, only string) (Result, error) {
+	pe, err := e.acquire(raw, meta)
 	if err != nil {
 		return Result{Out: raw}, err
 	}
 	defer releaseEvent(pe)
-	pe.ev.act.largeEvents = e.sizes.overBound()
-	if len(meta) > 0 {
-		pe.doc.addMetaView(meta)
-		pe.ev.setDoc(raw, &pe.doc)
-		pe.ev.meta = meta
-	}
 	ev := &pe.ev
 	e.advance(ev)
 	set := e.active.Load()
 	ev.act.lists = set.lists
 	var dets []Detection
 	for _, i := range set.index.candidates(ev) {
-		if set.index.excluded(i, ev.root) {
+		if only != "" && set.rules[i].ID != only || set.index.excluded(i, ev.root) {
 			continue
 		}
 		r := set.rules[i]
@@ -323,6 +328,22 @@ func (e *Engine) ProcessWithMeta(raw []byte, meta []MetaField) (Result, error) {
 		return Result{Out: raw, Deferred: deferred}, err
 	}
 	return Result{Out: out, Detections: dets, Deferred: deferred}, nil
+}
+
+// acquire decodes the event, with the metadata view when meta is given.
+func (e *Engine) acquire(raw []byte, meta []MetaField) (*pooledEvent, error) {
+	e.sizes.note(len(raw))
+	pe, err := acquireEvent(raw)
+	if err != nil {
+		return nil, err
+	}
+	pe.ev.act.largeEvents = e.sizes.overBound()
+	if len(meta) > 0 {
+		pe.doc.addMetaView(meta)
+		pe.ev.setDoc(raw, &pe.doc)
+		pe.ev.meta = meta
+	}
+	return pe, nil
 }
 
 // event is one decoded event, with the activation all its rules share.

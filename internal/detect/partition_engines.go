@@ -238,6 +238,9 @@ type Record struct {
 	Bytes  []byte
 	Meta   []MetaField
 	Offset int64
+	// Rule, when set, is the only rule evaluated on the record: it came
+	// through a repartition topic for that rule's state (routes.go).
+	Rule string
 }
 
 // Outcome is what becomes of one record of a batch.
@@ -376,7 +379,7 @@ func (p *PartitionEngines) evaluate(t *partitionEngine, recs []Record) ([]Outcom
 			}
 			replayed++
 		default:
-			res, err := t.engine.ProcessWithMeta(r.Bytes, r.Meta)
+			res, err := t.engine.process(r.Bytes, r.Meta, r.Rule)
 			if err != nil {
 				p.log.Debugf("cel_detect: event passed on untagged: %v", err)
 			}

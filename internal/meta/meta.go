@@ -35,6 +35,15 @@ const DetectionRules = "detection_rules"
 // alerts only, never as a second copy of the event.
 const DetectionDeferred = "detection_deferred"
 
+// Set by cel_route on each message it writes, read by cel_detect (from the
+// Kafka header of the same name): the one rule to evaluate on the event,
+// and the record key of the repartition topic (the rule and the state key
+// it keeps the event under).
+const (
+	DetectRule     = "detect_rule"
+	DetectRouteKey = "detect_route_key"
+)
+
 // Set by kafka_consumer on every record, read by cel_detect's partitioned
 // state (topic, partition, offset) and by detections_to_alerts' outputs
 // (topic, key).

@@ -535,6 +535,13 @@ func adminQuery(t *testing.T, brokers []string) (adm *kadm.Client, ctx context.C
 
 func groupOffsets(t *testing.T, brokers []string, group string) map[int32]int64 {
 	t.Helper()
+	return topicOffsets(t, brokers, group, "")
+}
+
+// topicOffsets are the group's committed offsets in topic ("": any), by
+// partition.
+func topicOffsets(t *testing.T, brokers []string, group, topic string) map[int32]int64 {
+	t.Helper()
 	adm, ctx, done := adminQuery(t, brokers)
 	defer done()
 	offs, err := adm.FetchOffsets(ctx, group)
@@ -542,7 +549,11 @@ func groupOffsets(t *testing.T, brokers []string, group string) map[int32]int64 
 		t.Fatalf("fetching %s's offsets: %v", group, err)
 	}
 	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	offs.Each(func(o kadm.OffsetResponse) {
+		if topic == "" || o.Topic == topic {
+			out[o.Partition] = o.At
+		}
+	})
 	return out
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -127,6 +128,14 @@ cel_detect:
 // produceCorpus writes events keyed by actor (uuid without one), as stage 1.
 func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 	t.Helper()
+	produceCorpusOf(t, brokers, evs, nil, false)
+}
+
+// produceCorpusOf is produceCorpus with, when org is set, the headers
+// stage 1 writes: okta_org (org of the event's index) and okta_uuid; with
+// byOrg, events are keyed by that org instead of their actor.
+func produceCorpusOf(t *testing.T, brokers []string, evs [][]byte, org func(i int) string, byOrg bool) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +146,7 @@ func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 	const chunk = 5000
 	for start := 0; start < len(evs); start += chunk {
 		var recs []*kgo.Record
-		for _, e := range evs[start:min(start+chunk, len(evs))] {
+		for i, e := range evs[start:min(start+chunk, len(evs))] {
 			var ev struct {
 				UUID  string `json:"uuid"`
 				Actor struct {
@@ -151,7 +160,14 @@ func produceCorpus(t *testing.T, brokers []string, evs [][]byte) {
 			if key == "" {
 				key = ev.UUID
 			}
-			recs = append(recs, &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e})
+			r := &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e}
+			if byOrg {
+				r.Key = []byte(org(start + i))
+			}
+			if org != nil {
+				r.Headers = []kgo.RecordHeader{{Key: "okta_org", Value: []byte(org(start + i))}, {Key: "okta_uuid", Value: []byte(ev.UUID)}}
+			}
+			recs = append(recs, r)
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatalf("producing events: %v", err)
@@ -219,7 +235,7 @@ const joinInFlight = 10_000
 func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []string) {
 	t.Helper()
 	testkit.Until(t, fmt.Sprintf("every one of %v to own partitions of group %s", names, group), func() (bool, string) {
-		owners, err := tryGroupOwners(t, brokers, group)
+		owners, err := tryGroupOwners(t, brokers, group, eventsTopic)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -236,15 +252,21 @@ func waitAllOwnPartitions(t *testing.T, brokers []string, group string, names []
 	})
 }
 
-// oneEngineTags evaluates the events in order in one engine with global
-// state, as the single-process pipeline does.
-func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
+// packEngine is an engine with the binary's rule pack and fresh state.
+func packEngine(t *testing.T) *detect.Engine {
 	t.Helper()
 	rs, err := detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, plugin.Detection.CompileOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := detect.NewEngine(rs, detect.EngineOptions{})
+	return detect.NewEngine(rs, detect.EngineOptions{})
+}
+
+// oneEngineTags evaluates the events in order in one engine with global
+// state, as the single-process pipeline does.
+func oneEngineTags(t *testing.T, evs [][]byte) map[string]string {
+	t.Helper()
+	e := packEngine(t)
 	out := map[string]string{}
 	for _, raw := range evs {
 		res, err := e.Process(raw)
@@ -366,18 +388,18 @@ func authEvent(uuid, actor string, at time.Time, result, city string, lat, lon f
 	return b
 }
 
-// groupOwners maps each partition of the events topic to the client id of
-// the group member owning it.
-func groupOwners(t *testing.T, brokers []string, group string) map[int32]string {
+// groupOwners maps each partition of topic to the client id of the group
+// member owning it.
+func groupOwners(t *testing.T, brokers []string, group, topic string) map[int32]string {
 	t.Helper()
-	owners, err := tryGroupOwners(t, brokers, group)
+	owners, err := tryGroupOwners(t, brokers, group, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return owners
 }
 
-func tryGroupOwners(t *testing.T, brokers []string, group string) (map[int32]string, error) {
+func tryGroupOwners(t *testing.T, brokers []string, group, topic string) (map[int32]string, error) {
 	adm, ctx, done := adminQuery(t, brokers)
 	defer done()
 	groups, err := adm.DescribeGroups(ctx, group)
@@ -388,6 +410,9 @@ func tryGroupOwners(t *testing.T, brokers []string, group string) (map[int32]str
 	for _, m := range groups[group].Members {
 		if a, ok := m.Assigned.AsConsumer(); ok {
 			for _, tp := range a.Topics {
+				if tp.Topic != topic {
+					continue
+				}
 				for _, p := range tp.Partitions {
 					owners[p] = m.ClientID
 				}
@@ -397,18 +422,43 @@ func tryGroupOwners(t *testing.T, brokers []string, group string) (map[int32]str
 	return owners, nil
 }
 
-// keyOwnedBy finds an actor whose events land in a partition w owns.
-func keyOwnedBy(t *testing.T, owners map[int32]string, w, prefix string) (string, int32) {
+// endOffsets are topic's end offsets, by partition.
+func endOffsets(t *testing.T, brokers []string, topic string) map[int32]int64 {
 	t.Helper()
-	part := kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic)
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("listing %s's end offsets: %v", topic, err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// routeOwnedBy finds an actor whose event ev(actor) the shipped stage 2
+// repartitions, for rule, to a partition of the repartition topic w owns.
+func routeOwnedBy(t *testing.T, owners map[int32]string, w, prefix, rule string, ev func(actor string) []byte) (string, int32) {
+	t.Helper()
+	e := packEngine(t)
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(repartitionTopic)
 	for i := range 1000 {
 		actor := fmt.Sprintf("%s%03d@acme.io", prefix, i)
-		p := int32(part.Partition(&kgo.Record{Key: []byte(actor)}, scalePartitions))
-		if owners[p] == w {
-			return actor, p
+		routes, err := e.Routes(ev(actor), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Rule != rule {
+				continue
+			}
+			p := int32(part.Partition(&kgo.Record{Key: []byte(r.PartitionKey())}, scalePartitions))
+			if owners[p] == w {
+				return actor, p
+			}
 		}
 	}
-	t.Fatalf("no actor lands in a partition of %s (%v)", w, owners)
+	t.Fatalf("no actor's %s state lands in a partition of %s (%v)", rule, w, owners)
 	return "", 0
 }
 
@@ -437,15 +487,16 @@ func produceRaw(t *testing.T, brokers []string, actor string, evs ...[]byte) []i
 	return offs
 }
 
-// Three workers running the shipped stage-2 config; the one owning a brute
-// force's and an impossible travel's partition is SIGKILLed after their
-// first half was evaluated and committed. The rest arrives after the kill,
-// on the workers the partitions move to, which restore the state from the
-// changelog: the brute force alerts once, counting all five failures, and
-// the travel alerts with the login before the kill as its origin.
+// Three workers running the shipped stage-2 config; the one owning the
+// repartition partitions of a brute force's and an impossible travel's state
+// is SIGKILLed after their first half was evaluated and committed. The rest
+// arrives after the kill, on the workers the partitions move to, which
+// restore the state from the changelog: the brute force alerts once,
+// counting all five failures, and the travel alerts with the login before
+// the kill as its origin.
 func TestStateFollowsKilledWorker(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic),
-		kfake.SeedTopics(3, alertsTopic), kfake.GroupMinSessionTimeout(time.Second))
+		kfake.SeedTopics(scalePartitions, repartitionTopic), kfake.SeedTopics(3, alertsTopic), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,27 +509,48 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 			"KAFKA_CONSUMER_GROUP=killed", "KAFKA_SESSION_TIMEOUT=3s", "LOG_LEVEL=INFO")
 	}
 	waitGroupAssigned(t, brokersList, "killed", 3)
-	owners := groupOwners(t, brokersList, "killed")
+	owners := groupOwners(t, brokersList, "killed", repartitionTopic)
 	victim := owners[0]
-	brute, bp := keyOwnedBy(t, owners, victim, "brute")
-	traveller, tp := keyOwnedBy(t, owners, victim, "travel")
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	brute, bp := routeOwnedBy(t, owners, victim, "brute", "Okta.BruteForceLogins", func(a string) []byte {
+		return authEvent("probe", a, t0, "FAILURE", "Paris", 48.85, 2.35)
+	})
+	traveller, tp := routeOwnedBy(t, owners, victim, "travel", "Okta.GeographicallyImprobableAccess", func(a string) []byte {
+		return authEvent("probe", a, t0, "SUCCESS", "Paris", 48.85, 2.35)
+	})
 	produceCorpus(t, brokersList, corpus.Events(5000)) // background traffic
 
-	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	var before []int64
 	for i := range 3 {
 		before = append(before, produceRaw(t, brokersList, brute, authEvent(fmt.Sprintf("bf-%d", i), brute, t0.Add(time.Duration(i)*time.Minute), "FAILURE", "Paris", 48.85, 2.35))...)
 	}
 	paris := produceRaw(t, brokersList, traveller, authEvent("tr-0", traveller, t0, "SUCCESS", "Paris", 48.85, 2.35))
-	// Wait until the victim has evaluated and committed them.
+	// Wait until they are routed (their offsets are committed once their
+	// routed records are in the repartition topic), then until the victim has
+	// evaluated and committed everything routed to its two partitions.
+	src := map[int32]int64{
+		int32(kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic).Partition(&kgo.Record{Key: []byte(brute)}, scalePartitions)):     before[len(before)-1],
+		int32(kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic).Partition(&kgo.Record{Key: []byte(traveller)}, scalePartitions)): paris[0],
+	}
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		offs := groupOffsets(t, brokersList, "killed")
-		if offs[bp] > before[len(before)-1] && offs[tp] > paris[0] {
-			break
+	for routed := false; ; {
+		if !routed {
+			offs := topicOffsets(t, brokersList, "killed", eventsTopic)
+			routed = true
+			for p, o := range src {
+				routed = routed && offs[p] > o
+			}
+			if routed {
+				src = endOffsets(t, brokersList, repartitionTopic)
+			}
+		} else {
+			offs := topicOffsets(t, brokersList, "killed", repartitionTopic)
+			if offs[bp] >= src[bp] && offs[tp] >= src[tp] {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first half was not committed in 60s (offsets %v, want past %d on %d and %d on %d)", offs, before[len(before)-1], bp, paris[0], tp)
+			t.Fatalf("the first half was not routed and committed in 60s (routed %v, repartition partitions %d and %d)", routed, bp, tp)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -528,7 +600,7 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	}
 	restored := 0
 	for w, p := range procs {
-		if w != victim && strings.Contains(p.String(), fmt.Sprintf("restored state of %s/%d from changelog", eventsTopic, bp)) {
+		if w != victim && strings.Contains(p.String(), fmt.Sprintf("restored state of %s/%d from changelog", repartitionTopic, bp)) {
 			restored++
 		}
 	}

@@ -85,8 +85,10 @@ batch moves on (one transaction per batch and partition). When a partition moves
 continues exactly where the last committed batch ended: records evaluated before are not counted
 again, and the last batch's tagged records are written out again as they were first tagged. This
 needs the input to hand out one batch per partition at a time (kafka_consumer's default
-`+"`max_in_flight_per_partition: 1`"+`) and records of one state key (the actor) in one partition.
-Rules grouping by something else (a source IP) only see the events of each partition.`).
+`+"`max_in_flight_per_partition: 1`"+`) and records of one state key in one partition. A topic keyed by
+actor gives rules grouping by something else (a source IP) only the events of each partition; read
+the repartition topic `+"`cel_route`"+` writes instead, and each record is evaluated for the one rule its
+`+"`"+meta.DetectRule+"`"+` metadata names: exactly the tags of one process holding all the state.`).
 		Fields(
 			service.NewStringListField(fieldRules).
 				Description("Rule files, directories (searched recursively for `*.cel`, following symlinks and skipping hidden entries, so that a Kubernetes ConfigMap volume works as mounted) or glob patterns. Rule files must be plain files of at most 1 MiB. Empty: the rule pack embedded in the binary.").
@@ -178,6 +180,9 @@ func Register(env *service.Environment, product Product) error {
 			return newProcessorFromConfig(conf, mgr, product)
 		})
 	if err != nil {
+		return err
+	}
+	if err := registerRoute(env, product); err != nil {
 		return err
 	}
 	return env.RegisterProcessor("detections_to_alerts", detectionsToAlertsSpec(),

@@ -81,7 +81,8 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 		}
 		raw, _ := msg.AsBytes()
 		groups[src] = append(groups[src], msg)
-		records[src] = append(records[src], detect.Record{Bytes: raw, Meta: metaFields(d.meta, msg), Offset: off})
+		rule, _ := msg.MetaGet(meta.DetectRule) // a record of cel_route's repartition topic
+		records[src] = append(records[src], detect.Record{Bytes: raw, Meta: metaFields(d.meta, msg), Offset: off, Rule: rule})
 	}
 	for _, src := range order {
 		plan, err := d.engines.Process(ctx, src, records[src])

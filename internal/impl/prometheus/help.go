@@ -61,6 +61,10 @@ var help = map[string]string{
 	"okta_unacked_pages":                  "Pages read from Okta and not yet acknowledged by the output.",
 	"okta_unacked_oldest_seconds":         "Seconds the oldest unacknowledged page has waited for the output (0 when none waits).",
 
+	// cel_route.
+	"cel_route_events_total":        "Events routed to the state keys of the rules they concern.",
+	"cel_route_records_total":       "Messages cel_route wrote, one per rule and state key of an event.",
+	"cel_route_decode_errors_total": "Messages that are not JSON objects, dropped by cel_route.",
 	// cel_detect.
 	"cel_detect_events_total":                    "Events evaluated against the rule set.",
 	"cel_detect_matches_total":                   "Events tagged, by rule.",

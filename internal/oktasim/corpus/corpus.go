@@ -4,6 +4,7 @@
 package corpus
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim"
@@ -25,6 +26,23 @@ func Events(n int) [][]byte {
 	return out
 }
 
+// SpreadEvents is Events with, in every block, attacks whose events belong
+// to many actors: a password spray (one failed sign-in for each of 6
+// accounts from one address) and a brute force by IP (one failure for each
+// of 24 accounts from another), from addresses new in each block. Rules
+// keyed by the source address see them only when all of one address's
+// events meet, whatever actor each belongs to: what the scale-out tests
+// need. The output depends only on n.
+func SpreadEvents(n int) [][]byte {
+	s := NewStream(Start)
+	s.spread = true
+	out := make([][]byte, 0, n)
+	for range n {
+		out = append(out, s.Next())
+	}
+	return out
+}
+
 // Span is how much simulated time n events of a Stream cover, at most.
 func Span(n int) time.Duration {
 	blocks := time.Duration(n/1000 + 1)
@@ -34,9 +52,11 @@ func Span(n int) time.Duration {
 // Stream yields the same events as Events, one at a time and without
 // holding them, from any start: for backlogs larger than memory should hold.
 type Stream struct {
-	g   *oktasim.Generator
-	at  time.Time
-	buf [][]byte
+	g      *oktasim.Generator
+	at     time.Time
+	buf    [][]byte
+	spread bool // add attacks spread over many actors (SpreadEvents)
+	block  int
 }
 
 // NewStream starts the corpus sequence at start (Events uses Start).
@@ -70,6 +90,10 @@ func (s *Stream) fill() {
 		}
 		buf = append(buf, t.Event.JSON())
 	}
+	if s.spread {
+		buf = s.spreadAttacks(buf)
+	}
+	s.block++
 	s.at = s.at.Add(oktasim.TrafficDuration)
 	s.buf = buf
 }
@@ -81,4 +105,25 @@ func Bytes(events [][]byte) int {
 		n += len(e)
 	}
 	return n
+}
+
+// spreadAttacks appends the block's password spray and brute force by IP:
+// each account fails once, from the block's attacking addresses.
+func (s *Stream) spreadAttacks(buf [][]byte) [][]byte {
+	at := s.at.Add(90 * time.Second)
+	spray := fmt.Sprintf("198.51.100.%d", 1+s.block%250)
+	for i := range 6 {
+		user := fmt.Sprintf("spray%d.%d@%s", s.block, i, oktasim.OrgDomain)
+		for _, e := range s.g.BruteForce(user, spray, at.Add(time.Duration(i)*20*time.Second), 1) {
+			buf = append(buf, e.JSON())
+		}
+	}
+	brute := fmt.Sprintf("203.0.113.%d", 1+s.block%250)
+	for i := range 24 {
+		user := fmt.Sprintf("guess%d@%s", i, oktasim.OrgDomain)
+		for _, e := range s.g.BruteForce(user, brute, at.Add(time.Duration(i)*10*time.Second), 1) {
+			buf = append(buf, e.JSON())
+		}
+	}
+	return buf
 }

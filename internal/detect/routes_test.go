@@ -1,0 +1,233 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"testing"
+
+	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
+	"github.com/oktadetect/oktadetect/rules"
+)
+
+// alertKey names one tag: a rule's alert on an event.
+type alertKey struct{ uuid, rule string }
+
+// tagSet records every tag's alert id and count.
+type tagSet map[alertKey]string
+
+func (s tagSet) add(t *testing.T, res Result) {
+	t.Helper()
+	if len(res.Detections) == 0 {
+		return
+	}
+	var ev struct {
+		UUID string `json:"uuid"`
+	}
+	if err := json.Unmarshal(res.Out, &ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Detections {
+		k := alertKey{ev.UUID, d.ID}
+		if _, dup := s[k]; dup {
+			t.Errorf("%s tagged %s twice", d.ID, ev.UUID)
+		}
+		s[k] = fmt.Sprintf("%s count=%d", d.AlertID, d.Count)
+	}
+}
+
+// diffByRule counts, per rule, the tags one set has and the other has not
+// (or has with another alert id or count).
+func diffByRule(a, b tagSet) map[string]int {
+	out := map[string]int{}
+	for k, v := range a {
+		if b[k] != v {
+			out[k.rule]++
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out[k.rule]++
+		}
+	}
+	return out
+}
+
+func partitionOf(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// orgMeta spreads the corpus over two orgs, a stretch of events each, so
+// that keys are scoped.
+func orgMeta(i int) []MetaField {
+	return []MetaField{{Name: orgMember, Value: fmt.Sprintf("org%d.okta.com", i/2500%2)}}
+}
+
+// The pack on the corpus, events routed by Routes to 12 engines that each
+// evaluate only the routed rule: exactly the tags (rule, alert id, count)
+// of one engine holding all the state. Partitioned by actor instead, as
+// stage 1 writes the events, the rules keyed by an IP or a session differ:
+// the corpus does exercise them.
+func TestRoutesGiveTheTagsOfOneEngine(t *testing.T) {
+	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := corpus.SpreadEvents(20000)
+	const partitions = 12
+
+	one, global := NewEngine(rs, EngineOptions{}), tagSet{}
+	router := NewEngine(rs, EngineOptions{})
+	routed, byRoute := make([]*Engine, partitions), tagSet{}
+	byActor, actorTags := make([]*Engine, partitions), tagSet{}
+	for p := range partitions {
+		routed[p], byActor[p] = NewEngine(rs, EngineOptions{}), NewEngine(rs, EngineOptions{})
+	}
+	records, routedRules := 0, map[string]bool{}
+	for i, raw := range evs {
+		meta := orgMeta(i)
+		res, err := one.ProcessWithMeta(raw, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		global.add(t, res)
+
+		routes, err := router.Routes(raw, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			records++
+			routedRules[r.Rule] = true
+			res, err := routed[partitionOf(r.PartitionKey(), partitions)].ProcessRule(r.Rule, raw, meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Detections) > 1 || len(res.Detections) == 1 && res.Detections[0].ID != r.Rule {
+				t.Fatalf("routed for %s, tagged %+v", r.Rule, res.Detections)
+			}
+			byRoute.add(t, res)
+		}
+
+		var ev struct {
+			UUID  string `json:"uuid"`
+			Actor struct {
+				AlternateID string `json:"alternateId"`
+			} `json:"actor"`
+		}
+		_ = json.Unmarshal(raw, &ev)
+		key := ev.Actor.AlternateID
+		if key == "" {
+			key = ev.UUID
+		}
+		res, err = byActor[partitionOf(key, partitions)].ProcessWithMeta(raw, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actorTags.add(t, res)
+	}
+	if len(global) < 500 {
+		t.Fatalf("only %d tags on the corpus: it should hold attacks", len(global))
+	}
+	if d := diffByRule(global, byRoute); len(d) > 0 {
+		t.Errorf("routed engines tag differently from one engine, per rule: %v", d)
+	}
+	actorDiff := diffByRule(global, actorTags)
+	for _, id := range []string{"Standard.BruteForceByIP", "Okta.Elastic.PasswordSpraySingleSource"} {
+		if actorDiff[id] == 0 {
+			t.Errorf("partitioned by actor, %s tags as one engine does (%v): the corpus does not exercise state keyed by IP", id, actorDiff)
+		}
+	}
+	var rulesRouted []string
+	for id := range routedRules {
+		rulesRouted = append(rulesRouted, id)
+	}
+	sort.Strings(rulesRouted)
+	t.Logf("%d events, %d routed records (%.2f per event) for %d rules; %d tags, identical; partitioned by actor instead: %v differ",
+		len(evs), records, float64(records)/float64(len(evs)), len(rulesRouted), len(global), actorDiff)
+}
+
+// Routes touch no state and do not depend on it: an event gets the same
+// routes before and after the engine has seen the whole corpus.
+func TestRoutesReadNoState(t *testing.T) {
+	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := corpus.Events(3000)
+	e := NewEngine(rs, EngineOptions{TrackChanges: true})
+	before := make([][]Route, len(evs))
+	for i, raw := range evs {
+		if before[i], err = e.Routes(raw, orgMeta(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changes, err := e.takeChanges(); err != nil || len(changes) != 0 {
+		t.Errorf("routing changed %d state entries (%v)", len(changes), err)
+	}
+	if w := e.watermark.Load(); w != minTime {
+		t.Errorf("routing moved the watermark to %d", w)
+	}
+	for i, raw := range evs {
+		if _, err := e.ProcessWithMeta(raw, orgMeta(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, raw := range evs {
+		after, err := e.Routes(raw, orgMeta(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(after) != fmt.Sprint(before[i]) {
+			t.Fatalf("event %d: routes %v with state, %v without", i, after, before[i])
+		}
+	}
+}
+
+// Keys are scoped by org: the same failure in two orgs goes to two keys.
+func TestRoutesScopedByOrg(t *testing.T) {
+	rs, err := LoadFS(rules.FS, rules.Root, CompileOptions{Libraries: oktaLibs, Tuning: packTuning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(rs, EngineOptions{})
+	raw := []byte(`{"uuid":"u1","published":"2026-01-01T00:00:00Z","eventType":"user.session.start",
+		"actor":{"alternateId":"a@x.io","id":"00ua"},"outcome":{"result":"FAILURE","reason":"INVALID_CREDENTIALS"},
+		"client":{"ipAddress":"203.0.113.9"}}`)
+	a, err := e.Routes(raw, []MetaField{{Name: orgMember, Value: "a.okta.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.Routes(raw, []MetaField{{Name: orgMember, Value: "b.okta.com"}})
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("routes %v and %v", a, b)
+	}
+	for i := range a {
+		if a[i].Rule != b[i].Rule || a[i].Key == b[i].Key {
+			t.Errorf("org a: %q, org b: %q: keys of one rule must differ by org", a[i], b[i])
+		}
+	}
+}
+
+// BenchmarkRoutesPack: the route step's cost per event of the corpus, to
+// compare with BenchmarkDetectPack (the detect step's) in the same run.
+func BenchmarkRoutesPack(b *testing.B) {
+	e := NewEngine(packRules(b), EngineOptions{})
+	evs := benchEvents()
+	meta := orgMeta(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	routes := 0
+	for i := 0; i < b.N; i++ {
+		rs, err := e.Routes(evs[i%len(evs)], meta)
+		if err != nil {
+			b.Fatal(err)
+		}
+		routes += len(rs)
+	}
+	reportRate(b)
+	b.ReportMetric(float64(routes)/float64(b.N), "routes/event")
+}
