@@ -24,10 +24,9 @@ import (
 // Exactly means every alert record: rule, alert_id, the event it is on and
 // its count. Which event of a burst carries a threshold's alert follows the
 // order the events of its key arrive in (one process reading Okta sees them
-// in time order). The events topic is keyed by org here, so that the route
-// step reads each org's events in order and every (rule, key) reaches its
-// partition in time order; stage 1 keyed by actor lets the route step
-// interleave actors, and then only that choice of event may differ.
+// in time order). The events topic is keyed by org, as stage 1 writes it, so
+// that the route step reads each org's events in order and every (rule,
+// key) reaches its partition in time order.
 
 const repartitionTopic = "oktadetect.repartition"
 
