@@ -10,14 +10,14 @@ import (
 const maxListedValues = 100
 
 // thresholdShard holds the threshold groups of its keys.
-type thresholdShard = keyShard[countKey]
+type thresholdShard = keyShard[countKey, *countKey]
 
 // countKey is one threshold group: the times of its matching events in
 // order, with each event's identity (uuid hash, 0: none) and, for distinct
 // counts, its value; and the first tags of its tagged events, so that a
 // re-delivered event is tagged as it was the first time.
 type countKey struct {
-	name string              // the map key: a copy, never the event's bytes
+	keyMeta
 	At   []int64             `json:"t"`
 	IDs  []uint64            `json:"i,omitempty"`
 	Vals []string            `json:"x,omitempty"`
@@ -85,7 +85,7 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	sh := &s.threshold[shardOf(group)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(group, func(name string) *countKey { return &countKey{name: name} })
+	k := sh.get(group, func(name string) *countKey { return &countKey{keyMeta: keyMeta{name: name}} })
 	if o.id != 0 && k.holds(o.at, o.id) {
 		return k.Tags[o.id].evidence()
 	}
@@ -213,7 +213,7 @@ func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
 }
 
 func (k *countKey) clone() *countKey {
-	return &countKey{name: k.name, At: slices.Clone(k.At), IDs: slices.Clone(k.IDs), Vals: slices.Clone(k.Vals), Tags: maps.Clone(k.Tags)}
+	return &countKey{keyMeta: k.keyMeta, At: slices.Clone(k.At), IDs: slices.Clone(k.IDs), Vals: slices.Clone(k.Vals), Tags: maps.Clone(k.Tags)}
 }
 
 func expireThreshold(sh *thresholdShard, cutoff int64) {

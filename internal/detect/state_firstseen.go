@@ -8,7 +8,7 @@ import (
 )
 
 // firstSeenShard holds the first_seen histories of its keys.
-type firstSeenShard = keyShard[firstKey]
+type firstSeenShard = keyShard[firstKey, *firstKey]
 
 // firstKey is one first_seen key: when it was first seen (for learn), and
 // per value the times it was seen, thinned to what answers "seen within
@@ -17,7 +17,7 @@ type firstSeenShard = keyShard[firstKey]
 // the new values seen while the key was still learning, which a late,
 // earlier sighting of the key may turn into first sightings.
 type firstKey struct {
-	name    string
+	keyMeta
 	First   int64               `json:"first"`
 	Values  map[string][]int64  `json:"v"`
 	Recent  []idAt              `json:"r,omitempty"`
@@ -49,7 +49,9 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 	sh := &s.firstSeen[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, func(name string) *firstKey { return &firstKey{name: name, First: at, Values: map[string][]int64{}} })
+	k := sh.get(key, func(name string) *firstKey {
+		return &firstKey{keyMeta: keyMeta{name: name}, First: at, Values: map[string][]int64{}}
+	})
 	if id != 0 {
 		if slices.Contains(k.Recent, idAt{At: at, ID: id}) {
 			return k.Tags[id].evidence()
@@ -158,7 +160,7 @@ func (k *firstKey) dropOld(horizon, cutoff int64) (changed, empty bool) {
 }
 
 func (k *firstKey) clone() *firstKey {
-	c := &firstKey{name: k.name, First: k.First, Values: make(map[string][]int64, len(k.Values)),
+	c := &firstKey{keyMeta: k.keyMeta, First: k.First, Values: make(map[string][]int64, len(k.Values)),
 		Recent: slices.Clone(k.Recent), Pending: slices.Clone(k.Pending), Tags: maps.Clone(k.Tags)}
 	for v, times := range k.Values {
 		c.Values[v] = slices.Clone(times)

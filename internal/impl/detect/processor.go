@@ -113,6 +113,7 @@ Rules grouping by something else (a source IP) only see the events of each parti
 				Description("CEL cost limit of one expression evaluation; a rule exceeding it errors on that event.").
 				Default(detect.DefaultCostLimit).
 				Advanced(),
+			maxStateKeysField(),
 			service.NewStringMapField(fieldEventMetadata).
 				Description("Message metadata the rules read as `event.oktadetect.<name>`: each entry maps a name to a metadata key. Only metadata present on the message appears, and the event's bytes are not changed (the member exists in the rules' view only). The default lets rules tell orgs apart in a many-org pipeline: `event.?oktadetect.?org.orValue('')`.").
 				Default(map[string]any{"org": meta.OktaOrg}).
@@ -214,6 +215,7 @@ type processorConfig struct {
 	watch            bool
 	maxLateness      time.Duration
 	costLimit        int
+	maxStateKeys     int
 	tuning           detect.Tuning
 	changelog        *changelog.Store
 	eventMetadata    []metaSource
@@ -242,6 +244,9 @@ func parseConfig(conf *service.ParsedConfig, product Product) (processorConfig, 
 		return c, err
 	}
 	if c.costLimit, err = conf.FieldInt(fieldCostLimit); err != nil {
+		return c, err
+	}
+	if c.maxStateKeys, err = parseMaxStateKeys(conf); err != nil {
 		return c, err
 	}
 	if c.costLimit <= 0 {
@@ -375,8 +380,10 @@ func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorL
 	matches := mgr.Metrics().NewCounter("cel_detect_matches_total", "rule")
 	excepted := mgr.Metrics().NewCounter("cel_detect_exceptions_total", "rule")
 	ruleErrors := mgr.Metrics().NewCounter("cel_detect_rule_errors_total", "rule")
+	evicted, keys := stateBoundHooks(mgr)
 	return detect.EngineOptions{
-		MaxLateness: c.maxLateness,
+		MaxLateness:  c.maxLateness,
+		MaxStateKeys: c.maxStateKeys,
 		Hooks: detect.Hooks{
 			Match:    func(id string) { matches.Incr(1, id) },
 			Excepted: func(id string) { excepted.Incr(1, id) },
@@ -384,6 +391,8 @@ func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorL
 				ruleErrors.Incr(1, id)
 				errLog.report(id, err)
 			},
+			Evicted:   evicted,
+			StateKeys: keys,
 		},
 	}
 }

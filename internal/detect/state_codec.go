@@ -1,0 +1,552 @@
+package detect
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// The compact encoding of state entries, used by changelog and journal
+// entry values (after a format byte and the rule's fingerprint) and by
+// snapshots (snapshot_binary.go). Integers are varints, strings and byte
+// strings are length-prefixed, sorted time lists are delta-encoded, event
+// identities (hashes) are 8 fixed bytes. Remembered values are tagged
+// JSON-native values; an absence's detection, the only nested structure
+// written rarely, is JSON inside.
+//
+// Decoding trusts nothing: every count and length is checked against the
+// bytes left (each element takes at least one byte), so a garbled entry
+// errors and allocates at most in proportion to its own size.
+
+// entryFormat starts a compact entry value; JSON entries start with '{'.
+const entryFormat = 1
+
+var errTruncated = errors.New("truncated state entry")
+
+// maxValueDepth bounds the nesting of a decoded remembered value.
+const maxValueDepth = 64
+
+type encoder struct {
+	b       []byte
+	scratch []byte // writeEntry's body
+}
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) u64(v uint64)     { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *encoder) byte1(c byte)     { e.b = append(e.b, c) }
+func (e *encoder) strs(ss []string) {
+	e.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+func (e *encoder) boolean(v bool)   { e.byte1(map[bool]byte{false: 0, true: 1}[v]) }
+func (e *encoder) times(ts []int64) { e.uvarint(uint64(len(ts))); e.deltas(ts) }
+func (e *encoder) deltas(ts []int64) {
+	prev := int64(0)
+	for _, t := range ts {
+		e.varint(t - prev)
+		prev = t
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(errTruncated)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(errTruncated)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.fail(errTruncated)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail(errTruncated)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// count reads a number of elements each taking at least size bytes.
+func (d *decoder) count(size int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/size) {
+		d.fail(errTruncated)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw() []byte {
+	n := d.count(1)
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) str() string    { return string(d.raw()) }
+func (d *decoder) bytes() []byte  { return slices.Clone(d.raw()) }
+func (d *decoder) boolean() bool  { return d.byte1() != 0 }
+func (d *decoder) times() []int64 { return d.deltas(d.count(1)) }
+func (d *decoder) strs() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *decoder) deltas(n int) []int64 {
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	out := make([]int64, n)
+	prev := int64(0)
+	for i := range out {
+		prev += d.varint()
+		out[i] = prev
+	}
+	return out
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(errors.New("trailing bytes in state entry"))
+	}
+	return d.err
+}
+
+// appendEntry encodes the state of one entry of kind (the body, without
+// fingerprint).
+func appendEntry(e *encoder, kind byte, ent *stateEntry) error {
+	switch kind {
+	case entryThreshold:
+		encodeCount(e, ent.Count)
+	case entryDedup:
+		e.times(ent.Times)
+	case entryPrevious:
+		e.varint(ent.At)
+		return encodeValue(e, ent.Value, 0)
+	case entrySequence:
+		encodeSeq(e, ent.Seq)
+	case entryFirstSeen:
+		encodeFirst(e, ent.First)
+	case entryAbsence:
+		return encodeAbs(e, ent.Abs)
+	default:
+		return fmt.Errorf("unknown state entry kind %q", kind)
+	}
+	return nil
+}
+
+// decodeEntry decodes a body written by appendEntry.
+func decodeEntry(d *decoder, kind byte, ent *stateEntry) error {
+	switch kind {
+	case entryThreshold:
+		ent.Count = decodeCount(d)
+	case entryDedup:
+		ent.Times = d.times()
+	case entryPrevious:
+		ent.At = d.varint()
+		ent.Value = decodeValue(d, 0)
+	case entrySequence:
+		ent.Seq = decodeSeq(d)
+	case entryFirstSeen:
+		ent.First = decodeFirst(d)
+	case entryAbsence:
+		ent.Abs = decodeAbs(d)
+	default:
+		return fmt.Errorf("unknown state entry kind %q", kind)
+	}
+	return d.end()
+}
+
+// encodeEntryValue is a changelog or journal value: format, fingerprint, body.
+func encodeEntryValue(kind byte, ent *stateEntry) ([]byte, error) {
+	e := encoder{b: make([]byte, 0, 64)}
+	e.byte1(entryFormat)
+	e.str(ent.Fingerprint)
+	if err := appendEntry(&e, kind, ent); err != nil {
+		return nil, err
+	}
+	return e.b, nil
+}
+
+// decodeEntryValue reads a changelog or journal value: compact, or JSON as
+// written before.
+func decodeEntryValue(kind byte, v []byte, ent *stateEntry) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, ent)
+	}
+	d := decoder{b: v}
+	if f := d.byte1(); d.err == nil && f != entryFormat {
+		return fmt.Errorf("state entry format %d, want %d", f, entryFormat)
+	}
+	ent.Fingerprint = d.str()
+	return decodeEntry(&d, kind, ent)
+}
+
+func encodeTags(e *encoder, tags map[uint64]*tagMemo) {
+	e.uvarint(uint64(len(tags)))
+	for id, m := range tags {
+		e.u64(id)
+		e.varint(m.At)
+		e.varint(int64(m.Count))
+		e.varint(m.Opening - m.At)
+		e.strs(m.Values)
+		e.strs(m.Sequence)
+	}
+}
+
+func decodeTags(d *decoder) map[uint64]*tagMemo {
+	n := d.count(12)
+	if n == 0 {
+		return nil
+	}
+	tags := make(map[uint64]*tagMemo, n)
+	for range n {
+		id := d.u64()
+		m := &tagMemo{At: d.varint()}
+		m.Count = int(d.varint())
+		m.Opening = m.At + d.varint()
+		m.Values = d.strs()
+		m.Sequence = d.strs()
+		if d.err != nil {
+			return nil
+		}
+		tags[id] = m
+	}
+	return tags
+}
+
+// countKey: times; identities (0: none kept) and values (0: none) as
+// parallel lists; tags.
+func encodeCount(e *encoder, k *countKey) {
+	e.times(k.At)
+	e.uvarint(uint64(len(k.IDs)))
+	for _, id := range k.IDs {
+		e.u64(id)
+	}
+	e.strs(k.Vals)
+	encodeTags(e, k.Tags)
+}
+
+func decodeCount(d *decoder) *countKey {
+	k := &countKey{At: d.times()}
+	if n := d.count(8); n > 0 {
+		k.IDs = make([]uint64, n)
+		for i := range k.IDs {
+			k.IDs[i] = d.u64()
+		}
+	}
+	k.Vals = d.strs()
+	k.Tags = decodeTags(d)
+	return k
+}
+
+func encodeSeqEvents(e *encoder, evs []seqEvent) {
+	e.uvarint(uint64(len(evs)))
+	prev := int64(0)
+	for _, x := range evs {
+		e.varint(x.At - prev)
+		prev = x.At
+		e.u64(x.ID)
+		e.str(x.UUID)
+	}
+}
+
+func decodeSeqEvents(d *decoder) []seqEvent {
+	n := d.count(10)
+	if n == 0 {
+		return nil
+	}
+	out := make([]seqEvent, n)
+	prev := int64(0)
+	for i := range out {
+		prev += d.varint()
+		out[i] = seqEvent{At: prev, ID: d.u64(), UUID: d.str()}
+	}
+	return out
+}
+
+func encodeSeq(e *encoder, k *seqKey) {
+	e.uvarint(uint64(len(k.Steps)))
+	for _, st := range k.Steps {
+		encodeSeqEvents(e, st)
+	}
+	finals := make([]seqEvent, len(k.Finals))
+	done := make([]bool, len(k.Finals))
+	for i, f := range k.Finals {
+		finals[i], done[i] = f.seqEvent, f.Done
+	}
+	encodeSeqEvents(e, finals)
+	for _, x := range done {
+		e.boolean(x)
+	}
+	encodeTags(e, k.Tags)
+}
+
+func decodeSeq(d *decoder) *seqKey {
+	k := &seqKey{}
+	if n := d.count(1); n > 0 {
+		k.Steps = make([][]seqEvent, n)
+		for i := range k.Steps {
+			k.Steps[i] = decodeSeqEvents(d)
+		}
+	}
+	if finals := decodeSeqEvents(d); len(finals) > 0 {
+		k.Finals = make([]seqFinal, len(finals))
+		for i := range finals {
+			k.Finals[i] = seqFinal{seqEvent: finals[i], Done: d.boolean()}
+		}
+	}
+	k.Tags = decodeTags(d)
+	return k
+}
+
+func encodeFirst(e *encoder, k *firstKey) {
+	e.varint(k.First)
+	e.uvarint(uint64(len(k.Values)))
+	for v, ts := range k.Values {
+		e.str(v)
+		e.times(ts)
+	}
+	e.uvarint(uint64(len(k.Recent)))
+	for _, r := range k.Recent {
+		e.varint(r.At)
+		e.u64(r.ID)
+	}
+	e.uvarint(uint64(len(k.Pending)))
+	for _, p := range k.Pending {
+		e.varint(p.At)
+		e.str(p.Value)
+	}
+	encodeTags(e, k.Tags)
+}
+
+func decodeFirst(d *decoder) *firstKey {
+	k := &firstKey{First: d.varint()}
+	n := d.count(2)
+	k.Values = make(map[string][]int64, n)
+	for range n {
+		v := d.str()
+		k.Values[v] = d.times()
+	}
+	if n := d.count(9); n > 0 {
+		k.Recent = make([]idAt, n)
+		for i := range k.Recent {
+			k.Recent[i] = idAt{At: d.varint(), ID: d.u64()}
+		}
+	}
+	if n := d.count(2); n > 0 {
+		k.Pending = make([]pendingFirst, n)
+		for i := range k.Pending {
+			k.Pending[i] = pendingFirst{At: d.varint(), Value: d.str()}
+		}
+	}
+	k.Tags = decodeTags(d)
+	return k
+}
+
+func encodeAbs(e *encoder, k *absKey) error {
+	e.uvarint(uint64(len(k.Open)))
+	for _, x := range k.Open {
+		e.varint(x.At)
+		e.u64(x.ID)
+		e.uvarint(uint64(x.State))
+		e.bytes(x.Raw)
+		e.uvarint(uint64(len(x.Meta)))
+		for _, m := range x.Meta {
+			e.str(m.Name)
+			e.str(m.Value)
+		}
+		var det []byte
+		if x.Det != nil {
+			var err error
+			if det, err = json.Marshal(x.Det); err != nil {
+				return fmt.Errorf("encoding an absence's detection: %w", err)
+			}
+		}
+		e.bytes(det)
+	}
+	e.times(k.Closers)
+	return nil
+}
+
+func decodeAbs(d *decoder) *absKey {
+	k := &absKey{}
+	if n := d.count(13); n > 0 {
+		k.Open = make([]expectation, n)
+		for i := range k.Open {
+			x := &k.Open[i]
+			x.At, x.ID, x.State = d.varint(), d.u64(), int(d.uvarint())
+			if raw := d.bytes(); len(raw) > 0 {
+				x.Raw = raw
+			}
+			if m := d.count(2); m > 0 {
+				x.Meta = make([]MetaField, m)
+				for j := range x.Meta {
+					x.Meta[j] = MetaField{Name: d.str(), Value: d.str()}
+				}
+			}
+			if det := d.raw(); len(det) > 0 && d.err == nil {
+				x.Det = &Detection{}
+				if err := json.Unmarshal(det, x.Det); err != nil {
+					d.fail(fmt.Errorf("an absence's detection: %w", err))
+				}
+			}
+		}
+	}
+	k.Closers = d.times()
+	return k
+}
+
+// Remembered values (JSON-native: nil, bool, float64, string, []any,
+// map[string]any; anything else as JSON).
+const (
+	valNull = iota
+	valFalse
+	valTrue
+	valNumber
+	valString
+	valList
+	valObject
+	valJSON
+)
+
+func encodeValue(e *encoder, v any, depth int) error {
+	if depth > maxValueDepth {
+		return errors.New("remembered value nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil:
+		e.byte1(valNull)
+	case bool:
+		e.byte1(map[bool]byte{false: valFalse, true: valTrue}[x])
+	case float64:
+		e.byte1(valNumber)
+		e.u64(math.Float64bits(x))
+	case string:
+		e.byte1(valString)
+		e.str(x)
+	case []any:
+		e.byte1(valList)
+		e.uvarint(uint64(len(x)))
+		for _, y := range x {
+			if err := encodeValue(e, y, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		e.byte1(valObject)
+		e.uvarint(uint64(len(x)))
+		for k, y := range x {
+			e.str(k)
+			if err := encodeValue(e, y, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return fmt.Errorf("encoding a remembered value: %w", err)
+		}
+		e.byte1(valJSON)
+		e.bytes(b)
+	}
+	return nil
+}
+
+func decodeValue(d *decoder, depth int) any {
+	if depth > maxValueDepth {
+		d.fail(errors.New("remembered value nested too deeply"))
+		return nil
+	}
+	switch t := d.byte1(); t {
+	case valNull:
+		return nil
+	case valFalse, valTrue:
+		return t == valTrue
+	case valNumber:
+		return math.Float64frombits(d.u64())
+	case valString:
+		return d.str()
+	case valList:
+		n := d.count(1)
+		out := make([]any, n)
+		for i := range out {
+			out[i] = decodeValue(d, depth+1)
+		}
+		return out
+	case valObject:
+		n := d.count(2)
+		out := make(map[string]any, n)
+		for range n {
+			k := d.str()
+			out[k] = decodeValue(d, depth+1)
+			if d.err != nil {
+				return nil
+			}
+		}
+		return out
+	case valJSON:
+		var v any
+		if err := json.Unmarshal(d.raw(), &v); err != nil {
+			d.fail(fmt.Errorf("a remembered value: %w", err))
+		}
+		return v
+	default:
+		d.fail(fmt.Errorf("unknown remembered value tag %d", t))
+		return nil
+	}
+}
