@@ -559,7 +559,9 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	} else {
 		value = ev.root.native()
 	}
-	sh.remember(key, ev.at, value)
+	if err := sh.remember(key, ev.at, value); err != nil {
+		return fmt.Errorf("previous.value: %w", err)
+	}
 	return nil
 }
 

@@ -109,7 +109,7 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 				sh.mu.Lock()
 				defer sh.mu.Unlock()
 				for k, v := range sh.values {
-					if err := writeEntry(enc, entryPrevious, k, &stateEntry{At: v.At, Value: v.Value}); err != nil {
+					if err := writeEntry(enc, entryPrevious, k, &stateEntry{At: v.at, prevEnc: stringBytes(v.enc)}); err != nil {
 						return err
 					}
 				}
@@ -342,7 +342,7 @@ func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
 			s.dedup[i].openings = make(map[string]dedupKey, per(sizes[1]))
 		}
 		if len(s.previous[i].values) == 0 {
-			s.previous[i].values = make(map[string]remembered, per(sizes[2]))
+			s.previous[i].values = make(map[string]prevEntry, per(sizes[2]))
 		}
 		if len(s.sequence[i].keys) == 0 {
 			s.sequence[i].keys = make(map[string]*seqKey, per(sizes[3]))

@@ -43,7 +43,7 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 		s.threshold[i].init(s.book)
 		s.dedup[i].openings = map[string]dedupKey{}
 		s.dedup[i].book = s.book
-		s.previous[i].values = map[string]remembered{}
+		s.previous[i].values = map[string]prevEntry{}
 		s.previous[i].book = s.book
 		s.sequence[i].init(s.book)
 		s.firstSeen[i].init(s.book)
@@ -164,15 +164,24 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 // previousShard holds, per key, the latest remembered value by event time.
 type previousShard struct {
 	mu     sync.Mutex
-	values map[string]remembered
+	values map[string]prevEntry
 	dirty  dirtyKeys
 	book   *keyBook
 }
 
-type remembered struct {
-	At      int64  `json:"at"`
-	Value   any    `json:"value"`
+// prevEntry is a remembered value, held in its compact encoding
+// (state_codec.go: a fraction of the Go maps it decodes to) and decoded
+// when an event looks it up.
+type prevEntry struct {
+	at      int64
+	enc     string
 	touched uint32 // keyMeta.touched
+}
+
+// remembered is a remembered value in JSON snapshots (versions 1 and 2).
+type remembered struct {
+	At    int64 `json:"at"`
+	Value any   `json:"value"`
 }
 
 // lockPrevious locks the key's shard for the read–evaluate–remember
@@ -187,25 +196,35 @@ func (s *ruleState) lockPrevious(key string) *previousShard {
 // before t. The shard must be locked.
 func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 	r, ok := sh.values[key]
-	if !ok || r.At < t-ttl {
+	if !ok || r.at < t-ttl {
 		return nil, false
 	}
-	return r.Value, true
+	d := decoder{b: stringBytes(r.enc)}
+	v := decodeValue(&d, 0)
+	if d.end() != nil {
+		return nil, false // never: entries are checked as they are restored
+	}
+	return v, true
 }
 
 // remember stores v for key unless a later value is already remembered. The
 // shard must be locked.
-func (sh *previousShard) remember(key string, t int64, v any) {
+func (sh *previousShard) remember(key string, t int64, v any) error {
 	r, ok := sh.values[key]
-	if ok && t < r.At {
-		return
+	if ok && t < r.at {
+		return nil
+	}
+	var e encoder
+	if err := encodeValue(&e, v, 0); err != nil {
+		return err
 	}
 	if !ok {
 		key = strings.Clone(key) // keys may point into an event's bytes
 		sh.book.keys.Add(1)
 	}
-	sh.values[key] = remembered{At: t, Value: v, touched: sh.book.now()}
+	sh.values[key] = prevEntry{at: t, enc: string(e.b), touched: sh.book.now()}
 	sh.dirty.mark(key)
+	return nil
 }
 
 // retention says how long, in event time, each kind of entry must be kept.
@@ -252,7 +271,7 @@ func expirePrevious(sh *previousShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, r := range sh.values {
-		if r.At < cutoff {
+		if r.at < cutoff {
 			delete(sh.values, k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)

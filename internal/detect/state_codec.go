@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"unsafe"
 )
 
 // The compact encoding of state entries, used by changelog and journal
@@ -176,6 +178,10 @@ func appendEntry(e *encoder, kind byte, ent *stateEntry) error {
 		e.times(ent.Times)
 	case entryPrevious:
 		e.varint(ent.At)
+		if ent.prevEnc != nil {
+			e.b = append(e.b, ent.prevEnc...)
+			return nil
+		}
 		return encodeValue(e, ent.Value, 0)
 	case entrySequence:
 		encodeSeq(e, ent.Seq)
@@ -198,7 +204,7 @@ func decodeEntry(d *decoder, kind byte, ent *stateEntry) error {
 		ent.Times = d.times()
 	case entryPrevious:
 		ent.At = d.varint()
-		ent.Value = decodeValue(d, 0)
+		ent.prevEnc = valueSpan(d)
 	case entrySequence:
 		ent.Seq = decodeSeq(d)
 	case entryFirstSeen:
@@ -236,35 +242,77 @@ func decodeEntryValue(kind byte, v []byte, ent *stateEntry) error {
 	return decodeEntry(&d, kind, ent)
 }
 
-func encodeTags(e *encoder, tags map[uint64]*tagMemo) {
+// encodeTags writes the memos; a memo's values that are among vals (a
+// distinct count's values, which its memos list again and again) are
+// written as their index + 1, others as 0 and the string, so that they
+// take a byte or two and are shared again when decoded.
+func encodeTags(e *encoder, tags tagMemos, vals []string) {
+	var index map[string]int
 	e.uvarint(uint64(len(tags)))
-	for id, m := range tags {
-		e.u64(id)
+	for i := range tags {
+		m := &tags[i]
+		e.u64(m.id)
 		e.varint(m.At)
 		e.varint(int64(m.Count))
 		e.varint(m.Opening - m.At)
-		e.strs(m.Values)
+		if index == nil && len(m.Values) > 0 && len(vals) > 0 {
+			index = make(map[string]int, len(vals))
+			for j, v := range vals {
+				if _, ok := index[v]; !ok {
+					index[v] = j + 1
+				}
+			}
+		}
+		e.uvarint(uint64(len(m.Values)))
+		for _, v := range m.Values {
+			if j := index[v]; j > 0 {
+				e.uvarint(uint64(j))
+			} else {
+				e.uvarint(0)
+				e.str(v)
+			}
+		}
 		e.strs(m.Sequence)
 	}
 }
 
-func decodeTags(d *decoder) map[uint64]*tagMemo {
+// tagValues reads the values encodeTags wrote.
+func tagValues(d *decoder, vals []string) []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		switch j := d.uvarint(); {
+		case j == 0:
+			out[i] = d.str()
+		case j <= uint64(len(vals)):
+			out[i] = vals[j-1]
+		default:
+			d.fail(errors.New("tag value index out of range"))
+			return nil
+		}
+	}
+	return out
+}
+
+func decodeTags(d *decoder, vals []string) tagMemos {
 	n := d.count(12)
 	if n == 0 {
 		return nil
 	}
-	tags := make(map[uint64]*tagMemo, n)
-	for range n {
-		id := d.u64()
-		m := &tagMemo{At: d.varint()}
+	tags := make(tagMemos, n)
+	for i := range tags {
+		m := &tags[i]
+		m.id, m.At = d.u64(), d.varint()
 		m.Count = int(d.varint())
 		m.Opening = m.At + d.varint()
-		m.Values = d.strs()
+		m.Values = tagValues(d, vals)
 		m.Sequence = d.strs()
-		if d.err != nil {
-			return nil
-		}
-		tags[id] = m
+	}
+	if d.err != nil {
+		return nil
 	}
 	return tags
 }
@@ -278,7 +326,7 @@ func encodeCount(e *encoder, k *countKey) {
 		e.u64(id)
 	}
 	e.strs(k.Vals)
-	encodeTags(e, k.Tags)
+	encodeTags(e, k.Tags, k.Vals)
 }
 
 func decodeCount(d *decoder) *countKey {
@@ -290,7 +338,7 @@ func decodeCount(d *decoder) *countKey {
 		}
 	}
 	k.Vals = d.strs()
-	k.Tags = decodeTags(d)
+	k.Tags = decodeTags(d, k.Vals)
 	return k
 }
 
@@ -333,7 +381,7 @@ func encodeSeq(e *encoder, k *seqKey) {
 	for _, x := range done {
 		e.boolean(x)
 	}
-	encodeTags(e, k.Tags)
+	encodeTags(e, k.Tags, nil)
 }
 
 func decodeSeq(d *decoder) *seqKey {
@@ -350,16 +398,16 @@ func decodeSeq(d *decoder) *seqKey {
 			k.Finals[i] = seqFinal{seqEvent: finals[i], Done: d.boolean()}
 		}
 	}
-	k.Tags = decodeTags(d)
+	k.Tags = decodeTags(d, nil)
 	return k
 }
 
 func encodeFirst(e *encoder, k *firstKey) {
 	e.varint(k.First)
 	e.uvarint(uint64(len(k.Values)))
-	for v, ts := range k.Values {
-		e.str(v)
-		e.times(ts)
+	for _, sv := range k.Values {
+		e.str(sv.Value)
+		e.times(sv.Times)
 	}
 	e.uvarint(uint64(len(k.Recent)))
 	for _, r := range k.Recent {
@@ -371,16 +419,20 @@ func encodeFirst(e *encoder, k *firstKey) {
 		e.varint(p.At)
 		e.str(p.Value)
 	}
-	encodeTags(e, k.Tags)
+	encodeTags(e, k.Tags, nil)
 }
 
 func decodeFirst(d *decoder) *firstKey {
 	k := &firstKey{First: d.varint()}
-	n := d.count(2)
-	k.Values = make(map[string][]int64, n)
-	for range n {
-		v := d.str()
-		k.Values[v] = d.times()
+	if n := d.count(2); n > 0 {
+		k.Values = make(seenValues, n)
+		for i := range k.Values {
+			k.Values[i] = seenValue{Value: d.str(), Times: d.times()}
+		}
+		// Sorted by value, as find needs (an untrusted entry may not be).
+		if !slices.IsSortedFunc(k.Values, func(a, b seenValue) int { return strings.Compare(a.Value, b.Value) }) {
+			d.fail(errors.New("first_seen values out of order"))
+		}
 	}
 	if n := d.count(9); n > 0 {
 		k.Recent = make([]idAt, n)
@@ -394,7 +446,7 @@ func decodeFirst(d *decoder) *firstKey {
 			k.Pending[i] = pendingFirst{At: d.varint(), Value: d.str()}
 		}
 	}
-	k.Tags = decodeTags(d)
+	k.Tags = decodeTags(d, nil)
 	return k
 }
 
@@ -550,3 +602,54 @@ func decodeValue(d *decoder, depth int) any {
 		return nil
 	}
 }
+
+// valueSpan checks the encoded value at d and returns its bytes (d's own,
+// not a copy), allocating nothing.
+func valueSpan(d *decoder) []byte {
+	start := d.b
+	skipValue(d, 0)
+	if d.err != nil {
+		return nil
+	}
+	return start[: len(start)-len(d.b) : len(start)-len(d.b)]
+}
+
+func skipValue(d *decoder, depth int) {
+	if depth > maxValueDepth {
+		d.fail(errors.New("remembered value nested too deeply"))
+		return
+	}
+	switch t := d.byte1(); t {
+	case valNull, valFalse, valTrue:
+	case valNumber:
+		d.u64()
+	case valString:
+		d.raw()
+	case valList:
+		for n := d.count(1); n > 0 && d.err == nil; n-- {
+			skipValue(d, depth+1)
+		}
+	case valObject:
+		for n := d.count(2); n > 0 && d.err == nil; n-- {
+			d.raw()
+			skipValue(d, depth+1)
+		}
+	case valJSON:
+		if !json.Valid(d.raw()) {
+			d.fail(errors.New("a remembered value: invalid JSON"))
+		}
+	default:
+		d.fail(fmt.Errorf("unknown remembered value tag %d", t))
+	}
+}
+
+// value is the entry's remembered value, decoded.
+func (ent *stateEntry) value() any {
+	if ent.prevEnc == nil {
+		return ent.Value
+	}
+	return decodeValue(&decoder{b: ent.prevEnc}, 0)
+}
+
+// stringBytes views s as bytes, for reading only.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -42,6 +42,9 @@ type stateEntry struct {
 	Seq         *seqKey   `json:"s,omitempty"`
 	First       *firstKey `json:"fs,omitempty"`
 	Abs         *absKey   `json:"a,omitempty"`
+	// prevEnc is the remembered value in its compact encoding (Value is
+	// read from JSON entries only).
+	prevEnc []byte
 }
 
 func entryKey(kind byte, ruleID, key string) []byte {
@@ -83,7 +86,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 		pv.mu.Lock()
 		recs, err = appendChanges(recs, pv.dirty, entryPrevious, ruleID, func(k string) (*stateEntry, bool) {
 			v, ok := pv.values[k]
-			return &stateEntry{Fingerprint: fp, At: v.At, Value: v.Value}, ok
+			return &stateEntry{Fingerprint: fp, At: v.at, prevEnc: stringBytes(v.enc)}, ok
 		})
 		pv.mu.Unlock()
 		if err != nil {
@@ -197,12 +200,20 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		sh.openings[key] = dedupKey{times: ent.Times, touched: sh.book.now()}
 		sh.mu.Unlock()
 	case entryPrevious:
+		enc := ent.prevEnc
+		if enc == nil { // a JSON entry
+			var e encoder
+			if encodeValue(&e, ent.Value, 0) != nil {
+				return // nested too deeply to have been remembered
+			}
+			enc = e.b
+		}
 		sh := &s.previous[shardOf(key)]
 		sh.mu.Lock()
 		if _, ok := sh.values[key]; !ok {
 			sh.book.keys.Add(1)
 		}
-		sh.values[key] = remembered{At: ent.At, Value: ent.Value, touched: sh.book.now()}
+		sh.values[key] = prevEntry{at: ent.At, enc: string(enc), touched: sh.book.now()}
 		sh.mu.Unlock()
 	case entrySequence:
 		if ent.Seq != nil {
@@ -212,9 +223,6 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 	case entryFirstSeen:
 		if ent.First != nil {
 			ent.First.name = key
-			if ent.First.Values == nil {
-				ent.First.Values = map[string][]int64{}
-			}
 			restoreKey(&s.firstSeen[shardOf(key)], key, ent.First)
 		}
 	case entryAbsence:
