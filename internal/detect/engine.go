@@ -224,7 +224,8 @@ func (e *Engine) Swap(rs *RuleSet) {
 	e.swapMu.Lock()
 	defer e.swapMu.Unlock()
 	old := map[string]*ruleState{}
-	if cur := e.active.Load(); cur != nil {
+	cur := e.active.Load()
+	if cur != nil {
 		for _, r := range cur.rules {
 			old[r.ID+"\x00"+r.fingerprint] = r.state
 		}
@@ -246,6 +247,9 @@ func (e *Engine) Swap(rs *RuleSet) {
 	next.lists = rs.lists
 	next.index = newRuleIndex(next.rules, !e.noIndex)
 	e.active.Store(next)
+	if cur != nil {
+		e.releaseDropped(cur, next)
+	}
 }
 
 // RuleIDs lists the active rule ids.

@@ -123,38 +123,28 @@ func (s *ruleState) oldestKey() victim {
 }
 
 func sampleShard[T any, P keyPtr[T]](sh *keyShard[T, P], kind byte, i, per int, now uint32, v *victim) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.keys {
-		if per == 0 {
-			return
-		}
-		per--
-		v.consider(kind, i, name, P(k).meta().touched, now)
-	}
+	sampleMap(&sh.mu, sh.keys, func(k *T) uint32 { return P(k).meta().touched }, kind, i, per, now, v)
 }
 
 func (sh *dedupShard) sample(i, per int, now uint32, v *victim) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, k := range sh.openings {
-		if per == 0 {
-			return
-		}
-		per--
-		v.consider(entryDedup, i, name, k.touched, now)
-	}
+	sampleMap(&sh.mu, sh.openings, func(k dedupKey) uint32 { return k.touched }, entryDedup, i, per, now, v)
 }
 
 func (sh *previousShard) sample(i, per int, now uint32, v *victim) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for name, r := range sh.values {
+	sampleMap(&sh.mu, sh.values, func(r prevEntry) uint32 { return r.touched }, entryPrevious, i, per, now, v)
+}
+
+// sampleMap considers up to per keys of m (all: per < 0) under mu; Go's
+// map iteration starts at a random place.
+func sampleMap[V any](mu *sync.Mutex, m map[string]V, touched func(V) uint32, kind byte, i, per int, now uint32, v *victim) {
+	mu.Lock()
+	defer mu.Unlock()
+	for name, x := range m {
 		if per == 0 {
 			return
 		}
 		per--
-		v.consider(entryPrevious, i, name, r.touched, now)
+		v.consider(kind, i, name, touched(x), now)
 	}
 }
 
@@ -234,17 +224,35 @@ func (e *Engine) reportKeys(r activeRule) {
 // ReleaseState reports every rule's keys as gone (Hooks.StateKeys), for an
 // engine its owner drops (a partition released).
 func (e *Engine) ReleaseState() {
+	for _, r := range e.active.Load().rules {
+		e.releaseKeys(r)
+	}
+}
+
+// releaseDropped reports the keys of the rules a swap dropped (removed, or
+// changed: their state starts again) as gone.
+func (e *Engine) releaseDropped(prev, next *activeSet) {
+	kept := map[*ruleState]bool{}
+	for _, r := range next.rules {
+		kept[r.state] = true
+	}
+	for _, r := range prev.rules {
+		if !kept[r.state] {
+			e.releaseKeys(r)
+		}
+	}
+}
+
+func (e *Engine) releaseKeys(r activeRule) {
 	if e.hooks.StateKeys == nil {
 		return
 	}
-	for _, r := range e.active.Load().rules {
-		b := r.state.book
-		b.evictMu.Lock()
-		n := b.reported
-		b.reported = 0
-		b.evictMu.Unlock()
-		if n != 0 {
-			e.hooks.StateKeys(r.ID, -n)
-		}
+	b := r.state.book
+	b.evictMu.Lock()
+	n := b.reported
+	b.reported = 0
+	b.evictMu.Unlock()
+	if n != 0 {
+		e.hooks.StateKeys(r.ID, -n)
 	}
 }

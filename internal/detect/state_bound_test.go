@@ -207,3 +207,51 @@ func TestSnapshotKeepsKeyCount(t *testing.T) {
 		t.Fatalf("restored count %d", n)
 	}
 }
+
+// A reload that changes a rule starts its state again: its keys leave the
+// gauge.
+func TestSwapReportsDroppedKeysGone(t *testing.T) {
+	e, c := boundedEngine(t, 10, false, thresholdRule)
+	process(t, e, fail(0, "a"))
+	e.Expire()
+	if c.keys["T"] != 1 {
+		t.Fatalf("gauge %d", c.keys["T"])
+	}
+	e.Swap(compileRules(t, thresholdRule+"&& true\n"))
+	if c.keys["T"] != 0 {
+		t.Fatalf("gauge %d after the rule changed", c.keys["T"])
+	}
+}
+
+// Threads evaluating at once evict without losing count: after they are
+// done the bound holds and the counter matches the maps.
+func TestMaxStateKeysConcurrent(t *testing.T) {
+	const max = 50
+	e, c := boundedEngine(t, max, true, thresholdRule, previousRule)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				u := fmt.Sprint("g", g, "u", i)
+				process(t, e, fail(time.Duration(i)*time.Millisecond, u))
+				process(t, e, login(time.Duration(i)*time.Millisecond, u, "Paris"))
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := e.takeChanges(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.active.Load().rules {
+		counted := 0
+		for i := range stateShards {
+			counted += len(r.state.threshold[i].keys) + len(r.state.previous[i].values)
+		}
+		if n := r.state.book.keys.Load(); n != max || counted != max {
+			t.Errorf("%s: counter %d, maps %d, want %d", r.ID, n, counted, max)
+		}
+		if c.evicted[r.ID] != 2000-max {
+			t.Errorf("%s: %d evictions", r.ID, c.evicted[r.ID])
+		}
+	}
+}
