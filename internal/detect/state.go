@@ -199,7 +199,7 @@ func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 	if !ok || r.at < t-ttl {
 		return nil, false
 	}
-	d := decoder{b: stringBytes(r.enc)}
+	d := decoder{b: stringBytes(r.enc), alias: true}
 	v := decodeValue(&d, 0)
 	if d.end() != nil {
 		return nil, false // never: entries are checked as they are restored
@@ -214,7 +214,8 @@ func (sh *previousShard) remember(key string, t int64, v any) error {
 	if ok && t < r.at {
 		return nil
 	}
-	var e encoder
+	var buf [256]byte
+	e := encoder{b: buf[:0]}
 	if err := encodeValue(&e, v, 0); err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ func (e *encoder) deltas(ts []int64) {
 type decoder struct {
 	b   []byte
 	err error
+	// alias: strings share b's memory instead of copying it (b is an
+	// immutable string's bytes: a remembered value being looked up).
+	alias bool
 }
 
 func (d *decoder) fail(err error) {
@@ -132,7 +135,13 @@ func (d *decoder) raw() []byte {
 	return p
 }
 
-func (d *decoder) str() string    { return string(d.raw()) }
+func (d *decoder) str() string {
+	p := d.raw()
+	if d.alias && len(p) > 0 {
+		return unsafe.String(unsafe.SliceData(p), len(p))
+	}
+	return string(p)
+}
 func (d *decoder) bytes() []byte  { return slices.Clone(d.raw()) }
 func (d *decoder) boolean() bool  { return d.byte1() != 0 }
 func (d *decoder) times() []int64 { return d.deltas(d.count(1)) }
