@@ -162,37 +162,29 @@ func (s *ruleState) evict(v victim) bool {
 		return evictKey(&s.absence.shards[v.shard].keyShard, v.key)
 	case entryDedup:
 		sh := &s.dedup[v.shard]
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		if _, ok := sh.openings[v.key]; !ok {
-			return false
-		}
-		delete(sh.openings, v.key)
-		sh.dirty.mark(v.key)
+		return evictFrom(&sh.mu, sh.openings, v.key, sh.dirty, s.book)
 	case entryPrevious:
 		sh := &s.previous[v.shard]
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		if _, ok := sh.values[v.key]; !ok {
-			return false
-		}
-		delete(sh.values, v.key)
-		sh.dirty.mark(v.key)
+		return evictFrom(&sh.mu, sh.values, v.key, sh.dirty, s.book)
 	}
-	s.book.keys.Add(-1)
+	return false
+}
+
+// evictFrom deletes key from m under mu, marking it changed.
+func evictFrom[V any](mu *sync.Mutex, m map[string]V, key string, dirty dirtyKeys, book *keyBook) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := m[key]; !ok {
+		return false
+	}
+	delete(m, key)
+	book.keys.Add(-1)
+	dirty.mark(key)
 	return true
 }
 
 func evictKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) bool {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.keys[key]; !ok {
-		return false
-	}
-	delete(sh.keys, key)
-	sh.book.keys.Add(-1)
-	sh.dirty.mark(key)
-	return true
+	return evictFrom(&sh.mu, sh.keys, key, sh.dirty, sh.book)
 }
 
 // keysDelta returns how the rule's key count changed since the last call.
