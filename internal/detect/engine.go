@@ -61,6 +61,12 @@ type Hooks struct {
 	Match     func(ruleID string)
 	// Excepted: an exception kept the event from the rule.
 	Excepted func(ruleID string)
+	// Evicted: n keys of the rule were evicted to keep it within
+	// MaxStateKeys; called with 0 when the rule is installed.
+	Evicted func(ruleID string, n int)
+	// StateKeys: the number of keys of the rule's state changed by delta
+	// (reported at each expiry sweep, after evictions and on release).
+	StateKeys func(ruleID string, delta int64)
 }
 
 // EngineOptions configure an Engine.
@@ -78,6 +84,10 @@ type EngineOptions struct {
 	// errors on events a rule could never tag differ. For tests and
 	// benchmarks.
 	noIndex bool
+
+	// MaxStateKeys bounds the keys of each rule's state (state_bound.go);
+	// 0 means DefaultMaxStateKeys, negative means no bound.
+	MaxStateKeys int
 
 	// TrackChanges records the state keys each event changes, for a store
 	// that writes changes rather than whole snapshots (StateFile's journal,
@@ -181,6 +191,7 @@ type Engine struct {
 	events      atomic.Uint64
 	noIndex     bool // evaluate every rule on every event (tests)
 	track       bool // record changed state keys (partitioned state)
+	maxKeys     int64
 	now         func() time.Time
 	sizes       eventSizes
 }
@@ -193,6 +204,12 @@ func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
 	}
 	if e.maxLateness == 0 {
 		e.maxLateness = int64(DefaultMaxLateness)
+	}
+	switch e.maxKeys = int64(opts.MaxStateKeys); {
+	case e.maxKeys == 0:
+		e.maxKeys = DefaultMaxStateKeys
+	case e.maxKeys < 0:
+		e.maxKeys = 0
 	}
 	e.watermark.Store(minTime)
 	e.Swap(rs)
@@ -207,7 +224,8 @@ func (e *Engine) Swap(rs *RuleSet) {
 	e.swapMu.Lock()
 	defer e.swapMu.Unlock()
 	old := map[string]*ruleState{}
-	if cur := e.active.Load(); cur != nil {
+	cur := e.active.Load()
+	if cur != nil {
 		for _, r := range cur.rules {
 			old[r.ID+"\x00"+r.fingerprint] = r.state
 		}
@@ -216,7 +234,10 @@ func (e *Engine) Swap(rs *RuleSet) {
 	for _, r := range rs.rules {
 		st, ok := old[r.ID+"\x00"+r.fingerprint]
 		if !ok {
-			st = newRuleState(e.track)
+			st = newRuleState(e.track, &e.events, e.maxKeys)
+		}
+		if e.hooks.Evicted != nil {
+			e.hooks.Evicted(r.ID, 0)
 		}
 		if r.Absence != nil {
 			next.absences = append(next.absences, len(next.rules))
@@ -226,6 +247,9 @@ func (e *Engine) Swap(rs *RuleSet) {
 	next.lists = rs.lists
 	next.index = newRuleIndex(next.rules, !e.noIndex)
 	e.active.Store(next)
+	if cur != nil {
+		e.releaseDropped(cur, next)
+	}
 }
 
 // RuleIDs lists the active rule ids.
@@ -306,6 +330,9 @@ func (e *Engine) process(raw []byte, meta []MetaField, only string) (Result, err
 			continue
 		}
 		d, err := e.evalRule(r, ev)
+		if n := r.state.enforceBound(); n > 0 {
+			e.reportEvictions(r, n)
+		}
 		if err != nil {
 			if e.hooks.RuleError != nil {
 				e.hooks.RuleError(r.ID, &RuleError{Rule: r.ID, File: r.Path, UUID: strings.Clone(ev.uuidOf()), Err: err})
@@ -419,6 +446,7 @@ func (e *Engine) Expire() {
 	horizon := w - e.maxLateness
 	for _, r := range e.active.Load().rules {
 		r.state.expire(horizon, r.retention())
+		e.reportKeys(r)
 	}
 }
 
@@ -556,7 +584,9 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	} else {
 		value = ev.root.native()
 	}
-	sh.remember(key, ev.at, value)
+	if err := sh.remember(key, ev.at, value); err != nil {
+		return fmt.Errorf("previous.value: %w", err)
+	}
 	return nil
 }
 

@@ -340,6 +340,9 @@ func (t *partitionEngine) discard() {
 	if t.writer != nil {
 		t.writer.Close()
 	}
+	if t.engine != nil {
+		t.engine.ReleaseState()
+	}
 	t.engine, t.writer, t.last, t.stale = nil, nil, noBatch(), nil
 }
 

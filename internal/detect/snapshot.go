@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,13 +9,14 @@ import (
 	"path/filepath"
 )
 
-// snapshotVersion changes when the snapshot layout does. Version 1 (before
-// distinct counts, sequences, first sightings, absences and uuids) is still
-// read: its threshold times become groups of events without identity.
+// snapshotVersion is the last JSON snapshot layout (snapshots are compact
+// since version 3, snapshot_binary.go). Versions 1 (before distinct counts,
+// sequences, first sightings, absences and uuids: its threshold times
+// become groups of events without identity) and 2 are still read.
 const snapshotVersion = 2
 
-// snapshot is the state file's JSON: per rule (id and file fingerprint),
-// its state of each kind.
+// snapshot is the JSON state file written before version 3: per rule (id
+// and file fingerprint), its state of each kind.
 type snapshot struct {
 	Version   int                      `json:"version"`
 	Watermark int64                    `json:"watermark"`
@@ -35,54 +37,8 @@ type ruleSnapshot struct {
 	Absences    map[string]*absKey    `json:"absences,omitempty"`
 }
 
-// WriteSnapshot writes the state of every active rule as JSON.
+// WriteSnapshot writes the state of every active rule (snapshot_binary.go).
 func (e *Engine) WriteSnapshot(w io.Writer) error { return e.writeSnapshot(w, 0) }
-
-func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
-	snap := snapshot{Version: snapshotVersion, Watermark: e.watermark.Load(), Rules: map[string]*ruleSnapshot{}, JournalSeq: journalSeq}
-	for _, r := range e.active.Load().rules {
-		snap.Rules[r.ID] = r.state.snapshot(r.fingerprint)
-	}
-	if err := json.NewEncoder(w).Encode(snap); err != nil {
-		return fmt.Errorf("encoding state snapshot: %w", err)
-	}
-	return nil
-}
-
-func (s *ruleState) snapshot(fingerprint string) *ruleSnapshot {
-	rs := &ruleSnapshot{Fingerprint: fingerprint, Counts: map[string]*countKey{}, Dedup: map[string][]int64{},
-		Previous: map[string]remembered{}, Sequences: map[string]*seqKey{}, FirstSeen: map[string]*firstKey{}, Absences: map[string]*absKey{}}
-	for i := range stateShards {
-		copyShard(&s.threshold[i], rs.Counts, (*countKey).clone)
-		copyLocked(&s.dedup[i].mu, s.dedup[i].openings, rs.Dedup)
-		copyLocked(&s.previous[i].mu, s.previous[i].values, rs.Previous)
-		copyShard(&s.sequence[i], rs.Sequences, (*seqKey).clone)
-		copyShard(&s.firstSeen[i], rs.FirstSeen, (*firstKey).clone)
-		copyShard(&s.absence.shards[i].keyShard, rs.Absences, (*absKey).clone)
-	}
-	return rs
-}
-
-func copyLocked[V any](mu interface {
-	Lock()
-	Unlock()
-}, from, to map[string]V) {
-	mu.Lock()
-	defer mu.Unlock()
-	for k, v := range from {
-		to[k] = v
-	}
-}
-
-// copyShard copies a shard's keys under its lock: encoding happens after,
-// while events go on changing the originals.
-func copyShard[T any](sh *keyShard[T], to map[string]*T, clone func(*T) *T) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for k, v := range sh.keys {
-		to[k] = clone(v)
-	}
-}
 
 // ReadSnapshot restores state written by WriteSnapshot into the rules that
 // are unchanged since (same id and file fingerprint); others start fresh.
@@ -93,6 +49,29 @@ func (e *Engine) ReadSnapshot(r io.Reader) (int, error) {
 }
 
 func (e *Engine) readSnapshot(r io.Reader) (restored int, journalSeq uint64, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if first, err := br.Peek(1); err == nil && first[0] != '{' {
+		return e.readBinarySnapshot(br, sizeOf(r))
+	}
+	return e.readJSONSnapshot(br)
+}
+
+// sizeOf is the number of bytes r holds, when it says (0: unknown).
+func sizeOf(r io.Reader) int64 {
+	switch x := r.(type) {
+	case interface{ Len() int }:
+		return int64(x.Len())
+	case *os.File:
+		if st, err := x.Stat(); err == nil && st.Mode().IsRegular() {
+			return st.Size()
+		}
+	}
+	return 0
+}
+
+// readJSONSnapshot reads the JSON snapshots written before the compact
+// encoding (versions 1 and 2).
+func (e *Engine) readJSONSnapshot(r io.Reader) (restored int, journalSeq uint64, err error) {
 	var snap snapshot
 	if err := json.NewDecoder(r).Decode(&snap); err != nil {
 		return 0, 0, fmt.Errorf("decoding state snapshot: %w", err)

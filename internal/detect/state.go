@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Times in state are event `published` times in Unix nanoseconds.
@@ -23,6 +24,7 @@ func shardOf(key string) int {
 // ruleState is everything one rule remembers. It survives hot reloads while
 // the rule file is unchanged, and is what snapshots hold.
 type ruleState struct {
+	book      *keyBook // key count, clock and bound (state_bound.go)
 	threshold [stateShards]thresholdShard
 	dedup     [stateShards]dedupShard
 	previous  [stateShards]previousShard
@@ -32,17 +34,20 @@ type ruleState struct {
 }
 
 // newRuleState makes empty state; with track, the keys each change touches
-// are recorded for the changelog (see state_entries.go).
-func newRuleState(track bool) *ruleState {
-	s := &ruleState{}
+// are recorded for the changelog (see state_entries.go). clock stamps
+// updates (the engine's event count), maxKeys bounds the keys (0: no bound).
+func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
+	s := &ruleState{book: &keyBook{clock: clock, max: maxKeys}}
 	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
-		s.threshold[i].keys = map[string]*countKey{}
-		s.dedup[i].openings = map[string][]int64{}
-		s.previous[i].values = map[string]remembered{}
-		s.sequence[i].keys = map[string]*seqKey{}
-		s.firstSeen[i].keys = map[string]*firstKey{}
-		s.absence.shards[i].keys = map[string]*absKey{}
+		s.threshold[i].init(s.book)
+		s.dedup[i].openings = map[string]dedupKey{}
+		s.dedup[i].book = s.book
+		s.previous[i].values = map[string]prevEntry{}
+		s.previous[i].book = s.book
+		s.sequence[i].init(s.book)
+		s.firstSeen[i].init(s.book)
+		s.absence.shards[i].init(s.book)
 		if track {
 			s.threshold[i].dirty = dirtyKeys{}
 			s.dedup[i].dirty = dirtyKeys{}
@@ -56,34 +61,43 @@ func newRuleState(track bool) *ruleState {
 }
 
 // keyShard holds one kind of per-key state for the keys hashed to it.
-type keyShard[T any] struct {
+type keyShard[T any, P keyPtr[T]] struct {
 	mu    sync.Mutex
 	keys  map[string]*T
 	dirty dirtyKeys
+	book  *keyBook
+}
+
+func (sh *keyShard[T, P]) init(book *keyBook) {
+	sh.keys = map[string]*T{}
+	sh.book = book
 }
 
 // get returns the state of key, made by create (given a copy of the key
-// that state may keep: keys may point into an event's bytes) the first time.
-// The shard must be locked.
-func (sh *keyShard[T]) get(key string, create func(name string) *T) *T {
+// that state may keep: keys may point into an event's bytes) the first
+// time, and stamps it as updated now. The shard must be locked.
+func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
 	v := sh.keys[key]
 	if v == nil {
 		name := strings.Clone(key)
 		v = create(name)
 		sh.keys[name] = v
+		sh.book.keys.Add(1)
 	}
+	P(v).meta().touched = sh.book.now()
 	return v
 }
 
 // expire applies drop to every key under the shard's lock, deleting the keys
 // it empties and marking those it changes.
-func (sh *keyShard[T]) expire(drop func(*T) (changed, empty bool)) {
+func (sh *keyShard[T, P]) expire(drop func(*T) (changed, empty bool)) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for name, v := range sh.keys {
 		changed, empty := drop(v)
 		if empty {
 			delete(sh.keys, name)
+			sh.book.keys.Add(-1)
 		}
 		if changed {
 			sh.dirty.mark(name)
@@ -104,8 +118,16 @@ func (d dirtyKeys) mark(key string) {
 // dedupShard holds, per dedup key, the sorted opening times of its alerts.
 type dedupShard struct {
 	mu       sync.Mutex
-	openings map[string][]int64
+	openings map[string]dedupKey
 	dirty    dirtyKeys
+	book     *keyBook
+}
+
+// dedupKey is the opening times of one dedup key's alerts, and when the
+// key was last updated (keyMeta.touched).
+type dedupKey struct {
+	times   []int64
+	touched uint32
 }
 
 // assign returns the opening time of the alert a tagged event at t belongs
@@ -119,7 +141,8 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 	sh := &s.dedup[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	opens, ok := sh.openings[key]
+	dk, ok := sh.openings[key]
+	opens := dk.times
 	if !ok {
 		key = strings.Clone(key) // keys may point into an event's bytes
 	}
@@ -130,7 +153,10 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 	if i < len(opens) && opens[i]-t < period {
 		return opens[i]
 	}
-	sh.openings[key] = slices.Insert(opens, i, t)
+	sh.openings[key] = dedupKey{times: slices.Insert(opens, i, t), touched: sh.book.now()}
+	if !ok {
+		sh.book.keys.Add(1)
+	}
 	sh.dirty.mark(key)
 	return t
 }
@@ -138,10 +164,21 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 // previousShard holds, per key, the latest remembered value by event time.
 type previousShard struct {
 	mu     sync.Mutex
-	values map[string]remembered
+	values map[string]prevEntry
 	dirty  dirtyKeys
+	book   *keyBook
 }
 
+// prevEntry is a remembered value, held in its compact encoding
+// (state_codec.go: a fraction of the Go maps it decodes to) and decoded
+// when an event looks it up.
+type prevEntry struct {
+	at      int64
+	enc     string
+	touched uint32 // keyMeta.touched
+}
+
+// remembered is a remembered value in JSON snapshots (versions 1 and 2).
 type remembered struct {
 	At    int64 `json:"at"`
 	Value any   `json:"value"`
@@ -159,24 +196,36 @@ func (s *ruleState) lockPrevious(key string) *previousShard {
 // before t. The shard must be locked.
 func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 	r, ok := sh.values[key]
-	if !ok || r.At < t-ttl {
+	if !ok || r.at < t-ttl {
 		return nil, false
 	}
-	return r.Value, true
+	d := decoder{b: stringBytes(r.enc), alias: true}
+	v := decodeValue(&d, 0)
+	if d.end() != nil {
+		return nil, false // never: entries are checked as they are restored
+	}
+	return v, true
 }
 
 // remember stores v for key unless a later value is already remembered. The
 // shard must be locked.
-func (sh *previousShard) remember(key string, t int64, v any) {
+func (sh *previousShard) remember(key string, t int64, v any) error {
 	r, ok := sh.values[key]
-	if ok && t < r.At {
-		return
+	if ok && t < r.at {
+		return nil
+	}
+	var buf [256]byte
+	e := encoder{b: buf[:0]}
+	if err := encodeValue(&e, v, 0); err != nil {
+		return err
 	}
 	if !ok {
 		key = strings.Clone(key) // keys may point into an event's bytes
+		sh.book.keys.Add(1)
 	}
-	sh.values[key] = remembered{At: t, Value: v}
+	sh.values[key] = prevEntry{at: t, enc: string(e.b), touched: sh.book.now()}
 	sh.dirty.mark(key)
+	return nil
 }
 
 // retention says how long, in event time, each kind of entry must be kept.
@@ -204,22 +253,17 @@ func (s *ruleState) expire(horizon int64, keep retention) {
 func expireDedup(sh *dedupShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	dropTimesUpTo(sh.openings, cutoff, sh.dirty)
-}
-
-// dropTimesUpTo removes the times at or before cutoff from each sorted list,
-// and the lists left empty. Kept tails are copied so the dropped heads can be
-// freed.
-func dropTimesUpTo(lists map[string][]int64, cutoff int64, dirty dirtyKeys) {
-	for k, times := range lists {
+	for k, dk := range sh.openings {
+		times := dk.times
 		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
 		switch {
 		case i == len(times):
-			delete(lists, k)
-			dirty.mark(k)
-		case i > 0:
-			lists[k] = slices.Clone(times[i:])
-			dirty.mark(k)
+			delete(sh.openings, k)
+			sh.book.keys.Add(-1)
+			sh.dirty.mark(k)
+		case i > 0: // the kept tail is copied so the dropped head can be freed
+			sh.openings[k] = dedupKey{times: slices.Clone(times[i:]), touched: dk.touched}
+			sh.dirty.mark(k)
 		}
 	}
 }
@@ -228,8 +272,9 @@ func expirePrevious(sh *previousShard, cutoff int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, r := range sh.values {
-		if r.At < cutoff {
+		if r.at < cutoff {
 			delete(sh.values, k)
+			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)
 		}
 	}
@@ -245,7 +290,7 @@ func (s *ruleState) size() (times, openings, values int) {
 		s.threshold[i].mu.Unlock()
 		s.dedup[i].mu.Lock()
 		for _, o := range s.dedup[i].openings {
-			openings += len(o)
+			openings += len(o.times)
 		}
 		s.dedup[i].mu.Unlock()
 		s.previous[i].mu.Lock()

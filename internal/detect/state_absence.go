@@ -22,7 +22,7 @@ type absenceState struct {
 // absenceShard holds the expectations of its keys, and their deadlines in
 // a heap (entries of expectations closed since are skipped when popped).
 type absenceShard struct {
-	keyShard[absKey]
+	keyShard[absKey, *absKey]
 	due deadlines
 }
 
@@ -31,7 +31,7 @@ type absenceShard struct {
 // so that a re-delivered opening event does not open them again), and the
 // times of its closing events (thinned as first_seen's sightings are).
 type absKey struct {
-	name    string
+	keyMeta
 	Open    []expectation `json:"o,omitempty"`
 	Closers []int64       `json:"c,omitempty"`
 }
@@ -105,7 +105,7 @@ func (s *absenceState) close(key string, at int64, lim absLimits) {
 	}
 }
 
-func newAbsKey(name string) *absKey { return &absKey{name: name} }
+func newAbsKey(name string) *absKey { return &absKey{keyMeta: keyMeta{name: name}} }
 
 // fire takes the open expectations whose deadline is before watermark:
 // each fires once.
@@ -163,7 +163,7 @@ func (k *absKey) dropOld(horizon int64) (changed, empty bool) {
 }
 
 func (k *absKey) clone() *absKey {
-	return &absKey{name: k.name, Open: slices.Clone(k.Open), Closers: slices.Clone(k.Closers)}
+	return &absKey{keyMeta: k.keyMeta, Open: slices.Clone(k.Open), Closers: slices.Clone(k.Closers)}
 }
 
 func expireAbsences(sh *absenceShard, horizon int64) {

@@ -12,7 +12,7 @@ import (
 var correlationRules = []string{thresholdRule, distinctRule, sequenceRule, firstSeenRule, absenceRule}
 
 // feedHalf gives each rule half of what it needs to alert.
-func feedHalf(t *testing.T, e *Engine) {
+func feedHalf(t testing.TB, e *Engine) {
 	for _, raw := range [][]byte{
 		of(0, "f1", "fail", "ann", nil), of(time.Minute, "f2", "fail", "ann", nil),
 		spray(0, "s1", "a"), spray(time.Minute, "s2", "b"),

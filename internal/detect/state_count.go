@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"maps"
+	"encoding/json"
 	"slices"
 	"sort"
 )
@@ -10,22 +10,23 @@ import (
 const maxListedValues = 100
 
 // thresholdShard holds the threshold groups of its keys.
-type thresholdShard = keyShard[countKey]
+type thresholdShard = keyShard[countKey, *countKey]
 
 // countKey is one threshold group: the times of its matching events in
 // order, with each event's identity (uuid hash, 0: none) and, for distinct
 // counts, its value; and the first tags of its tagged events, so that a
 // re-delivered event is tagged as it was the first time.
 type countKey struct {
-	name string              // the map key: a copy, never the event's bytes
-	At   []int64             `json:"t"`
-	IDs  []uint64            `json:"i,omitempty"`
-	Vals []string            `json:"x,omitempty"`
-	Tags map[uint64]*tagMemo `json:"m,omitempty"`
+	keyMeta
+	At   []int64  `json:"t"`
+	IDs  []uint64 `json:"i,omitempty"`
+	Vals []string `json:"x,omitempty"`
+	Tags tagMemos `json:"m,omitempty"`
 }
 
-// tagMemo is how an event with a uuid was first tagged.
+// tagMemo is how an event with a uuid (its hash, id) was first tagged.
 type tagMemo struct {
+	id       uint64
 	At       int64    `json:"at"`
 	Count    int      `json:"n,omitempty"`
 	Opening  int64    `json:"o"`
@@ -50,17 +51,67 @@ func (m *tagMemo) evidence() *evidence {
 	return &evidence{count: m.Count, opening: m.Opening, values: m.Values, sequence: m.Sequence}
 }
 
+// tagMemos are the first tags of a key's tagged events: a slice, as most
+// keys hold one or two (a map costs hundreds of bytes per key), looked up
+// only when an event is re-delivered.
+type tagMemos []tagMemo
+
+// get returns the memo of id, or nil.
+func (t tagMemos) get(id uint64) *tagMemo {
+	for i := range t {
+		if t[i].id == id {
+			return &t[i]
+		}
+	}
+	return nil
+}
+
+// dropFunc removes the memos drop says to.
+func (t tagMemos) dropFunc(drop func(*tagMemo) bool) tagMemos {
+	t = slices.DeleteFunc(t, func(m tagMemo) bool { return drop(&m) })
+	if len(t) == 0 {
+		return nil
+	}
+	return t
+}
+
+// MarshalJSON and UnmarshalJSON keep the JSON of snapshots and entries
+// written before (an object by id).
+func (t tagMemos) MarshalJSON() ([]byte, error) {
+	m := make(map[uint64]*tagMemo, len(t))
+	for i := range t {
+		m[t[i].id] = &t[i]
+	}
+	return json.Marshal(m)
+}
+
+func (t *tagMemos) UnmarshalJSON(b []byte) error {
+	var m map[uint64]*tagMemo
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*t = nil
+	for id, x := range m {
+		if x != nil {
+			x.id = id
+			*t = append(*t, *x)
+		}
+	}
+	return nil
+}
+
 // withTag records how the event (at, id) was tagged, unless it has no
 // uuid (id 0) or was not tagged.
-func withTag(tags map[uint64]*tagMemo, id uint64, at int64, ev *evidence) map[uint64]*tagMemo {
+func withTag(tags tagMemos, id uint64, at int64, ev *evidence) tagMemos {
 	if id == 0 || ev == nil {
 		return tags
 	}
-	if tags == nil {
-		tags = map[uint64]*tagMemo{}
+	m := tagMemo{id: id, At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
+	if old := tags.get(id); old != nil {
+		*old = m
+		return tags
 	}
-	tags[id] = &tagMemo{At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
-	return tags
+	return append(tags, m)
 }
 
 // countObservation is one matching event of a threshold rule.
@@ -85,9 +136,9 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	sh := &s.threshold[shardOf(group)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(group, func(name string) *countKey { return &countKey{name: name} })
+	k := sh.get(group, func(name string) *countKey { return &countKey{keyMeta: keyMeta{name: name}} })
 	if o.id != 0 && k.holds(o.at, o.id) {
-		return k.Tags[o.id].evidence()
+		return k.Tags.get(o.id).evidence()
 	}
 	k.insert(o)
 	sh.dirty.mark(k.name)
@@ -208,12 +259,12 @@ func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
 	if len(k.Vals) > i {
 		k.Vals = slices.Clone(k.Vals[i:])
 	}
-	maps.DeleteFunc(k.Tags, func(_ uint64, m *tagMemo) bool { return m.At <= cutoff })
+	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= cutoff })
 	return true, false
 }
 
 func (k *countKey) clone() *countKey {
-	return &countKey{name: k.name, At: slices.Clone(k.At), IDs: slices.Clone(k.IDs), Vals: slices.Clone(k.Vals), Tags: maps.Clone(k.Tags)}
+	return &countKey{keyMeta: k.keyMeta, At: slices.Clone(k.At), IDs: slices.Clone(k.IDs), Vals: slices.Clone(k.Vals), Tags: slices.Clone(k.Tags)}
 }
 
 func expireThreshold(sh *thresholdShard, cutoff int64) {

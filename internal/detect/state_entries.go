@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -9,12 +8,16 @@ import (
 // Changelog entries: the state of one engine as keyed records, so that a
 // compacted topic holds the latest value of every entry (partition_engines.go).
 //
-//	t NUL <rule id> NUL <threshold group>   {"f": fingerprint, "c": group}   (older: "t": [times])
-//	d NUL <rule id> NUL <dedup key>         {"f": fingerprint, "t": [openings]}
-//	p NUL <rule id> NUL <previous key>      {"f": fingerprint, "at": time, "v": value}
-//	s NUL <rule id> NUL <sequence key>      {"f": fingerprint, "s": sequence}
-//	f NUL <rule id> NUL <first_seen key>    {"f": fingerprint, "fs": history}
-//	a NUL <rule id> NUL <absence key>       {"f": fingerprint, "a": expectations}
+//	t NUL <rule id> NUL <threshold group>   a threshold group
+//	d NUL <rule id> NUL <dedup key>         alert openings
+//	p NUL <rule id> NUL <previous key>      time and remembered value
+//	s NUL <rule id> NUL <sequence key>      a sequence
+//	f NUL <rule id> NUL <first_seen key>    a first_seen history
+//	a NUL <rule id> NUL <absence key>       expectations
+//
+// Values are compact (state_codec.go: a format byte, the rule file's
+// fingerprint, the entry); JSON values written before, {"f": fingerprint,
+// "c"|"t"|"at"+"v"|"s"|"fs"|"a": …}, are still read.
 //
 // A nil value deletes the entry (expired). Entries of a rule whose file has
 // changed since (another fingerprint) are not restored.
@@ -39,6 +42,9 @@ type stateEntry struct {
 	Seq         *seqKey   `json:"s,omitempty"`
 	First       *firstKey `json:"fs,omitempty"`
 	Abs         *absKey   `json:"a,omitempty"`
+	// prevEnc is the remembered value in its compact encoding (Value is
+	// read from JSON entries only).
+	prevEnc []byte
 }
 
 func entryKey(kind byte, ruleID, key string) []byte {
@@ -70,7 +76,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 		dd.mu.Lock()
 		recs, err = appendChanges(recs, dd.dirty, entryDedup, ruleID, func(k string) (*stateEntry, bool) {
 			o, ok := dd.openings[k]
-			return &stateEntry{Fingerprint: fp, Times: o}, ok
+			return &stateEntry{Fingerprint: fp, Times: o.times}, ok
 		})
 		dd.mu.Unlock()
 		if err != nil {
@@ -80,7 +86,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 		pv.mu.Lock()
 		recs, err = appendChanges(recs, pv.dirty, entryPrevious, ruleID, func(k string) (*stateEntry, bool) {
 			v, ok := pv.values[k]
-			return &stateEntry{Fingerprint: fp, At: v.At, Value: v.Value}, ok
+			return &stateEntry{Fingerprint: fp, At: v.at, prevEnc: stringBytes(v.enc)}, ok
 		})
 		pv.mu.Unlock()
 		if err != nil {
@@ -106,7 +112,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 }
 
 // shardChanges is appendChanges for a keyShard, under its lock.
-func shardChanges[T any](sh *keyShard[T], recs []Change, kind byte, ruleID string, entry func(*T) *stateEntry) ([]Change, error) {
+func shardChanges[T any, P keyPtr[T]](sh *keyShard[T, P], recs []Change, kind byte, ruleID string, entry func(*T) *stateEntry) ([]Change, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return appendChanges(recs, sh.dirty, kind, ruleID, func(k string) (*stateEntry, bool) {
@@ -124,7 +130,7 @@ func appendChanges(recs []Change, dirty dirtyKeys, kind byte, ruleID string, cur
 	for k := range dirty {
 		rec := Change{Key: entryKey(kind, ruleID, k)}
 		if e, ok := current(k); ok {
-			v, err := json.Marshal(e)
+			v, err := encodeEntryValue(kind, e)
 			if err != nil {
 				return nil, fmt.Errorf("encoding state of rule %s: %w", ruleID, err)
 			}
@@ -160,7 +166,7 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 			continue
 		}
 		var ent stateEntry
-		if err := json.Unmarshal(v, &ent); err != nil {
+		if err := decodeEntryValue(kind[0], v, &ent); err != nil {
 			return nil, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
 		}
 		r, ok := rules[ruleID]
@@ -188,12 +194,26 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 	case entryDedup:
 		sh := &s.dedup[shardOf(key)]
 		sh.mu.Lock()
-		sh.openings[key] = ent.Times
+		if _, ok := sh.openings[key]; !ok {
+			sh.book.keys.Add(1)
+		}
+		sh.openings[key] = dedupKey{times: ent.Times, touched: sh.book.now()}
 		sh.mu.Unlock()
 	case entryPrevious:
+		enc := ent.prevEnc
+		if enc == nil { // a JSON entry
+			var e encoder
+			if encodeValue(&e, ent.Value, 0) != nil {
+				return // nested too deeply to have been remembered
+			}
+			enc = e.b
+		}
 		sh := &s.previous[shardOf(key)]
 		sh.mu.Lock()
-		sh.values[key] = remembered{At: ent.At, Value: ent.Value}
+		if _, ok := sh.values[key]; !ok {
+			sh.book.keys.Add(1)
+		}
+		sh.values[key] = prevEntry{at: ent.At, enc: string(enc), touched: sh.book.now()}
 		sh.mu.Unlock()
 	case entrySequence:
 		if ent.Seq != nil {
@@ -203,9 +223,6 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 	case entryFirstSeen:
 		if ent.First != nil {
 			ent.First.name = key
-			if ent.First.Values == nil {
-				ent.First.Values = map[string][]int64{}
-			}
 			restoreKey(&s.firstSeen[shardOf(key)], key, ent.First)
 		}
 	case entryAbsence:
@@ -232,24 +249,37 @@ func (s *ruleState) deleteEntry(kind byte, key string) {
 	case entryDedup:
 		sh := &s.dedup[i]
 		sh.mu.Lock()
-		delete(sh.openings, key)
+		if _, ok := sh.openings[key]; ok {
+			delete(sh.openings, key)
+			sh.book.keys.Add(-1)
+		}
 		sh.mu.Unlock()
 	case entryPrevious:
 		sh := &s.previous[i]
 		sh.mu.Lock()
-		delete(sh.values, key)
+		if _, ok := sh.values[key]; ok {
+			delete(sh.values, key)
+			sh.book.keys.Add(-1)
+		}
 		sh.mu.Unlock()
 	}
 }
 
-func deleteKey[T any](sh *keyShard[T], key string) {
+func deleteKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) {
 	sh.mu.Lock()
-	delete(sh.keys, key)
+	if _, ok := sh.keys[key]; ok {
+		delete(sh.keys, key)
+		sh.book.keys.Add(-1)
+	}
 	sh.mu.Unlock()
 }
 
-func restoreKey[T any](sh *keyShard[T], key string, v *T) {
+func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T) {
 	sh.mu.Lock()
+	if _, ok := sh.keys[key]; !ok {
+		sh.book.keys.Add(1)
+	}
+	P(v).meta().touched = sh.book.now()
 	sh.keys[key] = v
 	sh.mu.Unlock()
 }

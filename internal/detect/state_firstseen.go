@@ -1,14 +1,14 @@
 package detect
 
 import (
-	"maps"
+	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 )
 
 // firstSeenShard holds the first_seen histories of its keys.
-type firstSeenShard = keyShard[firstKey]
+type firstSeenShard = keyShard[firstKey, *firstKey]
 
 // firstKey is one first_seen key: when it was first seen (for learn), and
 // per value the times it was seen, thinned to what answers "seen within
@@ -17,12 +17,12 @@ type firstSeenShard = keyShard[firstKey]
 // the new values seen while the key was still learning, which a late,
 // earlier sighting of the key may turn into first sightings.
 type firstKey struct {
-	name    string
-	First   int64               `json:"first"`
-	Values  map[string][]int64  `json:"v"`
-	Recent  []idAt              `json:"r,omitempty"`
-	Pending []pendingFirst      `json:"p,omitempty"`
-	Tags    map[uint64]*tagMemo `json:"m,omitempty"`
+	keyMeta
+	First   int64          `json:"first"`
+	Values  seenValues     `json:"v"`
+	Recent  []idAt         `json:"r,omitempty"`
+	Pending []pendingFirst `json:"p,omitempty"`
+	Tags    tagMemos       `json:"m,omitempty"`
 }
 
 type idAt struct {
@@ -49,10 +49,12 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 	sh := &s.firstSeen[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, func(name string) *firstKey { return &firstKey{name: name, First: at, Values: map[string][]int64{}} })
+	k := sh.get(key, func(name string) *firstKey {
+		return &firstKey{keyMeta: keyMeta{name: name}, First: at}
+	})
 	if id != 0 {
 		if slices.Contains(k.Recent, idAt{At: at, ID: id}) {
-			return k.Tags[id].evidence()
+			return k.Tags.get(id).evidence()
 		}
 		k.Recent = append(k.Recent, idAt{At: at, ID: id})
 	}
@@ -80,7 +82,7 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 
 // seenWithin reports a sighting of value in [at-history, at).
 func (k *firstKey) seenWithin(value string, at, history int64) bool {
-	times := k.Values[value]
+	times := k.Values.times(value)
 	i := sort.Search(len(times), func(i int) bool { return times[i] >= at-history })
 	return i < len(times) && times[i] < at
 }
@@ -88,13 +90,15 @@ func (k *firstKey) seenWithin(value string, at, history int64) bool {
 // addSighting records value at t and returns the value as stored (a copy
 // the first time).
 func (k *firstKey) addSighting(value string, at, history int64) string {
-	times, ok := k.Values[value]
+	j, ok := k.Values.find(value)
 	if !ok {
 		value = strings.Clone(value)
+		k.Values = slices.Insert(k.Values, j, seenValue{Value: value})
 	}
-	i := sort.Search(len(times), func(i int) bool { return times[i] > at })
-	k.Values[value] = thin(slices.Insert(times, i, at), history)
-	return value
+	sv := &k.Values[j]
+	i := sort.Search(len(sv.Times), func(i int) bool { return sv.Times[i] > at })
+	sv.Times = thin(slices.Insert(sv.Times, i, at), history)
+	return sv.Value
 }
 
 // learnPending tags the pending new values the key has now been seen long
@@ -138,34 +142,78 @@ func thin(times []int64, span int64) []int64 {
 // asks about them), and identities, pending values and tags of events
 // before the horizon.
 func (k *firstKey) dropOld(horizon, cutoff int64) (changed, empty bool) {
-	for v, times := range k.Values {
-		n := sort.Search(len(times), func(i int) bool { return times[i] >= cutoff })
-		switch {
-		case n == len(times):
-			delete(k.Values, v)
-			changed = true
-		case n > 0:
-			k.Values[v] = slices.Clone(times[n:])
-			changed = true
+	k.Values = slices.DeleteFunc(k.Values, func(sv seenValue) bool {
+		n := sort.Search(len(sv.Times), func(i int) bool { return sv.Times[i] >= cutoff })
+		changed = changed || n > 0
+		return n == len(sv.Times)
+	})
+	for i := range k.Values {
+		sv := &k.Values[i]
+		if n := sort.Search(len(sv.Times), func(i int) bool { return sv.Times[i] >= cutoff }); n > 0 {
+			sv.Times = slices.Clone(sv.Times[n:])
 		}
 	}
 	before := len(k.Recent) + len(k.Pending) + len(k.Tags)
 	k.Recent = slices.DeleteFunc(k.Recent, func(r idAt) bool { return r.At < horizon })
 	k.Pending = slices.DeleteFunc(k.Pending, func(p pendingFirst) bool { return p.At < horizon })
-	maps.DeleteFunc(k.Tags, func(_ uint64, m *tagMemo) bool { return m.At < horizon })
+	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At < horizon })
 	changed = changed || len(k.Recent)+len(k.Pending)+len(k.Tags) != before
 	return changed, len(k.Values) == 0
 }
 
 func (k *firstKey) clone() *firstKey {
-	c := &firstKey{name: k.name, First: k.First, Values: make(map[string][]int64, len(k.Values)),
-		Recent: slices.Clone(k.Recent), Pending: slices.Clone(k.Pending), Tags: maps.Clone(k.Tags)}
-	for v, times := range k.Values {
-		c.Values[v] = slices.Clone(times)
+	c := &firstKey{keyMeta: k.keyMeta, First: k.First, Values: slices.Clone(k.Values),
+		Recent: slices.Clone(k.Recent), Pending: slices.Clone(k.Pending), Tags: slices.Clone(k.Tags)}
+	for i := range c.Values {
+		c.Values[i].Times = slices.Clone(c.Values[i].Times)
 	}
 	return c
 }
 
 func expireFirstSeen(sh *firstSeenShard, horizon, history int64) {
 	sh.expire(func(k *firstKey) (bool, bool) { return k.dropOld(horizon, horizon-history) })
+}
+
+// seenValues are a key's values with their sightings, sorted by value: a
+// slice, as most keys have a few (a map costs hundreds of bytes per key).
+type seenValues []seenValue
+
+type seenValue struct {
+	Value string
+	Times []int64
+}
+
+// find returns the index of value, or where it goes.
+func (vs seenValues) find(value string) (int, bool) {
+	return slices.BinarySearchFunc(vs, value, func(sv seenValue, v string) int { return strings.Compare(sv.Value, v) })
+}
+
+func (vs seenValues) times(value string) []int64 {
+	if i, ok := vs.find(value); ok {
+		return vs[i].Times
+	}
+	return nil
+}
+
+// MarshalJSON and UnmarshalJSON keep the JSON of snapshots and entries
+// written before (an object by value).
+func (vs seenValues) MarshalJSON() ([]byte, error) {
+	m := make(map[string][]int64, len(vs))
+	for _, sv := range vs {
+		m[sv.Value] = sv.Times
+	}
+	return json.Marshal(m)
+}
+
+func (vs *seenValues) UnmarshalJSON(b []byte) error {
+	var m map[string][]int64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*vs = (*vs)[:0]
+	for v, times := range m {
+		*vs = append(*vs, seenValue{Value: v, Times: times})
+	}
+	slices.SortFunc(*vs, func(a, b seenValue) int { return strings.Compare(a.Value, b.Value) })
+	return nil
 }

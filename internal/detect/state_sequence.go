@@ -1,22 +1,21 @@
 package detect
 
 import (
-	"maps"
 	"slices"
 	"sort"
 )
 
 // sequenceShard holds the sequences of its keys.
-type sequenceShard = keyShard[seqKey]
+type sequenceShard = keyShard[seqKey, *seqKey]
 
 // seqKey is one `by` key of a sequence rule: per earlier step, its events
 // in time order; the events of the condition (finals) with whether their
 // sequence completed; and the first tags of tagged events.
 type seqKey struct {
-	name   string
-	Steps  [][]seqEvent        `json:"s"`
-	Finals []seqFinal          `json:"f,omitempty"`
-	Tags   map[uint64]*tagMemo `json:"m,omitempty"`
+	keyMeta
+	Steps  [][]seqEvent `json:"s"`
+	Finals []seqFinal   `json:"f,omitempty"`
+	Tags   tagMemos     `json:"m,omitempty"`
 }
 
 type seqEvent struct {
@@ -52,10 +51,10 @@ func (s *ruleState) observeSequence(key string, o seqObservation, lim seqLimits)
 	sh := &s.sequence[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, func(name string) *seqKey { return &seqKey{name: name} })
+	k := sh.get(key, func(name string) *seqKey { return &seqKey{keyMeta: keyMeta{name: name}} })
 	k.normalize(len(lim.counts))
 	if o.ev.ID != 0 && k.holds(o) {
-		return k.Tags[o.ev.ID].evidence()
+		return k.Tags.get(o.ev.ID).evidence()
 	}
 	sh.dirty.mark(k.name)
 	for i := range k.Steps {
@@ -189,7 +188,7 @@ func (k *seqKey) dropOld(stepCutoff, finalCutoff int64) (changed, empty bool) {
 		changed = true
 	}
 	before := len(k.Tags)
-	maps.DeleteFunc(k.Tags, func(_ uint64, m *tagMemo) bool { return m.At <= stepCutoff })
+	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= stepCutoff })
 	changed = changed || len(k.Tags) != before
 	empty = len(k.Finals) == 0 && len(k.Tags) == 0
 	for _, list := range k.Steps {
@@ -199,7 +198,7 @@ func (k *seqKey) dropOld(stepCutoff, finalCutoff int64) (changed, empty bool) {
 }
 
 func (k *seqKey) clone() *seqKey {
-	c := &seqKey{name: k.name, Finals: slices.Clone(k.Finals), Tags: maps.Clone(k.Tags)}
+	c := &seqKey{keyMeta: k.keyMeta, Finals: slices.Clone(k.Finals), Tags: slices.Clone(k.Tags)}
 	for _, list := range k.Steps {
 		c.Steps = append(c.Steps, slices.Clone(list))
 	}

@@ -115,6 +115,7 @@ the repartition topic `+"`cel_route`"+` writes instead, and each record is evalu
 				Description("CEL cost limit of one expression evaluation; a rule exceeding it errors on that event.").
 				Default(detect.DefaultCostLimit).
 				Advanced(),
+			maxStateKeysField(),
 			service.NewStringMapField(fieldEventMetadata).
 				Description("Message metadata the rules read as `event.oktadetect.<name>`: each entry maps a name to a metadata key. Only metadata present on the message appears, and the event's bytes are not changed (the member exists in the rules' view only). The default lets rules tell orgs apart in a many-org pipeline: `event.?oktadetect.?org.orValue('')`.").
 				Default(map[string]any{"org": meta.OktaOrg}).
@@ -219,6 +220,7 @@ type processorConfig struct {
 	watch            bool
 	maxLateness      time.Duration
 	costLimit        int
+	maxStateKeys     int
 	tuning           detect.Tuning
 	changelog        *changelog.Store
 	eventMetadata    []metaSource
@@ -247,6 +249,9 @@ func parseConfig(conf *service.ParsedConfig, product Product) (processorConfig, 
 		return c, err
 	}
 	if c.costLimit, err = conf.FieldInt(fieldCostLimit); err != nil {
+		return c, err
+	}
+	if c.maxStateKeys, err = parseMaxStateKeys(conf); err != nil {
 		return c, err
 	}
 	if c.costLimit <= 0 {
@@ -380,8 +385,10 @@ func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorL
 	matches := mgr.Metrics().NewCounter("cel_detect_matches_total", "rule")
 	excepted := mgr.Metrics().NewCounter("cel_detect_exceptions_total", "rule")
 	ruleErrors := mgr.Metrics().NewCounter("cel_detect_rule_errors_total", "rule")
+	evicted, keys := stateBoundHooks(mgr)
 	return detect.EngineOptions{
-		MaxLateness: c.maxLateness,
+		MaxLateness:  c.maxLateness,
+		MaxStateKeys: c.maxStateKeys,
 		Hooks: detect.Hooks{
 			Match:    func(id string) { matches.Incr(1, id) },
 			Excepted: func(id string) { excepted.Incr(1, id) },
@@ -389,6 +396,8 @@ func engineOptions(c processorConfig, mgr *service.Resources, errLog *ruleErrorL
 				ruleErrors.Incr(1, id)
 				errLog.report(id, err)
 			},
+			Evicted:   evicted,
+			StateKeys: keys,
 		},
 	}
 }

@@ -1,0 +1,62 @@
+package detect
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkPackStatePerUser measures the state of the whole pack per
+// distinct user: N users each log in and fail once (the events of
+// BenchmarkStatePerUser, with uuids); the live heap after a GC divided by
+// N, the snapshot's bytes per user, and what restoring the snapshot
+// allocates, as a multiple of its size. The measurement runs once
+// whatever -benchtime says.
+func BenchmarkPackStatePerUser(b *testing.B) {
+	const users = 20000
+	rs := packRules(b)
+	mk := func(i int, result string) []byte {
+		return ev(0, map[string]any{
+			"uuid":      result + itoa(i),
+			"eventType": "user.session.start",
+			"actor":     map[string]any{"id": "00u" + itoa(i), "alternateId": "user" + itoa(i) + "@acme.example"},
+			"outcome":   map[string]any{"result": result, "reason": "INVALID_CREDENTIALS"},
+			"client": map[string]any{"ipAddress": "198.51.100." + itoa(i%250), "geographicalContext": map[string]any{"city": "Berlin", "country": "Germany",
+				"geolocation": map[string]any{"lat": 52.52, "lon": 13.405}}},
+		})
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	e := NewEngine(rs, EngineOptions{})
+	h0 := heap()
+	for i := range users {
+		for _, r := range []string{"SUCCESS", "FAILURE"} {
+			if _, err := e.Process(mk(i, r)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	h1 := heap()
+	var snap bytes.Buffer
+	if err := e.WriteSnapshot(&snap); err != nil {
+		b.Fatal(err)
+	}
+	runtime.KeepAlive(e)
+	fresh := NewEngine(rs, EngineOptions{})
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := fresh.ReadSnapshot(bytes.NewReader(snap.Bytes())); err != nil {
+		b.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(h1-h0)/users, "B-heap/user")
+	b.ReportMetric(float64(snap.Len())/users, "B-snapshot/user")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(snap.Len()), "restore-alloc/snapshot")
+}

@@ -1,0 +1,357 @@
+package detect
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// The compact snapshot (version 3), written as a stream: one shard of one
+// kind is encoded under its lock at a time, never a copy of the whole
+// state.
+//
+//	"OKDS" version
+//	varint watermark, uvarint journal seq
+//	per rule:  'R' str id, str fingerprint, uvarint keys per kind (tdpsfa, a sizing hint)
+//	per entry: kind, str key, bytes entry (state_codec.go)
+//	'E'
+//
+// str and bytes are uvarint-length-prefixed.
+
+const (
+	snapshotMagic         = "OKDS"
+	binarySnapshotVersion = 3
+	recordRule            = 'R'
+	recordEnd             = 'E'
+	// maxSnapshotString bounds one key or entry read from a snapshot; a
+	// longer one is read as far as the file goes, never allocated blind.
+	maxSnapshotString = 1 << 30
+)
+
+func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := &encoder{b: append([]byte(snapshotMagic), binarySnapshotVersion)}
+	enc.varint(e.watermark.Load())
+	enc.uvarint(journalSeq)
+	for _, r := range e.active.Load().rules {
+		enc.byte1(recordRule)
+		enc.str(r.ID)
+		enc.str(r.fingerprint)
+		for _, n := range r.state.kindSizes() {
+			enc.uvarint(uint64(n))
+		}
+		if err := r.state.writeEntries(bw, enc); err != nil {
+			return fmt.Errorf("encoding state of rule %s: %w", r.ID, err)
+		}
+	}
+	enc.byte1(recordEnd)
+	if _, err := bw.Write(enc.b); err != nil {
+		return fmt.Errorf("writing state snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing state snapshot: %w", err)
+	}
+	return nil
+}
+
+// kindSizes counts the keys of each kind, in entryKinds order.
+func (s *ruleState) kindSizes() [len(entryKinds)]int {
+	var n [len(entryKinds)]int
+	for i := range stateShards {
+		n[0] += lockedLen(&s.threshold[i].mu, func() int { return len(s.threshold[i].keys) })
+		n[1] += lockedLen(&s.dedup[i].mu, func() int { return len(s.dedup[i].openings) })
+		n[2] += lockedLen(&s.previous[i].mu, func() int { return len(s.previous[i].values) })
+		n[3] += lockedLen(&s.sequence[i].mu, func() int { return len(s.sequence[i].keys) })
+		n[4] += lockedLen(&s.firstSeen[i].mu, func() int { return len(s.firstSeen[i].keys) })
+		n[5] += lockedLen(&s.absence.shards[i].mu, func() int { return len(s.absence.shards[i].keys) })
+	}
+	return n
+}
+
+func lockedLen(mu interface {
+	Lock()
+	Unlock()
+}, n func() int) int {
+	mu.Lock()
+	defer mu.Unlock()
+	return n()
+}
+
+// writeEntries encodes the rule's entries shard by shard into enc, flushing
+// enc's bytes to w after each shard.
+func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
+	flush := func() error {
+		_, err := w.Write(enc.b)
+		enc.b = enc.b[:0]
+		return err
+	}
+	for i := range stateShards {
+		steps := []func() error{
+			func() error {
+				return writeShard(enc, &s.threshold[i], entryThreshold, func(k *countKey) *stateEntry { return &stateEntry{Count: k} })
+			},
+			func() error {
+				sh := &s.dedup[i]
+				sh.mu.Lock()
+				defer sh.mu.Unlock()
+				for k, o := range sh.openings {
+					if err := writeEntry(enc, entryDedup, k, &stateEntry{Times: o.times}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			func() error {
+				sh := &s.previous[i]
+				sh.mu.Lock()
+				defer sh.mu.Unlock()
+				for k, v := range sh.values {
+					if err := writeEntry(enc, entryPrevious, k, &stateEntry{At: v.at, prevEnc: stringBytes(v.enc)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			func() error {
+				return writeShard(enc, &s.sequence[i], entrySequence, func(k *seqKey) *stateEntry { return &stateEntry{Seq: k} })
+			},
+			func() error {
+				return writeShard(enc, &s.firstSeen[i], entryFirstSeen, func(k *firstKey) *stateEntry { return &stateEntry{First: k} })
+			},
+			func() error {
+				return writeShard(enc, &s.absence.shards[i].keyShard, entryAbsence, func(k *absKey) *stateEntry { return &stateEntry{Abs: k} })
+			},
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeShard[T any, P keyPtr[T]](enc *encoder, sh *keyShard[T, P], kind byte, entry func(*T) *stateEntry) error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k, v := range sh.keys {
+		if err := writeEntry(enc, kind, k, entry(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEntry appends kind, key and the entry, its length first.
+func writeEntry(enc *encoder, kind byte, key string, ent *stateEntry) error {
+	enc.byte1(kind)
+	enc.str(key)
+	body := encoder{b: enc.scratch[:0]}
+	if err := appendEntry(&body, kind, ent); err != nil {
+		return err
+	}
+	enc.bytes(body.b)
+	enc.scratch = body.b
+	return nil
+}
+
+// snapshotReader reads the records of a compact snapshot.
+type snapshotReader struct {
+	r    *bufio.Reader
+	buf  []byte
+	size int64 // the snapshot's size, when known (0: unknown)
+}
+
+func (sr *snapshotReader) uvarint() (uint64, error) {
+	v, err := binary.ReadUvarint(sr.r)
+	if err != nil {
+		return 0, fmt.Errorf("state snapshot: %w", noEOF(err))
+	}
+	return v, nil
+}
+
+// chunk reads n bytes into a buffer reused by the next call. Beyond 1 MiB
+// the buffer grows only as bytes arrive, so a garbled length fails at the
+// end of the file instead of allocating it.
+func (sr *snapshotReader) chunk(n uint64) ([]byte, error) {
+	if n > maxSnapshotString {
+		return nil, fmt.Errorf("state snapshot: a %d-byte record", n)
+	}
+	if n <= 1<<20 || n <= uint64(cap(sr.buf)) {
+		if uint64(cap(sr.buf)) < n {
+			sr.buf = make([]byte, n)
+		}
+		p := sr.buf[:n]
+		if _, err := io.ReadFull(sr.r, p); err != nil {
+			return nil, fmt.Errorf("state snapshot: %w", noEOF(err))
+		}
+		return p, nil
+	}
+	var b bytes.Buffer
+	if _, err := io.CopyN(&b, sr.r, int64(n)); err != nil {
+		return nil, fmt.Errorf("state snapshot: %w", noEOF(err))
+	}
+	sr.buf = b.Bytes()
+	return sr.buf, nil
+}
+
+func (sr *snapshotReader) str() (string, error) {
+	n, err := sr.uvarint()
+	if err != nil {
+		return "", err
+	}
+	p, err := sr.chunk(n)
+	return string(p), err
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int, journalSeq uint64, err error) {
+	sr := &snapshotReader{r: br, size: size}
+	head, err := sr.chunk(uint64(len(snapshotMagic) + 1))
+	if err != nil {
+		return 0, 0, err
+	}
+	if string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return 0, 0, errors.New("not a state snapshot")
+	}
+	if v := head[len(snapshotMagic)]; v != binarySnapshotVersion {
+		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or JSON 1, 2)", v, binarySnapshotVersion)
+	}
+	watermark, err := binary.ReadVarint(br)
+	if err != nil {
+		return 0, 0, fmt.Errorf("state snapshot: %w", noEOF(err))
+	}
+	if journalSeq, err = sr.uvarint(); err != nil {
+		return 0, 0, err
+	}
+	e.swapMu.Lock()
+	defer e.swapMu.Unlock()
+	rules := map[string]activeRule{}
+	for _, r := range e.active.Load().rules {
+		rules[r.ID] = r
+	}
+	var cur *ruleState // the rule whose entries follow; nil: skipped
+	var restoredRules []activeRule
+	for {
+		kind, err := br.ReadByte()
+		if err != nil {
+			return 0, 0, fmt.Errorf("state snapshot: %w", noEOF(err))
+		}
+		switch {
+		case kind == recordEnd:
+			for _, r := range restoredRules {
+				r.state.absence.restoreDeadlines(r.limits.abs)
+			}
+			e.setWatermark(watermark)
+			return len(restoredRules), journalSeq, nil
+		case kind == recordRule:
+			r, ok, err := sr.rule(rules)
+			if err != nil {
+				return 0, 0, err
+			}
+			cur = nil
+			if ok {
+				cur = r.state
+				restoredRules = append(restoredRules, r)
+			}
+		case bytes.IndexByte([]byte(entryKinds), kind) >= 0:
+			if err := sr.entry(kind, cur); err != nil {
+				return 0, 0, err
+			}
+		default:
+			return 0, 0, fmt.Errorf("state snapshot: unknown record %q", kind)
+		}
+	}
+}
+
+// rule reads a rule record; ok when its rule is active and unchanged
+// (then its maps are sized for the keys that follow).
+func (sr *snapshotReader) rule(rules map[string]activeRule) (activeRule, bool, error) {
+	id, err := sr.str()
+	if err != nil {
+		return activeRule{}, false, err
+	}
+	fp, err := sr.str()
+	if err != nil {
+		return activeRule{}, false, err
+	}
+	var sizes [len(entryKinds)]uint64
+	for i := range sizes {
+		if sizes[i], err = sr.uvarint(); err != nil {
+			return activeRule{}, false, err
+		}
+	}
+	r, ok := rules[id]
+	if !ok || r.fingerprint != fp {
+		return activeRule{}, false, nil
+	}
+	delete(rules, id) // a rule appears once
+	r.state.presize(sizes, sr.size)
+	return r, true, nil
+}
+
+// entry reads an entry into s (nil: skipped).
+func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
+	key, err := sr.str()
+	if err != nil {
+		return err
+	}
+	n, err := sr.uvarint()
+	if err != nil {
+		return err
+	}
+	body, err := sr.chunk(n)
+	if err != nil || s == nil {
+		return err
+	}
+	var ent stateEntry
+	if err := decodeEntry(&decoder{b: body}, kind, &ent); err != nil {
+		return fmt.Errorf("state snapshot: entry %q: %w", key, err)
+	}
+	s.restoreEntry(kind, key, &ent)
+	return nil
+}
+
+// presize makes the empty maps of a rule about to be restored big enough
+// for the keys a snapshot of size bytes announces: a hint, believed only as
+// far as the file could hold that many entries (3 bytes at least each), so
+// that map growth does not double restore's allocations.
+func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
+	if size <= 0 {
+		return
+	}
+	most := uint64(size / 3)
+	per := func(n uint64) int { return int(min(n, most)/stateShards) + 1 }
+	for i := range stateShards {
+		if len(s.threshold[i].keys) == 0 {
+			s.threshold[i].keys = make(map[string]*countKey, per(sizes[0]))
+		}
+		if len(s.dedup[i].openings) == 0 {
+			s.dedup[i].openings = make(map[string]dedupKey, per(sizes[1]))
+		}
+		if len(s.previous[i].values) == 0 {
+			s.previous[i].values = make(map[string]prevEntry, per(sizes[2]))
+		}
+		if len(s.sequence[i].keys) == 0 {
+			s.sequence[i].keys = make(map[string]*seqKey, per(sizes[3]))
+		}
+		if len(s.firstSeen[i].keys) == 0 {
+			s.firstSeen[i].keys = make(map[string]*firstKey, per(sizes[4]))
+		}
+		if len(s.absence.shards[i].keys) == 0 {
+			s.absence.shards[i].keys = make(map[string]*absKey, per(sizes[5]))
+		}
+	}
+}

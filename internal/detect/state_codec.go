@@ -1,0 +1,513 @@
+package detect
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unsafe"
+)
+
+// The compact encoding of state entries, used by changelog and journal
+// entry values (after a format byte and the rule's fingerprint) and by
+// snapshots (snapshot_binary.go). Integers are varints, strings and byte
+// strings are length-prefixed, sorted time lists are delta-encoded, event
+// identities (hashes) are 8 fixed bytes. Remembered values are tagged
+// JSON-native values; an absence's detection, the only nested structure
+// written rarely, is JSON inside.
+//
+// Decoding trusts nothing: every count and length is checked against the
+// bytes left (each element takes at least one byte), so a garbled entry
+// errors and allocates at most in proportion to its own size.
+
+// entryFormat starts a compact entry value; JSON entries start with '{'.
+const entryFormat = 1
+
+var errTruncated = errors.New("truncated state entry")
+
+// maxValueDepth bounds the nesting of a decoded remembered value.
+const maxValueDepth = 64
+
+type encoder struct {
+	b       []byte
+	scratch []byte // writeEntry's body
+}
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) u64(v uint64)     { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *encoder) byte1(c byte)     { e.b = append(e.b, c) }
+func (e *encoder) strs(ss []string) {
+	e.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+func (e *encoder) boolean(v bool)   { e.byte1(map[bool]byte{false: 0, true: 1}[v]) }
+func (e *encoder) times(ts []int64) { e.uvarint(uint64(len(ts))); e.deltas(ts) }
+func (e *encoder) deltas(ts []int64) {
+	prev := int64(0)
+	for _, t := range ts {
+		e.varint(t - prev)
+		prev = t
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+	// alias: strings share b's memory instead of copying it (b is an
+	// immutable string's bytes: a remembered value being looked up).
+	alias bool
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
+func (d *decoder) varint() int64   { return readVarint(d, binary.Varint) }
+
+func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
+	if d.err != nil {
+		return 0
+	}
+	v, n := read(d.b)
+	if n <= 0 {
+		d.fail(errTruncated)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.fail(errTruncated)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil || len(d.b) < 1 {
+		d.fail(errTruncated)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// count reads a number of elements each taking at least size bytes.
+func (d *decoder) count(size int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/size) {
+		d.fail(errTruncated)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw() []byte {
+	n := d.count(1)
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) str() string {
+	p := d.raw()
+	if d.alias && len(p) > 0 {
+		return unsafe.String(unsafe.SliceData(p), len(p))
+	}
+	return string(p)
+}
+func (d *decoder) bytes() []byte  { return slices.Clone(d.raw()) }
+func (d *decoder) boolean() bool  { return d.byte1() != 0 }
+func (d *decoder) times() []int64 { return d.deltas(d.count(1)) }
+func (d *decoder) strs() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *decoder) deltas(n int) []int64 {
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	out := make([]int64, n)
+	prev := int64(0)
+	for i := range out {
+		prev += d.varint()
+		out[i] = prev
+	}
+	return out
+}
+
+func (d *decoder) end() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(errors.New("trailing bytes in state entry"))
+	}
+	return d.err
+}
+
+// appendEntry encodes the state of one entry of kind (the body, without
+// fingerprint).
+func appendEntry(e *encoder, kind byte, ent *stateEntry) error {
+	switch kind {
+	case entryThreshold:
+		encodeCount(e, ent.Count)
+	case entryDedup:
+		e.times(ent.Times)
+	case entryPrevious:
+		e.varint(ent.At)
+		if ent.prevEnc != nil {
+			e.b = append(e.b, ent.prevEnc...)
+			return nil
+		}
+		return encodeValue(e, ent.Value, 0)
+	case entrySequence:
+		encodeSeq(e, ent.Seq)
+	case entryFirstSeen:
+		encodeFirst(e, ent.First)
+	case entryAbsence:
+		return encodeAbs(e, ent.Abs)
+	default:
+		return fmt.Errorf("unknown state entry kind %q", kind)
+	}
+	return nil
+}
+
+// decodeEntry decodes a body written by appendEntry.
+func decodeEntry(d *decoder, kind byte, ent *stateEntry) error {
+	switch kind {
+	case entryThreshold:
+		ent.Count = decodeCount(d)
+	case entryDedup:
+		ent.Times = d.times()
+	case entryPrevious:
+		ent.At = d.varint()
+		ent.prevEnc = valueSpan(d)
+	case entrySequence:
+		ent.Seq = decodeSeq(d)
+	case entryFirstSeen:
+		ent.First = decodeFirst(d)
+	case entryAbsence:
+		ent.Abs = decodeAbs(d)
+	default:
+		return fmt.Errorf("unknown state entry kind %q", kind)
+	}
+	return d.end()
+}
+
+// encodeEntryValue is a changelog or journal value: format, fingerprint, body.
+func encodeEntryValue(kind byte, ent *stateEntry) ([]byte, error) {
+	e := encoder{b: make([]byte, 0, 64)}
+	e.byte1(entryFormat)
+	e.str(ent.Fingerprint)
+	if err := appendEntry(&e, kind, ent); err != nil {
+		return nil, err
+	}
+	return e.b, nil
+}
+
+// decodeEntryValue reads a changelog or journal value: compact, or JSON as
+// written before.
+func decodeEntryValue(kind byte, v []byte, ent *stateEntry) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, ent)
+	}
+	d := decoder{b: v}
+	if f := d.byte1(); d.err == nil && f != entryFormat {
+		return fmt.Errorf("state entry format %d, want %d", f, entryFormat)
+	}
+	ent.Fingerprint = d.str()
+	return decodeEntry(&d, kind, ent)
+}
+
+// encodeTags writes the memos; a memo's values that are among vals (a
+// distinct count's values, which its memos list again and again) are
+// written as their index + 1, others as 0 and the string, so that they
+// take a byte or two and are shared again when decoded.
+func encodeTags(e *encoder, tags tagMemos, vals []string) {
+	var index map[string]int
+	e.uvarint(uint64(len(tags)))
+	for i := range tags {
+		m := &tags[i]
+		e.u64(m.id)
+		e.varint(m.At)
+		e.varint(int64(m.Count))
+		e.varint(m.Opening - m.At)
+		if index == nil && len(m.Values) > 0 && len(vals) > 0 {
+			index = make(map[string]int, len(vals))
+			for j, v := range vals {
+				if _, ok := index[v]; !ok {
+					index[v] = j + 1
+				}
+			}
+		}
+		e.uvarint(uint64(len(m.Values)))
+		for _, v := range m.Values {
+			if j := index[v]; j > 0 {
+				e.uvarint(uint64(j))
+			} else {
+				e.uvarint(0)
+				e.str(v)
+			}
+		}
+		e.strs(m.Sequence)
+	}
+}
+
+// tagValues reads the values encodeTags wrote.
+func tagValues(d *decoder, vals []string) []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		switch j := d.uvarint(); {
+		case j == 0:
+			out[i] = d.str()
+		case j <= uint64(len(vals)):
+			out[i] = vals[j-1]
+		default:
+			d.fail(errors.New("tag value index out of range"))
+			return nil
+		}
+	}
+	return out
+}
+
+func decodeTags(d *decoder, vals []string) tagMemos {
+	n := d.count(12)
+	if n == 0 {
+		return nil
+	}
+	tags := make(tagMemos, n)
+	for i := range tags {
+		m := &tags[i]
+		m.id, m.At = d.u64(), d.varint()
+		m.Count = int(d.varint())
+		m.Opening = m.At + d.varint()
+		m.Values = tagValues(d, vals)
+		m.Sequence = d.strs()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return tags
+}
+
+// countKey: times; identities (0: none kept) and values (0: none) as
+// parallel lists; tags.
+func encodeCount(e *encoder, k *countKey) {
+	e.times(k.At)
+	e.uvarint(uint64(len(k.IDs)))
+	for _, id := range k.IDs {
+		e.u64(id)
+	}
+	e.strs(k.Vals)
+	encodeTags(e, k.Tags, k.Vals)
+}
+
+func decodeCount(d *decoder) *countKey {
+	k := &countKey{At: d.times()}
+	if n := d.count(8); n > 0 {
+		k.IDs = make([]uint64, n)
+		for i := range k.IDs {
+			k.IDs[i] = d.u64()
+		}
+	}
+	k.Vals = d.strs()
+	k.Tags = decodeTags(d, k.Vals)
+	return k
+}
+
+func encodeSeqEvents(e *encoder, evs []seqEvent) {
+	e.uvarint(uint64(len(evs)))
+	prev := int64(0)
+	for _, x := range evs {
+		e.varint(x.At - prev)
+		prev = x.At
+		e.u64(x.ID)
+		e.str(x.UUID)
+	}
+}
+
+func decodeSeqEvents(d *decoder) []seqEvent {
+	n := d.count(10)
+	if n == 0 {
+		return nil
+	}
+	out := make([]seqEvent, n)
+	prev := int64(0)
+	for i := range out {
+		prev += d.varint()
+		out[i] = seqEvent{At: prev, ID: d.u64(), UUID: d.str()}
+	}
+	return out
+}
+
+func encodeSeq(e *encoder, k *seqKey) {
+	e.uvarint(uint64(len(k.Steps)))
+	for _, st := range k.Steps {
+		encodeSeqEvents(e, st)
+	}
+	finals := make([]seqEvent, len(k.Finals))
+	done := make([]bool, len(k.Finals))
+	for i, f := range k.Finals {
+		finals[i], done[i] = f.seqEvent, f.Done
+	}
+	encodeSeqEvents(e, finals)
+	for _, x := range done {
+		e.boolean(x)
+	}
+	encodeTags(e, k.Tags, nil)
+}
+
+func decodeSeq(d *decoder) *seqKey {
+	k := &seqKey{}
+	if n := d.count(1); n > 0 {
+		k.Steps = make([][]seqEvent, n)
+		for i := range k.Steps {
+			k.Steps[i] = decodeSeqEvents(d)
+		}
+	}
+	if finals := decodeSeqEvents(d); len(finals) > 0 {
+		k.Finals = make([]seqFinal, len(finals))
+		for i := range finals {
+			k.Finals[i] = seqFinal{seqEvent: finals[i], Done: d.boolean()}
+		}
+	}
+	k.Tags = decodeTags(d, nil)
+	return k
+}
+
+func encodeFirst(e *encoder, k *firstKey) {
+	e.varint(k.First)
+	e.uvarint(uint64(len(k.Values)))
+	for _, sv := range k.Values {
+		e.str(sv.Value)
+		e.times(sv.Times)
+	}
+	e.uvarint(uint64(len(k.Recent)))
+	for _, r := range k.Recent {
+		e.varint(r.At)
+		e.u64(r.ID)
+	}
+	e.uvarint(uint64(len(k.Pending)))
+	for _, p := range k.Pending {
+		e.varint(p.At)
+		e.str(p.Value)
+	}
+	encodeTags(e, k.Tags, nil)
+}
+
+func decodeFirst(d *decoder) *firstKey {
+	k := &firstKey{First: d.varint()}
+	if n := d.count(2); n > 0 {
+		k.Values = make(seenValues, n)
+		for i := range k.Values {
+			k.Values[i] = seenValue{Value: d.str(), Times: d.times()}
+		}
+		// Sorted by value, as find needs (an untrusted entry may not be).
+		if !slices.IsSortedFunc(k.Values, func(a, b seenValue) int { return strings.Compare(a.Value, b.Value) }) {
+			d.fail(errors.New("first_seen values out of order"))
+		}
+	}
+	if n := d.count(9); n > 0 {
+		k.Recent = make([]idAt, n)
+		for i := range k.Recent {
+			k.Recent[i] = idAt{At: d.varint(), ID: d.u64()}
+		}
+	}
+	if n := d.count(2); n > 0 {
+		k.Pending = make([]pendingFirst, n)
+		for i := range k.Pending {
+			k.Pending[i] = pendingFirst{At: d.varint(), Value: d.str()}
+		}
+	}
+	k.Tags = decodeTags(d, nil)
+	return k
+}
+
+func encodeAbs(e *encoder, k *absKey) error {
+	e.uvarint(uint64(len(k.Open)))
+	for _, x := range k.Open {
+		e.varint(x.At)
+		e.u64(x.ID)
+		e.uvarint(uint64(x.State))
+		e.bytes(x.Raw)
+		e.uvarint(uint64(len(x.Meta)))
+		for _, m := range x.Meta {
+			e.str(m.Name)
+			e.str(m.Value)
+		}
+		var det []byte
+		if x.Det != nil {
+			var err error
+			if det, err = json.Marshal(x.Det); err != nil {
+				return fmt.Errorf("encoding an absence's detection: %w", err)
+			}
+		}
+		e.bytes(det)
+	}
+	e.times(k.Closers)
+	return nil
+}
+
+func decodeAbs(d *decoder) *absKey {
+	k := &absKey{}
+	if n := d.count(13); n > 0 {
+		k.Open = make([]expectation, n)
+		for i := range k.Open {
+			x := &k.Open[i]
+			x.At, x.ID, x.State = d.varint(), d.u64(), int(d.uvarint())
+			if raw := d.bytes(); len(raw) > 0 {
+				x.Raw = raw
+			}
+			if m := d.count(2); m > 0 {
+				x.Meta = make([]MetaField, m)
+				for j := range x.Meta {
+					x.Meta[j] = MetaField{Name: d.str(), Value: d.str()}
+				}
+			}
+			if det := d.raw(); len(det) > 0 && d.err == nil {
+				x.Det = &Detection{}
+				if err := json.Unmarshal(det, x.Det); err != nil {
+					d.fail(fmt.Errorf("an absence's detection: %w", err))
+				}
+			}
+		}
+	}
+	k.Closers = d.times()
+	return k
+}
+
+// value is the entry's remembered value, decoded.
+func (ent *stateEntry) value() any {
+	if ent.prevEnc == nil {
+		return ent.Value
+	}
+	return decodeValue(&decoder{b: ent.prevEnc}, 0)
+}
+
+// stringBytes views s as bytes, for reading only.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
