@@ -377,7 +377,7 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 	// under way at any instant of the backlog), and the alerts are those of
 	// an uninterrupted run on the same events — the same alert_ids with the
 	// same events and counts; exactly as many of each in exactly-once mode.
-	want := uninterruptedAlerts(t, config, backlog, total)
+	want := uninterruptedAlerts(t, config, srv.URL, total)
 	compareAlerts(t, want, got.byAlertID, exactlyOnce)
 	if t.Failed() {
 		t.Logf("last run output:\n%s", tail(run.output.String(), 5000))
@@ -416,10 +416,10 @@ func stateRecords(t *testing.T, brokers []string) int64 {
 	return n
 }
 
-// uninterruptedAlerts runs config once, without a crash, over the same
-// events on a Kafka and an Okta of its own, and returns its alerts by
-// alert_id.
-func uninterruptedAlerts(t *testing.T, config string, backlog []oktasim.LogEvent, total int) map[string]map[string]int {
+// uninterruptedAlerts runs config once, without a crash, over the same org
+// (alert ids are scoped by it) on a Kafka of its own, and returns its alerts
+// by alert_id.
+func uninterruptedAlerts(t *testing.T, config, orgURL string, total int) map[string]map[string]int {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
 	if err != nil {
@@ -427,11 +427,7 @@ func uninterruptedAlerts(t *testing.T, config string, backlog []oktasim.LogEvent
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	sim := oktasim.New(oktasim.Options{Token: token, RateLimit: 10, RateWindow: time.Second})
-	sim.Persist(backlog...)
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	run := startPipeline(t, config, crashEnv(srv.URL, brokers, t.TempDir())...)
+	run := startPipeline(t, config, crashEnv(orgURL, brokers, t.TempDir())...)
 	testkit.Until(t, "the uninterrupted run to commit every event", func() (bool, string) {
 		n := len(readCommitted(t, brokers).events)
 		return n >= total, fmt.Sprintf("%d of %d events", n, total)
