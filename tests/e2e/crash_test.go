@@ -96,9 +96,9 @@ func (r *pipelineRun) terminate(t *testing.T, limit time.Duration) time.Duration
 
 // committedContents is what a read_committed consumer sees in the three topics.
 type committedContents struct {
-	events      map[string]int // event uuid → records
-	alerts      map[string]int // rule id + "/" + event uuid → records
-	alertRules  map[string]int // rule id → records
+	events      map[string]int            // event uuid → records
+	alerts      map[string]int            // rule id + "/" + event uuid → records
+	alertRules  map[string]int            // rule id → records
 	byAlertID   map[string]map[string]int // alert_id → "rule id/event uuid/count" → records
 	checkpoints int
 }
@@ -523,7 +523,7 @@ func crashBacklog(g *oktasim.Generator, n int) []oktasim.LogEvent {
 			evs = append(evs, g.BruteForce(user, ip, at.Add(time.Duration(j)*195*time.Second), 1)...)
 		}
 	}
-	for i, at := 0, start.Add(2*time.Minute); at.Before(end.Add(-15*time.Minute)); i, at = i+1, at.Add(15*time.Minute) {
+	for i, at := 0, start.Add(2*time.Minute); at.Before(end.Add(-15 * time.Minute)); i, at = i+1, at.Add(15*time.Minute) {
 		evs = append(evs, g.ImpossibleTravel(fmt.Sprintf("roamer%d@example.com", i), at)...)
 	}
 	return evs
