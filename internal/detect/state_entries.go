@@ -146,40 +146,64 @@ func appendChanges(recs []Change, dirty dirtyKeys, kind byte, ruleID string, cur
 // keys of entries no active rule can use (a rule removed or changed since),
 // for the caller to delete, and an error for an entry it cannot read.
 func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err error) {
+	rules := e.rulesByID()
+	for k, v := range entries {
+		isStale, err := restoreEntryOf(rules, k, v)
+		if err != nil {
+			return nil, err
+		}
+		if isStale {
+			stale = append(stale, k)
+		}
+	}
+	restoreDeadlines(rules)
+	return stale, nil
+}
+
+func (e *Engine) rulesByID() map[string]activeRule {
 	rules := map[string]activeRule{}
 	for _, r := range e.active.Load().rules {
 		rules[r.ID] = r
 	}
-	for k, v := range entries {
-		kind, rest, ok := strings.Cut(k, "\x00")
-		if !ok || len(kind) != 1 || !strings.Contains(entryKinds, kind) {
-			continue // not a state entry (partition_engines.go's own keys)
-		}
-		ruleID, key, ok := strings.Cut(rest, "\x00")
-		if !ok {
-			return nil, fmt.Errorf("changelog entry %q: no rule id", k)
-		}
-		if v == nil { // a deletion (a journal replayed over a snapshot)
-			if r, ok := rules[ruleID]; ok {
-				r.state.deleteEntry(kind[0], key)
-			}
-			continue
-		}
-		var ent stateEntry
-		if err := decodeEntryValue(kind[0], v, &ent); err != nil {
-			return nil, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
-		}
-		r, ok := rules[ruleID]
-		if !ok || r.fingerprint != ent.Fingerprint {
-			stale = append(stale, k)
-			continue
-		}
-		r.state.restoreEntry(kind[0], key, &ent)
-	}
+	return rules
+}
+
+// restoreDeadlines rebuilds the absences' deadline queues once every entry
+// is restored.
+func restoreDeadlines(rules map[string]activeRule) {
 	for _, r := range rules {
 		r.state.absence.restoreDeadlines(r.limits.abs)
 	}
-	return stale, nil
+}
+
+// restoreEntryOf applies one entry (nil v: a deletion) to the rules' state.
+// It reports an entry no active rule can use as stale; keys that are not
+// state entries (partition_engines.go's own) are skipped.
+func restoreEntryOf(rules map[string]activeRule, k string, v []byte) (stale bool, err error) {
+	kind, rest, ok := strings.Cut(k, "\x00")
+	if !ok || len(kind) != 1 || !strings.Contains(entryKinds, kind) {
+		return false, nil
+	}
+	ruleID, key, ok := strings.Cut(rest, "\x00")
+	if !ok {
+		return false, fmt.Errorf("changelog entry %q: no rule id", k)
+	}
+	if v == nil { // a deletion (a journal replayed over a snapshot)
+		if r, ok := rules[ruleID]; ok {
+			r.state.deleteEntry(kind[0], key)
+		}
+		return false, nil
+	}
+	var ent stateEntry
+	if err := decodeEntryValue(kind[0], v, &ent); err != nil {
+		return false, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
+	}
+	r, ok := rules[ruleID]
+	if !ok || r.fingerprint != ent.Fingerprint {
+		return true, nil
+	}
+	r.state.restoreEntry(kind[0], key, &ent)
+	return false, nil
 }
 
 func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {

@@ -43,6 +43,22 @@ const (
 	DetectRule     = "detect_rule"
 	DetectRouteKey = "detect_route_key"
 )
+// Set by cel_detect (state_topic) to "true" on the messages it appends to a
+// batch carrying the batch's detection state changes, for a transactional
+// kafka_producer to commit with the batch. They are not events:
+// detections_to_alerts passes them on untouched.
+const DetectionState = "detection_state"
+
+// Read by kafka_producer: "true" writes the record with a null value (a
+// tombstone, which deletes its key from a compacted topic), whatever the
+// message's bytes.
+const KafkaTombstone = "kafka_tombstone"
+
+// Read by kafka_producer: "true" means the record must reach its topic as it
+// is. Kafka refusing it for good (too large) fails the batch, with an error
+// saying why, instead of replacing it with a dead letter: a lost state record
+// would silently change what is detected.
+const KafkaNoDeadLetter = "kafka_no_dead_letter"
 
 // Set by kafka_consumer on every record, read by cel_detect's partitioned
 // state (topic, partition, offset) and by detections_to_alerts' outputs

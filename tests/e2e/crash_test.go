@@ -96,9 +96,10 @@ func (r *pipelineRun) terminate(t *testing.T, limit time.Duration) time.Duration
 
 // committedContents is what a read_committed consumer sees in the three topics.
 type committedContents struct {
-	events      map[string]int // event uuid → records
-	alerts      map[string]int // rule id + "/" + event uuid → records
-	alertRules  map[string]int // rule id → records
+	events      map[string]int            // event uuid → records
+	alerts      map[string]int            // rule id + "/" + event uuid → records
+	alertRules  map[string]int            // rule id → records
+	byAlertID   map[string]map[string]int // alert_id → "rule id/event uuid/count" → records
 	checkpoints int
 }
 
@@ -123,7 +124,7 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{}}
+	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{}, byAlertID: map[string]map[string]int{}}
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	reached := map[topicPartitionKey]int64{}
@@ -149,8 +150,9 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 				got.events[ev.UUID]++
 			case alertsTopic:
 				var a struct {
-					ID      string `json:"id"`
-					AlertID string `json:"alert_id"`
+					ID      string          `json:"id"`
+					AlertID string          `json:"alert_id"`
+					Count   json.RawMessage `json:"count"`
 					Event   struct {
 						UUID       string          `json:"uuid"`
 						Detections json.RawMessage `json:"detections"`
@@ -164,6 +166,10 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 				}
 				got.alerts[a.ID+"/"+a.Event.UUID]++
 				got.alertRules[a.ID]++
+				if got.byAlertID[a.AlertID] == nil {
+					got.byAlertID[a.AlertID] = map[string]int{}
+				}
+				got.byAlertID[a.AlertID][a.ID+"/"+a.Event.UUID+"/"+string(a.Count)]++
 			case checkpointsTopic:
 				got.checkpoints++
 			}
@@ -266,21 +272,12 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 	sim := oktasim.New(oktasim.Options{Token: token, RateLimit: 10, RateWindow: time.Second})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	uuids := seedCrashBacklog(sim, oktasim.NewGenerator(rnd.Int64()), total)
+	backlog := crashBacklog(oktasim.NewGenerator(rnd.Int64()), total)
+	sim.Persist(backlog...)
+	uuids := uuidsOf(backlog)
 	total = len(uuids)
 	state := t.TempDir()
-	env := []string{
-		"OKTA_ORG_URL=" + srv.URL,
-		"OKTA_API_TOKEN=" + token,
-		"OKTA_POLL_INTERVAL=300ms",
-		"OKTA_INITIAL_LOOKBACK=6h",
-		"OKTA_PAGE_LIMIT=200",
-		"OKTA_RATE_LIMIT_SHARE=1",
-		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"OKTADETECT_STATE_DIR=" + state,
-		"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
-		"OKTADETECT_SHUTDOWN_TIMEOUT=10s",
-	}
+	env := crashEnv(srv.URL, brokers, state)
 
 	progress := func() int { return len(readCommitted(t, brokers).events) }
 	var killedAt []string
@@ -309,7 +306,11 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 	if run.err != nil {
 		t.Errorf("exit after SIGTERM: %v (want status 0)\n%s", run.err, tail(run.output.String(), 3000))
 	}
-	if _, err := os.Stat(filepath.Join(state, "cel-detect-state.json")); err != nil {
+	if exactlyOnce {
+		if n := stateRecords(t, brokers); n == 0 {
+			t.Errorf("no detection state in %s after SIGTERM", stateTopic)
+		}
+	} else if _, err := os.Stat(filepath.Join(state, "cel-detect-state.json")); err != nil {
 		t.Errorf("no detection state after SIGTERM: %v", err)
 	}
 	t.Logf("SIGTERM mid-backlog: exited in %v; %d of %d events committed", took.Round(time.Millisecond), progress(), total)
@@ -372,15 +373,140 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 			t.Errorf("no %s alert after the crashes", id)
 		}
 	}
+	// Detections across the crashes: attacks span every kill point (one is
+	// under way at any instant of the backlog), and the alerts are those of
+	// an uninterrupted run on the same events — the same alert_ids with the
+	// same events and counts; exactly as many of each in exactly-once mode.
+	want := uninterruptedAlerts(t, config, srv.URL, total)
+	compareAlerts(t, want, got.byAlertID, exactlyOnce)
 	if t.Failed() {
 		t.Logf("last run output:\n%s", tail(run.output.String(), 5000))
 	}
 }
 
-// seedCrashBacklog persists n ordinary events over the last 5 hours with
-// brute-force and impossible-travel attacks sprinkled through, so that some
-// of them span the crashes.
-func seedCrashBacklog(sim *oktasim.Sim, g *oktasim.Generator, n int) []string {
+// rulesOnly keeps each alert record's rule.
+func rulesOnly(alerts map[string]map[string]int) map[string]map[string]int {
+	out := make(map[string]map[string]int, len(alerts))
+	for id, recs := range alerts {
+		out[id] = map[string]int{}
+		for rec, n := range recs {
+			out[id][rec[:strings.IndexByte(rec, '/')]] += n
+		}
+	}
+	return out
+}
+
+// stateTopic is cel_detect's state topic in config/okta-to-kafka.yaml.
+const stateTopic = "okta.detection_state"
+
+func crashEnv(orgURL string, brokers []string, state string) []string {
+	return []string{
+		"OKTA_ORG_URL=" + orgURL,
+		"OKTA_API_TOKEN=" + token,
+		"OKTA_POLL_INTERVAL=300ms",
+		"OKTA_INITIAL_LOOKBACK=6h",
+		"OKTA_PAGE_LIMIT=200",
+		"OKTA_RATE_LIMIT_SHARE=1",
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"OKTADETECT_STATE_DIR=" + state,
+		"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
+		"OKTADETECT_SHUTDOWN_TIMEOUT=10s",
+	}
+}
+
+// stateRecords counts the records of the state topic.
+func stateRecords(t *testing.T, brokers []string) int64 {
+	t.Helper()
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	ends, err := adm.ListEndOffsets(ctx, stateTopic)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", stateTopic, err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+// uninterruptedAlerts runs config once, without a crash, over the same org
+// (alert ids are scoped by it) on a Kafka of its own, and returns its alerts
+// by alert_id.
+func uninterruptedAlerts(t *testing.T, config, orgURL string, total int) map[string]map[string]int {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, eventsTopic, alertsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	run := startPipeline(t, config, crashEnv(orgURL, brokers, t.TempDir())...)
+	testkit.Until(t, "the uninterrupted run to commit every event", func() (bool, string) {
+		n := len(readCommitted(t, brokers).events)
+		return n >= total, fmt.Sprintf("%d of %d events", n, total)
+	})
+	time.Sleep(1500 * time.Millisecond) // let anything extra land
+	run.terminate(t, 15*time.Second)
+	return readCommitted(t, brokers).byAlertID
+}
+
+// compareAlerts checks the crashed runs' alerts against the uninterrupted
+// run's: the same alert_ids, each with the same (rule, event, count)
+// records, as many times each. At least once, the alert_ids (and their
+// rules) must match, duplicates allowed: that config runs several pipeline
+// threads, and which event of a threshold group is the count-th to arrive
+// (the one tagged, with the count it carries) depends on how the threads
+// interleave, crash or no crash.
+func compareAlerts(t *testing.T, want, got map[string]map[string]int, exactlyOnce bool) {
+	t.Helper()
+	perRule := map[string]int{}
+	for _, w := range want {
+		for rec, n := range w {
+			perRule[rec[:strings.IndexByte(rec, '/')]] += n
+		}
+	}
+	t.Logf("uninterrupted run: %d alert_ids; alerts by rule %v", len(want), perRule)
+	if !exactlyOnce {
+		want, got = rulesOnly(want), rulesOnly(got)
+	}
+	var diffs []string
+	note := func(f string, a ...any) {
+		if len(diffs) < 10 {
+			diffs = append(diffs, fmt.Sprintf(f, a...))
+		}
+	}
+	for id, w := range want {
+		g := got[id]
+		if g == nil {
+			note("alert_id %s missing (uninterrupted: %v)", id, w)
+			continue
+		}
+		for rec, n := range w {
+			if m := g[rec]; m == 0 || (exactlyOnce && m != n) {
+				note("alert_id %s: %s committed %d times, uninterrupted %d", id, rec, m, n)
+			}
+		}
+		for rec, m := range g {
+			if w[rec] == 0 {
+				note("alert_id %s: %s committed %d times, not in the uninterrupted run", id, rec, m)
+			}
+		}
+	}
+	for id, g := range got {
+		if want[id] == nil {
+			note("alert_id %s invented by the crashes: %v", id, g)
+		}
+	}
+	if len(diffs) > 0 {
+		t.Errorf("the alerts after the crashes are not those of an uninterrupted run:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// crashBacklog is n ordinary events over the last 5 hours with attacks
+// sprinkled through: bursts of brute force and impossible travel, and slow
+// ones that are always under way, so that every kill point falls inside some
+// attack — a brute force of 5 failures spread over 13 minutes starts every
+// 10 minutes, an impossible travel (30 minutes between its logins) every 15.
+func crashBacklog(g *oktasim.Generator, n int) []oktasim.LogEvent {
 	now := time.Now()
 	start := now.Add(-5 * time.Hour)
 	step := 5 * time.Hour / time.Duration(n+1)
@@ -390,8 +516,17 @@ func seedCrashBacklog(sim *oktasim.Sim, g *oktasim.Generator, n int) []string {
 		evs = append(evs, g.BruteForce(fmt.Sprintf("victim%d@example.com", i), fmt.Sprintf("203.0.113.%d", 10+i), at, 8)...)
 		evs = append(evs, g.ImpossibleTravel(fmt.Sprintf("traveller%d@example.com", i), at.Add(5*time.Minute))...)
 	}
-	sim.Persist(evs...)
-	return uuidsOf(evs)
+	end := now.Add(-20 * time.Minute)
+	for i, at := 0, start.Add(time.Minute); at.Before(end); i, at = i+1, at.Add(10*time.Minute) {
+		user, ip := fmt.Sprintf("slow%d@example.com", i), fmt.Sprintf("198.51.100.%d", 1+i%250)
+		for j := range 5 {
+			evs = append(evs, g.BruteForce(user, ip, at.Add(time.Duration(j)*195*time.Second), 1)...)
+		}
+	}
+	for i, at := 0, start.Add(2*time.Minute); at.Before(end.Add(-15 * time.Minute)); i, at = i+1, at.Add(15*time.Minute) {
+		evs = append(evs, g.ImpossibleTravel(fmt.Sprintf("roamer%d@example.com", i), at)...)
+	}
+	return evs
 }
 
 func sum(m map[string]int) int {

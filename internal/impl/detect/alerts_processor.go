@@ -47,6 +47,9 @@ A message `+"`cel_detect`"+` emitted for an absence (metadata `+"`detection_defe
 opening event again, carrying the absence's detection) gives its alerts only: the event itself
 was written when it first passed.
 
+A message of `+"`cel_detect`"+`'s state (metadata `+"`detection_state`"+` = `+"`true`"+`, with `+"`state_topic`"+`) passes
+on untouched: its topic and key are set, and it is not an event.
+
 An event without detections (or not a JSON object) passes on alone. Everything stays in the
 input's batch, so an output writing the batch in one transaction commits an event and its alerts
 together.`).
@@ -106,6 +109,9 @@ func newAlertsProcessor(conf *service.ParsedConfig) (*alertsProcessor, error) {
 }
 
 func (p *alertsProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
+	if v, _ := msg.MetaGet(meta.DetectionState); v == "true" {
+		return service.MessageBatch{msg}, nil // a state record: its topic and key are set
+	}
 	raw, err := msg.AsBytes()
 	if err != nil {
 		return service.MessageBatch{msg}, nil

@@ -56,7 +56,8 @@ and the metadata `+"`detection_deferred`"+` = `+"`true`"+` (route it as an alert
 Thresholds, sequences, dedup periods and remembered values use the event's `+"`published`"+` time
 only, never the wall clock, and do not depend on arrival order. State is scoped by the event's org
 (`+"`event.oktadetect.org`"+`), and an event is counted once per `+"`uuid`"+`. State is held in memory and shared by all
-pipeline threads; with `+"`state_file`"+` set it is snapshotted atomically and restored at start.
+pipeline threads; with `+"`state_file`"+` set it is snapshotted atomically and restored at start; with
+`+"`state_topic`"+` set it is committed with the output's transactions and read back at start.
 
 Rule files on disk are watched: an edit is recompiled and swapped in within two seconds, a broken
 edit is logged with file:line:col and the running set kept, and unchanged rules keep their state.
@@ -88,7 +89,24 @@ needs the input to hand out one batch per partition at a time (kafka_consumer's 
 `+"`max_in_flight_per_partition: 1`"+`) and records of one state key in one partition. A topic keyed by
 actor gives rules grouping by something else (a source IP) only the events of each partition; read
 the repartition topic `+"`cel_route`"+` writes instead, and each record is evaluated for the one rule its
-`+"`"+meta.DetectRule+"`"+` metadata names: exactly the tags of one process holding all the state.`).
+`+"`"+meta.DetectRule+"`"+` metadata names: exactly the tags of one process holding all the state.
+
+### State committed with the output
+
+With `+"`state_topic`"+`, detection state lives in a compacted Kafka topic that the pipeline's own
+transactional `+"`kafka_producer`"+` writes: cel_detect appends each batch's state changes to the batch
+as messages (metadata `+"`kafka_topic`"+` = the state topic, `+"`kafka_key`"+` = `+"`<key_prefix> NUL <entry>`"+`,
+`+"`detection_state`"+` = `+"`true`"+`, `+"`kafka_no_dead_letter`"+` = `+"`true`"+`, and `+"`kafka_tombstone`"+` = `+"`true`"+` for a
+deleted entry), so they commit in the same transaction as the batch's events, alerts and cursor, or
+not at all. `+"`detections_to_alerts`"+` passes them on untouched; a config without it must route
+them to the state topic too (and never write them as events). Before the first batch, the state is
+read back as a read_committed consumer, up to the last stable offset: exactly the state after the
+last committed batch, which is where the input's cursor resumes. A crash at any instant therefore
+neither loses nor repeats a counted event, and the alerts are those of an uninterrupted run.
+Batches are evaluated one at a time, and the output must commit them in the order they leave
+(`+"`pipeline.threads: 1`"+` and a transactional `+"`kafka_producer`"+`, whose writes are serialised).
+
+- `+"`cel_detect_state_records_total`"+`: state change records appended to batches (state_topic).`).
 		Fields(
 			service.NewStringListField(fieldRules).
 				Description("Rule files, directories (searched recursively for `*.cel`, following symlinks and skipping hidden entries, so that a Kubernetes ConfigMap volume works as mounted) or glob patterns. Rule files must be plain files of at most 1 MiB. Empty: the rule pack embedded in the binary.").
@@ -125,7 +143,10 @@ the repartition topic `+"`cel_route`"+` writes instead, and each record is evalu
 		Fields(tuningFields()...).
 		Fields(
 			service.NewObjectField(fieldChangelog, changelog.Fields()...).
-				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file`.").
+				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file` and `state_topic`.").
+				Optional(),
+			service.NewObjectField(fieldStateTopic, stateTopicFields()...).
+				Description("Keep state in a compacted Kafka topic written in the same transaction as the batch that changed it (see State committed with the output). Needs `kafka_producer` with a `transactional_id` writing every message of the batch to the topic and key in its `kafka_topic` and `kafka_key` metadata, and `pipeline.threads: 1`. Exclusive with `state_file` and `changelog`.").
 				Optional(),
 		).
 		Example("Detect with the built-in rules", "Tags Okta System Log events with the embedded rule pack and keeps state across restarts.", `
@@ -153,6 +174,33 @@ pipeline:
         changelog:
           seed_brokers: [ localhost:9092 ]
           topic: oktadetect.state
+`).
+		Example("Exactly once with the output", "Events, alerts, the Okta cursor and the detection state of each page in one Kafka transaction.", `
+input:
+  okta_system_log:
+    org_url: ${OKTA_ORG_URL}
+    api_token: ${OKTA_API_TOKEN}
+    checkpoint_cache: okta_cursor
+pipeline:
+  threads: 1
+  processors:
+    - cel_detect:
+        state_topic:
+          seed_brokers: [ localhost:9092 ]
+          topic: okta.detection_state
+          key_prefix: oktadetect-acme
+    - detections_to_alerts: {}
+output:
+  kafka_producer:
+    seed_brokers: [ localhost:9092 ]
+    topic: ${! meta("kafka_topic") }
+    key: ${! meta("kafka_key") }
+    transactional_id: oktadetect-acme
+    checkpoint_topic: okta.checkpoints
+cache_resources:
+  - label: okta_cursor
+    kafka_checkpoint:
+      seed_brokers: [ localhost:9092 ]
 `)
 }
 
@@ -223,6 +271,7 @@ type processorConfig struct {
 	maxStateKeys     int
 	tuning           detect.Tuning
 	changelog        *changelog.Store
+	stateTopic       *stateTopicConfig
 	eventMetadata    []metaSource
 }
 
@@ -266,13 +315,33 @@ func parseConfig(conf *service.ParsedConfig, product Product) (processorConfig, 
 	if c.tuning, err = parseTuning(conf, product.Lists); err != nil {
 		return c, err
 	}
+	if err := parseStateTopicBlock(conf, &c); err != nil {
+		return c, err
+	}
 	return c, parseChangelog(conf, &c)
 }
 
-func parseChangelog(conf *service.ParsedConfig, c *processorConfig) error {
-	on, err := changelogWritten(conf)
+func parseStateTopicBlock(conf *service.ParsedConfig, c *processorConfig) error {
+	on, err := blockWritten(conf, fieldStateTopic)
 	if err != nil || !on {
 		return err
+	}
+	if c.stateFile != "" {
+		return fmt.Errorf("%s and %s are exclusive: state lives either in a file or in the state topic", fieldStateFile, fieldStateTopic)
+	}
+	if c.stateTopic, err = parseStateTopic(conf.Namespace(fieldStateTopic)); err != nil {
+		return fmt.Errorf("%s: %w", fieldStateTopic, err)
+	}
+	return nil
+}
+
+func parseChangelog(conf *service.ParsedConfig, c *processorConfig) error {
+	on, err := blockWritten(conf, fieldChangelog)
+	if err != nil || !on {
+		return err
+	}
+	if c.stateTopic != nil {
+		return fmt.Errorf("%s and %s are exclusive: %s is the state of one pipeline committed with its output's transactions, %s the state of workers sharing source partitions", fieldStateTopic, fieldChangelog, fieldStateTopic, fieldChangelog)
 	}
 	if c.stateFile != "" {
 		return errors.New("state_file and changelog are exclusive: state lives either in a file (one process) or in the changelog topic (workers sharing partitions)")
@@ -310,27 +379,28 @@ func metaFields(sources []metaSource, msg *service.Message) []detect.MetaField {
 	return out
 }
 
-// changelogWritten says whether the config sets a changelog. Benthos fills
-// the block's defaults in whether or not it was written, so seed_brokers
-// decides; a block changed from its defaults without them is an error.
-func changelogWritten(conf *service.ParsedConfig) (bool, error) {
-	if !conf.Contains(fieldChangelog) {
+// blockWritten says whether the config sets a Kafka block (changelog,
+// state_topic). Benthos fills the block's defaults in whether or not it was
+// written, so seed_brokers decides; a block changed from its defaults
+// without them is an error.
+func blockWritten(conf *service.ParsedConfig, field string) (bool, error) {
+	if !conf.Contains(field) {
 		return false, nil
 	}
 	var brokers []string
-	if conf.Contains(fieldChangelog, "seed_brokers") {
+	if conf.Contains(field, "seed_brokers") {
 		var err error
-		if brokers, err = conf.FieldStringList(fieldChangelog, "seed_brokers"); err != nil {
+		if brokers, err = conf.FieldStringList(field, "seed_brokers"); err != nil {
 			return false, err
 		}
 	}
 	if len(brokers) > 0 {
 		return true, nil
 	}
-	defaults, _ := ConfigSpec().ParseYAML(fieldChangelog+": {}", nil)
-	written, _ := conf.FieldAny(fieldChangelog)
-	if want, _ := defaults.FieldAny(fieldChangelog); fmt.Sprint(written) != fmt.Sprint(want) {
-		return false, errors.New("changelog: seed_brokers must list at least one broker")
+	defaults, _ := ConfigSpec().ParseYAML(field+": {}", nil)
+	written, _ := conf.FieldAny(field)
+	if want, _ := defaults.FieldAny(field); fmt.Sprint(written) != fmt.Sprint(want) {
+		return false, fmt.Errorf("%s: seed_brokers must list at least one broker", field)
 	}
 	return false, nil
 }
@@ -371,6 +441,9 @@ func newDetector(rs *detect.RuleSet, c processorConfig, mgr *service.Resources, 
 		// change) and when it made its topic compacted.
 		c.changelog.SetLogger(mgr.Logger())
 		return newPartitionedDetector(c.changelog, rs, opts, c.eventMetadata, mgr, nil), nil
+	}
+	if c.stateTopic != nil {
+		return newTopicStateDetector(rs, c.stateTopic, opts, c.eventMetadata, mgr), nil
 	}
 	if c.stateFile == "" {
 		return newMemoryDetector(rs, opts, c.eventMetadata, mgr), nil

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/oktadetect/oktadetect/internal/kafkax"
+	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
@@ -362,4 +365,61 @@ func TestConnectionCauseLoggedOncePerChange(t *testing.T) {
 	if n := strings.Count(buf.String(), "kafka_checkpoint cache cannot use Kafka"); n != 1 {
 		t.Errorf("the cache logged its cause %d times, want once", n)
 	}
+}
+
+// kafka_tombstone writes a null value (a deletion in a compacted topic),
+// whatever the body; in a transaction too.
+func TestTombstoneMetadataWritesNullValue(t *testing.T) {
+	c := newCluster(t)
+	k := newProducer(t, c, txnYAML)
+	b := msgBatch("kept", "ignored body")
+	b[1].MetaSetMut(meta.KafkaTombstone, "true")
+	if err := write(t, k, b); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range readAll(t, c, "t", 2) {
+		got[fmt.Sprintf("%q/%v", r.Value, r.Value == nil)] = true
+	}
+	if !got[`"kept"/false`] || !got[`""/true`] {
+		t.Errorf("records: %v, want the kept value and a null one", got)
+	}
+}
+
+// A message marked kafka_no_dead_letter (cel_detect's state) that Kafka
+// refuses for good is never replaced by a dead letter: the write fails,
+// naming why, in both modes.
+func TestNoDeadLetterRecordFailsInstead(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "okta.deadletter"))
+	for _, yaml := range []string{
+		"topic: t\nmax_message_bytes: 4000\n",
+		txnYAML + "max_message_bytes: 4000\n",
+	} {
+		k := newProducer(t, c, yaml)
+		b := msgBatch("small", strings.Repeat("x", 5000))
+		b[1].MetaSetMut(meta.KafkaNoDeadLetter, "true")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := k.WriteBatch(ctx, b)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "max_message_bytes") {
+			t.Errorf("%s: write: %v, want a failure naming max_message_bytes", yaml, err)
+		}
+	}
+	if n := countRecords(t, c, "okta.deadletter"); n != 0 {
+		t.Errorf("%d dead letters written for a record that must not become one", n)
+	}
+}
+
+// countRecords is how many records topic holds (its end offsets' sum).
+func countRecords(t *testing.T, c *kfake.Cluster, topic string) int64 {
+	t.Helper()
+	var n int64
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	})
+	return n
 }

@@ -54,7 +54,9 @@ in it has been acknowledged by all in-sync replicas.
 
 - A record Kafka refuses for good (larger than `+"`max_message_bytes`"+` or than the topic accepts,
   an invalid record) goes to `+"`dead_letter_topic`"+` with the reason in a header, and its message is
-  acknowledged: one bad record never stalls the pipeline.
+  acknowledged: one bad record never stalls the pipeline. A message with metadata
+  `+"`kafka_no_dead_letter`"+` = `+"`true`"+` (`+"`cel_detect`"+`'s state records) is never replaced by a dead
+  letter: its refusal fails the write, with the reason, and the batch is retried.
 - A record that cannot be written for another reason specific to it (a failed interpolation, a
   retriable error Kafka returned for its partition) fails only that message; the rest of the
   batch is acknowledged and the input is asked to redeliver the failed messages.
@@ -65,6 +67,11 @@ in it has been acknowledged by all in-sync replicas.
 - When no record of a batch could be delivered because Kafka is unreachable, the output reports
   itself disconnected: the pipeline waits and retries the whole batch once Kafka answers again.
   Nothing is dropped.
+
+### Tombstones
+
+A message with metadata `+"`kafka_tombstone`"+` = `+"`true`"+` is written with a null value whatever its body:
+a tombstone, which deletes its key from a compacted topic.
 
 ### Partitioning
 

@@ -126,14 +126,15 @@ func (k *kafkaProducer) noteDeadLetter(d *deadLettered) {
 
 // replaceRefused retries, one at a time, the records Kafka refused for good
 // (a refusal of a whole produce batch may be caused by its neighbours), and
-// writes a dead letter for each refused alone too. errs is updated with the
-// outcome; it returns the dead letters written.
-func (k *kafkaProducer) replaceRefused(ctx context.Context, cl *kgo.Client, records []*kgo.Record, errs []error) {
+// writes a dead letter for each refused alone too, except for messages that
+// must not become one (kafka_no_dead_letter): their error stays. errs is
+// updated with the outcome.
+func (k *kafkaProducer) replaceRefused(ctx context.Context, cl *kgo.Client, batch service.MessageBatch, records []*kgo.Record, errs []error) {
 	if k.deadLetterTopic == "" {
 		return
 	}
 	for i, err := range errs {
-		if _, ok := refusedForGood(err); !ok || records[i] == nil || records[i].Topic == k.deadLetterTopic {
+		if _, ok := refusedForGood(err); !ok || records[i] == nil || records[i].Topic == k.deadLetterTopic || noDeadLetter(batch[i]) {
 			continue
 		}
 		r := records[i]

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
 // Messages into records: topic, key, partition, headers, and the size that
@@ -16,13 +18,14 @@ import (
 
 // buildRecords turns messages into records. A message that cannot become a
 // record gets its error in errs and a nil record; one over
-// max_message_bytes becomes a dead letter (dead[i] says so).
+// max_message_bytes becomes a dead letter (dead[i] says so), unless it must
+// not (kafka_no_dead_letter).
 func (k *kafkaProducer) buildRecords(batch service.MessageBatch, errs []error) (records []*kgo.Record, dead []*deadLettered) {
 	records = make([]*kgo.Record, len(batch))
 	rb := k.newRecordBuilder(batch)
 	for i := range batch {
 		r, err := rb.build(i)
-		if d := k.oversize(r, err); d != nil {
+		if d := k.oversize(r, err); d != nil && !noDeadLetter(batch[i]) {
 			records[i] = k.deadLetter(r, err, false)
 			if dead == nil {
 				dead = make([]*deadLettered, len(batch))
@@ -119,6 +122,9 @@ func (rb *recordBuilder) build(i int) (*kgo.Record, error) {
 		return nil, errors.New("topic interpolated to an empty string")
 	}
 	r := &kgo.Record{Topic: topic, Value: value}
+	if isTrue(msg, meta.KafkaTombstone) {
+		r.Value = nil // a tombstone: deletes the key from a compacted topic
+	}
 	key, err := rb.key.TryBytes(i)
 	if err != nil {
 		return nil, fmt.Errorf("interpolating key: %w", err)
@@ -164,6 +170,18 @@ func (k *kafkaProducer) addHeaders(msg *service.Message, r *kgo.Record) error {
 		return nil
 	})
 }
+
+// isTrue says whether the message's metadata key is "true".
+func isTrue(msg *service.Message, key string) bool {
+	v, ok := msg.MetaGet(key)
+	return ok && v == "true"
+}
+
+// noDeadLetter says whether a message must reach its topic as it is: Kafka
+// refusing it for good fails its write, which says why, instead of turning it
+// into a dead letter (cel_detect's state records: a lost one would silently
+// change what is detected).
+func noDeadLetter(msg *service.Message) bool { return isTrue(msg, meta.KafkaNoDeadLetter) }
 
 // recordSize is what max_message_bytes limits: the user-visible bytes.
 func recordSize(r *kgo.Record) int {

@@ -116,6 +116,7 @@ type txnBatch struct {
 	dead          []*deadLettered
 	checkpoint    []byte // nil: the batch carries no checkpoint
 	checkpointKey string
+	kept          map[int]bool // messages never replaced by a dead letter (kafka_no_dead_letter)
 }
 
 // txnRefusals is what earlier attempts of one batch learnt about records
@@ -138,7 +139,7 @@ func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch, rf *txnRefusal
 	tb := &txnBatch{records: make([]*kgo.Record, 0, len(batch)+1)}
 	for i := range batch {
 		r, err := k.buildRecord(batch, i)
-		if d := k.oversize(r, err); d != nil {
+		if d := k.oversize(r, err); d != nil && !noDeadLetter(batch[i]) {
 			r, err = k.deadLetter(r, err, false), nil
 			tb.dead = append(tb.dead, d)
 		} else if ref, ok := rf.dead[i]; ok && err == nil {
@@ -151,6 +152,12 @@ func (k *kafkaProducer) buildTxnBatch(batch service.MessageBatch, rf *txnRefusal
 		}
 		tb.records = append(tb.records, r)
 		tb.msgIndex = append(tb.msgIndex, i)
+		if noDeadLetter(batch[i]) {
+			if tb.kept == nil {
+				tb.kept = map[int]bool{}
+			}
+			tb.kept[i] = true
+		}
 		if cp, ok := batch[i].MetaGetMut(k.checkpointMeta); ok {
 			key, err := batch.TryInterpolatedString(i, k.txn.key)
 			if err != nil {
@@ -350,7 +357,7 @@ func (k *kafkaProducer) produceTxn(ctx context.Context, cl *kgo.Client, tb *txnB
 func (k *kafkaProducer) noteRefusal(tb *txnBatch, recs []*kgo.Record, i int, err error, alone bool, rf *txnRefusals) {
 	label, ok := refusedForGood(err)
 	idx := tb.msgIndex[i]
-	if !ok || idx < 0 || k.deadLetterTopic == "" || recs[i].Topic == k.deadLetterTopic {
+	if !ok || idx < 0 || k.deadLetterTopic == "" || recs[i].Topic == k.deadLetterTopic || tb.kept[idx] {
 		return
 	}
 	if alone {

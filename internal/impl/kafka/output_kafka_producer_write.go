@@ -94,7 +94,7 @@ func (k *kafkaProducer) WriteBatch(ctx context.Context, batch service.MessageBat
 			k.noteDeadLetter(d)
 		}
 	}
-	k.replaceRefused(ctx, cl, records, errs)
+	k.replaceRefused(ctx, cl, batch, records, errs)
 	return k.batchResult(batch, errs)
 }
 

@@ -75,6 +75,7 @@ var help = map[string]string{
 	"cel_detect_records_already_evaluated_total": "Re-delivered records dropped because their batch was evaluated and written out before.",
 	"cel_detect_records_replayed_total":          "Re-delivered records of the last committed batch, written out again with the tags they first got.",
 	"cel_detect_changelog_errors_total":          "Failed restores and commits of the detection state changelog (each is retried).",
+	"cel_detect_state_records_total":             "Detection state change records cel_detect appended to batches, for the transactional output to commit with them (state_topic).",
 	"cel_detect_records_without_partition_total": "Messages without Kafka partition metadata, passed on untagged with an error.",
 	"cel_detect_state_evictions_total":           "Detection state keys evicted because a rule held more than max_state_keys (least recently updated first), by rule.",
 	"cel_detect_state_keys":                      "Detection state keys held, by rule (bounded by max_state_keys).",
