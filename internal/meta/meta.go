@@ -43,6 +43,7 @@ const (
 	DetectRule     = "detect_rule"
 	DetectRouteKey = "detect_route_key"
 )
+
 // Set by cel_detect (state_topic) to "true" on the messages it appends to a
 // batch carrying the batch's detection state changes, for a transactional
 // kafka_producer to commit with the batch. They are not events:
