@@ -14,10 +14,12 @@ import (
 	"github.com/oktadetect/oktadetect/rules"
 )
 
-// The shared test data beside the repository (CI has it there).
+// The sample events are the shared test data beside the repository (CI has
+// them there; their README asks that they not be copied in). Panther's peer
+// cases are the detect engine's copy in the repository.
 const (
 	sampleEvents = "../../../shared/okta-sample-events/events.jsonl"
-	peerCases    = "../../../shared/peer-cases/panther-okta-tests.okta-shaped.json"
+	peerCases    = "../detect/testdata/peer-cases/panther-okta-tests.okta-shaped.json"
 )
 
 // eventTypeShaped matches string literals that look like event types (or,
@@ -166,7 +168,7 @@ var inventedByPantherTests = map[string]bool{"logout": true, "app.token.reuse": 
 func TestPeerCaseEventTypes(t *testing.T) {
 	data, err := os.ReadFile(peerCases)
 	if err != nil {
-		t.Fatalf("the shared peer cases (%s) are needed: %v", peerCases, err)
+		t.Fatalf("the peer cases (%s) are needed: %v", peerCases, err)
 	}
 	var cases []struct {
 		RuleID   string         `json:"rule_id"`
