@@ -184,8 +184,13 @@ func (e *Engine) Swap(rs *RuleSet) {
 		if !ok {
 			st = newRuleState(e.track, &e.events, e.maxKeys)
 		}
+		// Series exist from the start (evictions at 0, the key gauge at
+		// its level), so dashboards and alerts see every rule at once.
 		if e.hooks.Evicted != nil {
 			e.hooks.Evicted(r.ID, 0)
+		}
+		if e.hooks.StateKeys != nil {
+			e.hooks.StateKeys(r.ID, 0)
 		}
 		if r.Absence != nil {
 			next.absences = append(next.absences, len(next.rules))

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/oktadetect/oktadetect/internal/detect"
+	"github.com/oktadetect/oktadetect/internal/meta"
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/plugin"
@@ -114,6 +115,9 @@ cel_detect:
     transactional_id_prefix: %s
 `, brokers, group, group), func(_ context.Context, batch service.MessageBatch) error {
 		for _, m := range batch {
+			if d, _ := m.MetaGet(meta.DetectionDeferred); d == "true" {
+				continue // an absence's alert, not the event written again
+			}
 			body, _ := m.AsBytes()
 			uuid, tags, err := tagsOf(body)
 			if err != nil {
