@@ -8,7 +8,7 @@ import (
 )
 
 // inputMetrics are the okta_* series of the input (their help text is in the
-// prometheus exporter's help table, plugin/metrics/help.go today).
+// prometheus exporter's help table, internal/impl/prometheus/help.go).
 type inputMetrics struct {
 	requests       *service.MetricCounter
 	events         *service.MetricCounter
