@@ -25,7 +25,11 @@ type stdoutRun struct {
 	cmd    *exec.Cmd
 	stderr *testkit.Buffer
 	lines  chan string
-	done   chan struct{}
+	// done is closed once the process has exited and all of its output is
+	// read: stdout scanned, and stderr copied into the buffer (exec copies
+	// it until Wait returns, so stdout's end alone does not mean stderr is
+	// complete).
+	done chan struct{}
 }
 
 func startStdout(t *testing.T, orgURL, stateDir string, extraEnv ...string) *stdoutRun {
@@ -56,11 +60,14 @@ func runStdout(t *testing.T, cmd *exec.Cmd) *stdoutRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go r.scan(out)
+	go func() {
+		r.scan(out)
+		_ = cmd.Wait() // after the last read of stdout, as exec requires
+		close(r.done)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-r.done
-		_ = cmd.Wait()
 		if strings.Contains(r.stderr.String(), token) {
 			t.Errorf("the API token appears in the binary's output")
 		}
@@ -72,7 +79,6 @@ func runStdout(t *testing.T, cmd *exec.Cmd) *stdoutRun {
 }
 
 func (r *stdoutRun) scan(out io.Reader) {
-	defer close(r.done)
 	defer close(r.lines)
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
