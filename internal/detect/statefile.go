@@ -78,12 +78,15 @@ func (f *StateFile) journals() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := func(p string) uint64 {
-		n, _ := strconv.ParseUint(p[strings.LastIndexByte(p, '.')+1:], 10, 64)
-		return n
-	}
-	slices.SortFunc(matches, func(a, b string) int { return cmp.Compare(first(a), first(b)) })
+	slices.SortFunc(matches, func(a, b string) int { return cmp.Compare(journalFirst(a), journalFirst(b)) })
 	return matches, nil
+}
+
+// journalFirst is the sequence number of a journal's first commit, from its
+// name (<path>.journal.<n>).
+func journalFirst(path string) uint64 {
+	n, _ := strconv.ParseUint(path[strings.LastIndexByte(path, '.')+1:], 10, 64)
+	return n
 }
 
 // replay applies the commits after snapSeq, in order.
@@ -168,7 +171,7 @@ func (f *StateFile) dropJournalsUpTo(seq uint64) error {
 		if p == keep {
 			continue
 		}
-		if n, _ := strconv.ParseUint(p[strings.LastIndexByte(p, '.')+1:], 10, 64); n > seq+1 {
+		if journalFirst(p) > seq+1 {
 			continue // a journal started after this snapshot's rotation
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
