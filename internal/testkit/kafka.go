@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 )
 
 // KafkaCluster starts an in-process Kafka of one broker speaking the real
@@ -34,4 +36,23 @@ func KafkaAdmin(t testing.TB, c *kfake.Cluster, fn func(ctx context.Context, adm
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	fn(ctx, kadm.NewClient(cl))
+}
+
+// CommittedRecords returns every record of topic that read_committed
+// consumers can see now. It reads up to each partition's last stable offset,
+// listed first, so the answer is exact at that instant rather than "what
+// arrived within a time window": a window too short under load reads too
+// few, and one long enough to be safe hides nothing more.
+func CommittedRecords(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
+	defer cancel()
+	var out []*kgo.Record
+	err := kafkax.ReadCommitted(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, nil, func(r *kgo.Record) {
+		out = append(out, r)
+	})
+	if err != nil {
+		t.Fatalf("reading the committed records of %s: %v", topic, err)
+	}
+	return out
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -398,7 +397,7 @@ func TestNoDeadLetterRecordFailsInstead(t *testing.T) {
 		k := newProducer(t, c, yaml)
 		b := msgBatch("small", strings.Repeat("x", 5000))
 		b[1].MetaSetMut(meta.KafkaNoDeadLetter, "true")
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 		err := k.WriteBatch(ctx, b)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "max_message_bytes") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -55,8 +56,10 @@ type txnConfig struct {
 	key        *service.InterpolatedString
 	topicReady bool
 
-	mu     sync.Mutex // one transaction at a time
-	fenced bool
+	mu sync.Mutex // one transaction at a time
+	// fenced is set once Kafka says a successor took over; it is atomic so
+	// that it can be read while a write holds mu.
+	fenced atomic.Bool
 }
 
 func parseTxnConfig(conf *service.ParsedConfig, k *kafkaProducer) (*txnConfig, error) {
@@ -249,7 +252,7 @@ func isFenced(err error) bool {
 // already holds this batch's checkpoint, the earlier commit landed, and the
 // new transaction is aborted instead of committing the batch twice.
 func (k *kafkaProducer) tryTxn(ctx context.Context, batch service.MessageBatch, inDoubt *bool, rf *txnRefusals) error {
-	if k.txn.fenced {
+	if k.txn.fenced.Load() {
 		return errFenced
 	}
 	tb, err := k.buildTxnBatch(batch, rf)
@@ -385,7 +388,7 @@ func (k *kafkaProducer) abort(ctx context.Context, cl *kgo.Client) error {
 // whatever the old one left open.
 func (k *kafkaProducer) recover(cl *kgo.Client, err error) error {
 	fenced := func(err error) error {
-		k.txn.fenced = true
+		k.txn.fenced.Store(true)
 		k.log.Errorf("Kafka: %v (%v)", errFenced, err)
 		return fmt.Errorf("%w: %w", errFenced, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 const txnYAML = `
@@ -63,22 +65,14 @@ func getCheckpoint(t *testing.T, cc *kafkaCheckpointCache) string {
 	return string(v)
 }
 
-// readAll reads every committed record of topic (read_committed) until n
-// have arrived, then a little longer to catch extras.
+// readAll waits until n records of topic are committed, then reads every
+// committed record up to the last stable offsets: exactly n, never more.
 func readAll(t *testing.T, c *kfake.Cluster, topic string, n int) []*kgo.Record {
 	t.Helper()
-	recs := consume(t, c, topic, n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	var all []*kgo.Record
-	for ctx.Err() == nil {
-		all = append(all, cl.PollFetches(ctx).Records()...)
-	}
-	if len(all) != len(recs) {
-		t.Fatalf("%s: %d records committed, want %d", topic, len(all), len(recs))
+	consume(t, c, topic, n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	all := testkit.CommittedRecords(t, c.ListenAddrs(), topic)
+	if len(all) != n {
+		t.Fatalf("%s: %d records committed, want %d", topic, len(all), n)
 	}
 	return all
 }
@@ -180,10 +174,16 @@ func TestRestartedProducerFencesPredecessor(t *testing.T) {
 		t.Fatalf("committed %q, want only the new producer's record", recs[0].Value)
 	}
 	// The zombie wakes up and writes its next batch: Kafka tells it it was
-	// fenced, and it stops rather than fence its successor in turn.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	err := old.WriteBatch(ctx, pageBatch(`{"next":"zombie"}`, "z"))
+	// fenced, and it stops rather than fence its successor in turn. Its write
+	// waits (nothing may be acknowledged) until shutdown, then names why.
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- old.WriteBatch(ctx, pageBatch(`{"next":"zombie"}`, "z")) }()
+	testkit.Until(t, "the zombie to learn it was fenced", func() (bool, string) {
+		return old.txn.fenced.Load(), "not fenced yet"
+	})
+	cancel()
+	err := <-result
 	if err == nil {
 		t.Fatal("the fenced output wrote a batch")
 	}

@@ -408,7 +408,7 @@ func TestBadConfigIsAClearError(t *testing.T) {
 		_ = b.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil })
 		s, err := b.Build()
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 			err = s.Run(ctx)
 			cancel()
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim"
+	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
 const (
@@ -450,7 +451,7 @@ okta_system_log:
 			_ = b.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil })
 			var s *service.Stream
 			if s, err = b.Build(); err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 				err = s.Run(ctx)
 				cancel()
 			}
