@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -73,6 +74,54 @@ func TestDistinctRedelivery(t *testing.T) {
 	if d := detOf(process(t, e, spray(2*time.Minute, "3", "c")), "DC"); d == nil || d.Count != 3 {
 		t.Fatalf("%+v", d)
 	}
+}
+
+// A re-delivered tagged event gets its first tag, values included, although
+// a late event has since joined its window, the state went through a
+// snapshot, and expiry has passed the first events its values came from.
+func TestDistinctRedeliveryKeepsFirstValues(t *testing.T) {
+	rs := compileRules(t, distinctRule)
+	e := NewEngine(rs, EngineOptions{TrackChanges: true})
+	process(t, e, spray(0, "1", "a"))
+	process(t, e, spray(time.Minute, "2", "b"))
+	third := spray(2*time.Minute, "3", "c")
+	first := detOf(process(t, e, third), "DC")
+	if first == nil || first.Count != 3 || !slices.Equal(first.Values, []string{"a", "b", "c"}) {
+		t.Fatalf("third user: %+v", first)
+	}
+	if d := detOf(process(t, e, spray(30*time.Second, "4", "d")), "DC"); d == nil || d.Count != 4 {
+		t.Fatalf("late fourth user: %+v", d)
+	}
+	same := func(e *Engine, when string) {
+		t.Helper()
+		d := detOf(process(t, e, third), "DC")
+		if d == nil || d.Count != first.Count || !slices.Equal(d.Values, first.Values) || d.AlertID != first.AlertID {
+			t.Fatalf("%s: re-delivered %+v, first %+v", when, d, first)
+		}
+	}
+	same(e, "after a late event")
+	var snap bytes.Buffer
+	must(t, e.WriteSnapshot(&snap))
+	changes, err := e.takeChanges()
+	must(t, err)
+	entries := map[string][]byte{}
+	for _, c := range changes {
+		entries[string(c.Key)] = c.Value
+	}
+	fromEntries := NewEngine(rs, EngineOptions{})
+	if _, err := fromEntries.restoreEntries(entries); err != nil {
+		t.Fatal(err)
+	}
+	same(fromEntries, "after a restore from changelog entries")
+	restored := NewEngine(rs, EngineOptions{})
+	if _, err := restored.ReadSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	same(restored, "after a snapshot")
+	// The horizon passes "1" (at 0) but not "3": cutoff = horizon - window.
+	process(t, restored, of(DefaultMaxLateness+11*time.Minute, "w", "other", "z", nil))
+	restored.Expire()
+	same(restored, "after expiry passed the first events")
 }
 
 // --- sequences ---------------------------------------------------------------

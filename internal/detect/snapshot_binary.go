@@ -9,7 +9,8 @@ import (
 	"io"
 )
 
-// The compact snapshot (version 3), written as a stream: one shard of one
+// The compact snapshot (version 4; 3 is read too: its entries are of
+// format 1), written as a stream: one shard of one
 // kind is encoded under its lock at a time, never a copy of the whole
 // state.
 //
@@ -23,7 +24,7 @@ import (
 
 const (
 	snapshotMagic         = "OKDS"
-	binarySnapshotVersion = 3
+	binarySnapshotVersion = 4
 	recordRule            = 'R'
 	recordEnd             = 'E'
 	// maxSnapshotString bounds one key or entry read from a snapshot; a
@@ -166,6 +167,8 @@ type snapshotReader struct {
 	r    *bufio.Reader
 	buf  []byte
 	size int64 // the snapshot's size, when known (0: unknown)
+	// format is that of the snapshot's entries (state_codec.go).
+	format byte
 }
 
 func (sr *snapshotReader) uvarint() (uint64, error) {
@@ -226,8 +229,13 @@ func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int,
 	if string(head[:len(snapshotMagic)]) != snapshotMagic {
 		return 0, 0, errors.New("not a state snapshot")
 	}
-	if v := head[len(snapshotMagic)]; v != binarySnapshotVersion {
-		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or JSON 1, 2)", v, binarySnapshotVersion)
+	v := head[len(snapshotMagic)]
+	if v != binarySnapshotVersion && v != 3 {
+		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or 3, or JSON 1, 2)", v, binarySnapshotVersion)
+	}
+	sr.format = entryFormat
+	if v == 3 {
+		sr.format = 1
 	}
 	watermark, err := binary.ReadVarint(br)
 	if err != nil {
@@ -317,7 +325,7 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 		return err
 	}
 	var ent stateEntry
-	if err := decodeEntry(&decoder{b: body}, kind, &ent); err != nil {
+	if err := decodeEntry(&decoder{b: body, format: sr.format}, kind, &ent); err != nil {
 		return fmt.Errorf("state snapshot: entry %q: %w", key, err)
 	}
 	s.restoreEntry(kind, key, &ent)

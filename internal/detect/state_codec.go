@@ -23,7 +23,8 @@ import (
 // errors and allocates at most in proportion to its own size.
 
 // entryFormat starts a compact entry value; JSON entries start with '{'.
-const entryFormat = 1
+// Format 1 (before distinct groups numbered their arrivals) is still read.
+const entryFormat = 2
 
 var errTruncated = errors.New("truncated state entry")
 
@@ -60,6 +61,8 @@ func (e *encoder) deltas(ts []int64) {
 type decoder struct {
 	b   []byte
 	err error
+	// format is the entry format being read (entryFormat, or 1).
+	format byte
 	// alias: strings share b's memory instead of copying it (b is an
 	// immutable string's bytes: a remembered value being looked up).
 	alias bool
@@ -233,8 +236,8 @@ func decodeEntryValue(kind byte, v []byte, ent *stateEntry) error {
 		return json.Unmarshal(v, ent)
 	}
 	d := decoder{b: v}
-	if f := d.byte1(); d.err == nil && f != entryFormat {
-		return fmt.Errorf("state entry format %d, want %d", f, entryFormat)
+	if d.format = d.byte1(); d.err == nil && d.format != entryFormat && d.format != 1 {
+		return fmt.Errorf("state entry format %d, want %d (or 1)", d.format, entryFormat)
 	}
 	ent.Fingerprint = d.str()
 	return decodeEntry(&d, kind, ent)
@@ -271,6 +274,11 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 			}
 		}
 		e.strs(m.Sequence)
+		e.uvarint(m.Seen)
+		if m.Seen != 0 {
+			e.varint(m.At - m.From)
+			e.varint(m.To - m.At)
+		}
 	}
 }
 
@@ -308,10 +316,18 @@ func decodeTags(d *decoder, vals []string) tagMemos {
 		m.Opening = m.At + d.varint()
 		m.Values = tagValues(d, vals)
 		m.Sequence = d.strs()
+		if d.format < 2 {
+			continue
+		}
+		if m.Seen = d.uvarint(); m.Seen != 0 {
+			m.From = m.At - d.varint()
+			m.To = m.At + d.varint()
+		}
 	}
 	if d.err != nil {
 		return nil
 	}
+	sortTags(tags) // format 1 kept them in arrival order; garbled ones any
 	return tags
 }
 
@@ -324,6 +340,11 @@ func encodeCount(e *encoder, k *countKey) {
 		e.u64(id)
 	}
 	e.strs(k.Vals)
+	e.uvarint(k.Arrivals)
+	e.uvarint(uint64(len(k.Arrived)))
+	for _, a := range k.Arrived {
+		e.uvarint(k.Arrivals - a) // recent arrivals take a byte
+	}
 	encodeTags(e, k.Tags, k.Vals)
 }
 
@@ -336,6 +357,19 @@ func decodeCount(d *decoder) *countKey {
 		}
 	}
 	k.Vals = d.strs()
+	if d.format >= 2 {
+		k.Arrivals = d.uvarint()
+		if n := d.count(1); n > 0 {
+			k.Arrived = make([]uint64, n)
+			for i := range k.Arrived {
+				if back := d.uvarint(); back < k.Arrivals {
+					k.Arrived[i] = k.Arrivals - back
+				} else {
+					d.fail(errors.New("arrival number out of range"))
+				}
+			}
+		}
+	}
 	k.Tags = decodeTags(d, k.Vals)
 	return k
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -196,5 +199,37 @@ func TestRestoreAllocation(t *testing.T) {
 	// encoding (JSON snapshots allocated 5–16× theirs).
 	if ratio > 5 {
 		t.Fatalf("restore allocated %.2f× the snapshot's size", ratio)
+	}
+}
+
+// State written before distinct groups numbered their arrivals (snapshot
+// version 3, entry format 1) is read: its memos keep their listed values,
+// and new events are counted and named on top.
+func TestDistinctStateOfFormat1(t *testing.T) {
+	rs := compileRules(t, distinctRule)
+	snap, err := os.ReadFile(filepath.Join("testdata", "state-format1", "distinct.snapshot"))
+	must(t, err)
+	entry, err := os.ReadFile(filepath.Join("testdata", "state-format1", "distinct.entry"))
+	must(t, err)
+	fromSnap := NewEngine(rs, EngineOptions{})
+	if n, err := fromSnap.ReadSnapshot(bytes.NewReader(snap)); n != 1 || err != nil {
+		t.Fatalf("snapshot: restored %d rules, err %v", n, err)
+	}
+	fromEntry := NewEngine(rs, EngineOptions{})
+	if stale, err := fromEntry.restoreEntries(map[string][]byte{"t\x00DC\x00203.0.113.9": entry}); err != nil || len(stale) != 0 {
+		t.Fatalf("entry: stale %v, err %v", stale, err)
+	}
+	for name, e := range map[string]*Engine{"snapshot": fromSnap, "entry": fromEntry} {
+		if d := detOf(process(t, e, spray(2*time.Minute, "3", "c")), "DC"); d == nil || d.Count != 3 || !slices.Equal(d.Values, []string{"a", "b", "c"}) {
+			t.Errorf("%s: re-delivered third failure: %+v, want its first tag (3: a b c)", name, d)
+		}
+		fifth := spray(3*time.Minute, "5", "e")
+		d := detOf(process(t, e, fifth), "DC")
+		if d == nil || d.Count != 5 || !slices.Equal(d.Values, []string{"a", "b", "c", "d", "e"}) {
+			t.Fatalf("%s: a new user on restored state: %+v", name, d)
+		}
+		if again := detOf(process(t, e, fifth), "DC"); again == nil || !slices.Equal(again.Values, d.Values) {
+			t.Errorf("%s: re-delivered new event: %+v, first %+v", name, again, d)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"sort"
@@ -14,17 +15,29 @@ type thresholdShard = keyShard[countKey, *countKey]
 
 // countKey is one threshold group: the times of its matching events in
 // order, with each event's identity (uuid hash, 0: none) and, for distinct
-// counts, its value; and the first tags of its tagged events, so that a
-// re-delivered event is tagged as it was the first time.
+// counts, its value and arrival number; and the first tags of its tagged
+// events, so that a re-delivered event is tagged as it was the first time.
 type countKey struct {
 	keyMeta
 	At   []int64  `json:"t"`
 	IDs  []uint64 `json:"i,omitempty"`
 	Vals []string `json:"x,omitempty"`
-	Tags tagMemos `json:"m,omitempty"`
+	// Arrived numbers a distinct group's events in arrival order (from 1;
+	// 0: restored from before numbers were kept), and Arrivals counts them:
+	// a memo names the events its values came from by time range and
+	// arrival, instead of holding a copy of up to maxListedValues values.
+	Arrived  []uint64 `json:"a,omitempty"`
+	Arrivals uint64   `json:"n,omitempty"`
+	Tags     tagMemos `json:"m,omitempty"`
+	// tail counts the values of a large distinct group's latest window
+	// (state_distinct.go); derived, never stored.
+	tail *distinctTail
 }
 
 // tagMemo is how an event with a uuid (its hash, id) was first tagged.
+// A distinct count's values are either listed (Values) or, since arrival
+// numbers are kept, named: those of the group's events with times in
+// [From, To] that arrived up to Seen.
 type tagMemo struct {
 	id       uint64
 	At       int64    `json:"at"`
@@ -32,6 +45,9 @@ type tagMemo struct {
 	Opening  int64    `json:"o"`
 	Values   []string `json:"x,omitempty"`
 	Sequence []string `json:"s,omitempty"`
+	From     int64    `json:"f,omitempty"`
+	To       int64    `json:"u,omitempty"`
+	Seen     uint64   `json:"a,omitempty"`
 }
 
 // evidence is what a stateful rule found for the event it tags: the
@@ -51,19 +67,41 @@ func (m *tagMemo) evidence() *evidence {
 	return &evidence{count: m.Count, opening: m.Opening, values: m.Values, sequence: m.Sequence}
 }
 
-// tagMemos are the first tags of a key's tagged events: a slice, as most
-// keys hold one or two (a map costs hundreds of bytes per key), looked up
-// only when an event is re-delivered.
+// tagMemos are the first tags of a key's tagged events, sorted by time and
+// identity: a slice, as most keys hold one or two (a map costs hundreds of
+// bytes per key), and a group under attack holds thousands, found by
+// binary search.
 type tagMemos []tagMemo
 
-// get returns the memo of id, or nil.
-func (t tagMemos) get(id uint64) *tagMemo {
-	for i := range t {
-		if t[i].id == id {
-			return &t[i]
+// find returns where the memo of the event (at, id) is or would go.
+func (t tagMemos) find(at int64, id uint64) (int, bool) {
+	return slices.BinarySearchFunc(t, tagMemo{At: at, id: id}, func(a, b tagMemo) int {
+		if c := cmp.Compare(a.At, b.At); c != 0 {
+			return c
 		}
+		return cmp.Compare(a.id, b.id)
+	})
+}
+
+// get returns the memo of the event (at, id), or nil.
+func (t tagMemos) get(at int64, id uint64) *tagMemo {
+	if i, ok := t.find(at, id); ok {
+		return &t[i]
 	}
 	return nil
+}
+
+// sortTags orders memos read from storage that did not keep them sorted.
+func sortTags(t tagMemos) {
+	order := func(a, b tagMemo) int {
+		if c := cmp.Compare(a.At, b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	}
+	if !slices.IsSortedFunc(t, order) {
+		slices.SortFunc(t, order)
+	}
 }
 
 // dropFunc removes the memos drop says to.
@@ -97,21 +135,30 @@ func (t *tagMemos) UnmarshalJSON(b []byte) error {
 			*t = append(*t, *x)
 		}
 	}
+	sortTags(*t)
 	return nil
 }
 
 // withTag records how the event (at, id) was tagged, unless it has no
 // uuid (id 0) or was not tagged.
 func withTag(tags tagMemos, id uint64, at int64, ev *evidence) tagMemos {
+	tags, _ = withTagMemo(tags, id, at, ev)
+	return tags
+}
+
+// withTagMemo is withTag that also returns the memo (nil: none kept).
+func withTagMemo(tags tagMemos, id uint64, at int64, ev *evidence) (tagMemos, *tagMemo) {
 	if id == 0 || ev == nil {
-		return tags
+		return tags, nil
 	}
 	m := tagMemo{id: id, At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
-	if old := tags.get(id); old != nil {
-		*old = m
-		return tags
+	i, found := tags.find(at, id)
+	if found {
+		tags[i] = m
+	} else {
+		tags = slices.Insert(tags, i, m)
 	}
-	return append(tags, m)
+	return tags, &tags[i]
 }
 
 // countObservation is one matching event of a threshold rule.
@@ -138,7 +185,7 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	defer sh.mu.Unlock()
 	k := sh.get(group, func(name string) *countKey { return &countKey{keyMeta: keyMeta{name: name}} })
 	if o.id != 0 && k.holds(o.at, o.id) {
-		return k.Tags.get(o.id).evidence()
+		return k.memoEvidence(k.Tags.get(o.at, o.id))
 	}
 	k.insert(o)
 	sh.dirty.mark(k.name)
@@ -152,10 +199,34 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 		return nil
 	}
 	ev := &evidence{count: n, opening: bucketStart(k.At[from], lim.period)}
-	if o.distinct {
-		ev.values = k.values(from, to)
+	if !o.distinct {
+		k.Tags = withTag(k.Tags, o.id, o.at, ev)
+		return ev
 	}
-	k.Tags = withTag(k.Tags, o.id, o.at, ev)
+	ev.values = k.values(from, to)
+	if o.id != 0 {
+		// Named by time range and arrival, not listed.
+		var m *tagMemo
+		k.Tags, m = withTagMemo(k.Tags, o.id, o.at, &evidence{count: n, opening: ev.opening})
+		m.From, m.To, m.Seen = k.At[from], k.At[to], k.Arrivals
+	}
+	return ev
+}
+
+// memoEvidence is the evidence m recorded, its values listed again from
+// the events it names.
+func (k *countKey) memoEvidence(m *tagMemo) *evidence {
+	ev := m.evidence()
+	if ev == nil || m.Seen == 0 {
+		return ev
+	}
+	var top smallestValues
+	for i := sort.Search(len(k.At), func(i int) bool { return k.At[i] >= m.From }); i < len(k.At) && k.At[i] <= m.To; i++ {
+		if k.Arrived[i] <= m.Seen {
+			top.add(k.Vals[i])
+		}
+	}
+	ev.values = top.list()
 	return ev
 }
 
@@ -176,17 +247,29 @@ func (k *countKey) insert(o countObservation) {
 	k.IDs = slices.Insert(k.IDs, i, o.id)
 	if o.distinct {
 		k.Vals = slices.Insert(k.Vals, i, o.value)
+		k.Arrivals++
+		k.Arrived = slices.Insert(k.Arrived, i, k.Arrivals)
+		k.tail.inserted(k, i)
 	}
 }
 
-// normalize gives restored groups (written before ids or values were kept)
-// their parallel lists.
+// normalize gives restored groups (written before ids, values or arrival
+// numbers were kept) their parallel lists.
 func (k *countKey) normalize(distinct bool) {
 	if len(k.IDs) != len(k.At) {
 		k.IDs = make([]uint64, len(k.At), cap(k.At))
 	}
 	if distinct && len(k.Vals) != len(k.At) {
 		k.Vals = make([]string, len(k.At), cap(k.At))
+	}
+	if distinct && len(k.Arrived) != len(k.At) {
+		// All arrived before anything that comes now, in some order: number
+		// them in time order.
+		k.Arrived = make([]uint64, len(k.At), cap(k.At))
+		for i := range k.Arrived {
+			k.Arrived[i] = uint64(i + 1)
+		}
+		k.Arrivals = max(k.Arrivals, uint64(len(k.At)))
 	}
 }
 
@@ -209,49 +292,26 @@ func maxWindowCount(times []int64, t, window int64) (best, from, to int) {
 	return best, from, to
 }
 
-// maxDistinct is maxWindowCount counting distinct values.
-func (k *countKey) maxDistinct(t, window int64) (best, from, to int) {
-	times := k.At
-	first := sort.Search(len(times), func(i int) bool { return times[i] >= t })
-	left := sort.Search(len(times), func(i int) bool { return times[i] > t-window })
-	counts := map[string]int{}
-	next := left // counts holds the values of [left, next)
-	for j := first; j < len(times) && times[j] < t+window; j++ {
-		for ; next <= j; next++ {
-			counts[k.Vals[next]]++
-		}
-		for times[left] <= times[j]-window {
-			if counts[k.Vals[left]]--; counts[k.Vals[left]] == 0 {
-				delete(counts, k.Vals[left])
-			}
-			left++
-		}
-		if len(counts) > best {
-			best, from, to = len(counts), left, j
+// dropUpTo removes the tags of events at or before cutoff, and the events
+// at or before cutoff that no tag left names; it reports whether the group
+// is left empty.
+func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
+	before := len(k.Tags)
+	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= cutoff })
+	changed = len(k.Tags) != before
+	for _, m := range k.Tags {
+		if m.Seen != 0 && m.From <= cutoff {
+			cutoff = m.From - 1
 		}
 	}
-	return best, from, to
-}
-
-// values lists the distinct values of [from, to], sorted, at most
-// maxListedValues.
-func (k *countKey) values(from, to int) []string {
-	vs := slices.Clone(k.Vals[from : to+1])
-	slices.Sort(vs)
-	vs = slices.Compact(vs)
-	return vs[:min(len(vs), maxListedValues):min(len(vs), maxListedValues)]
-}
-
-// dropUpTo removes the events at or before cutoff (and their tags); it
-// reports whether the group is left empty.
-func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
 	i := sort.Search(len(k.At), func(i int) bool { return k.At[i] > cutoff })
 	if i == 0 {
-		return false, false
+		return changed, false
 	}
-	if i == len(k.At) {
+	if i == len(k.At) && len(k.Tags) == 0 {
 		return true, true
 	}
+	k.tail = nil // its indices shift
 	k.At = slices.Clone(k.At[i:])
 	if len(k.IDs) > i {
 		k.IDs = slices.Clone(k.IDs[i:])
@@ -259,12 +319,17 @@ func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
 	if len(k.Vals) > i {
 		k.Vals = slices.Clone(k.Vals[i:])
 	}
-	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= cutoff })
+	if len(k.Arrived) > i {
+		k.Arrived = slices.Clone(k.Arrived[i:])
+	}
 	return true, false
 }
 
 func (k *countKey) clone() *countKey {
-	return &countKey{keyMeta: k.keyMeta, At: slices.Clone(k.At), IDs: slices.Clone(k.IDs), Vals: slices.Clone(k.Vals), Tags: slices.Clone(k.Tags)}
+	c := *k
+	c.At, c.IDs, c.Vals, c.Arrived, c.Tags = slices.Clone(k.At), slices.Clone(k.IDs), slices.Clone(k.Vals), slices.Clone(k.Arrived), slices.Clone(k.Tags)
+	c.tail = nil
+	return &c
 }
 
 func expireThreshold(sh *thresholdShard, cutoff int64) {

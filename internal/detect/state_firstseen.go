@@ -54,7 +54,7 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 	})
 	if id != 0 {
 		if slices.Contains(k.Recent, idAt{At: at, ID: id}) {
-			return k.Tags.get(id).evidence()
+			return k.Tags.get(at, id).evidence()
 		}
 		k.Recent = append(k.Recent, idAt{At: at, ID: id})
 	}

@@ -54,7 +54,7 @@ func (s *ruleState) observeSequence(key string, o seqObservation, lim seqLimits)
 	k := sh.get(key, func(name string) *seqKey { return &seqKey{keyMeta: keyMeta{name: name}} })
 	k.normalize(len(lim.counts))
 	if o.ev.ID != 0 && k.holds(o) {
-		return k.Tags.get(o.ev.ID).evidence()
+		return k.Tags.get(o.ev.At, o.ev.ID).evidence()
 	}
 	sh.dirty.mark(k.name)
 	for i := range k.Steps {
