@@ -166,6 +166,9 @@ func checkConfig(path string, conf []byte, shared map[string]bool) []lintProblem
 	}
 	addCacheLabels(caches, conf)
 	var problems []lintProblem
+	var root any
+	_ = yaml.Unmarshal(conf, &root)
+	threadsProblem := stateTopicThreadsProblem(root)
 	walker := mainSchema().NewStreamConfigWalker()
 	_ = walker.WalkComponentsYAML(conf, func(w *service.WalkedComponent) error {
 		var msg string
@@ -173,7 +176,9 @@ func checkConfig(path string, conf []byte, shared map[string]bool) []lintProblem
 		case w.ComponentType == "input" && w.Name == "okta_system_log":
 			msg = checkOktaInput(w, caches)
 		case w.ComponentType == "processor" && w.Name == "cel_detect":
-			msg = checkCELDetect(w)
+			if msg = checkCELDetect(w); msg == "" && threadsProblem != "" && hasStateTopic(mustAny(w)) {
+				msg = threadsProblem
+			}
 		}
 		if msg != "" {
 			problems = append(problems, lintProblem{path: path, line: w.LineStart, msg: msg})
@@ -181,6 +186,12 @@ func checkConfig(path string, conf []byte, shared map[string]bool) []lintProblem
 		return nil
 	}) // a config that does not parse has been reported by Benthos' lint
 	return problems
+}
+
+// mustAny is a walked component's config, decoded (nil if it does not).
+func mustAny(w *service.WalkedComponent) any {
+	v, _ := w.ConfigAny()
+	return v
 }
 
 // componentConfig parses a walked component's fields with its spec.

@@ -99,3 +99,40 @@ func TestLintPassesDeclaredResourcesAndShippedConfigs(t *testing.T) {
 		t.Errorf("lint ./config/...: exit %d:\n%s", code, out)
 	}
 }
+
+// A cel_detect keeping state in a state_topic without pipeline.threads: 1
+// is refused by lint and at start, naming the fix; with threads: 1, or with
+// state kept elsewhere, it is not.
+func TestStateTopicNeedsOnePipelineThread(t *testing.T) {
+	dir := t.TempDir()
+	conf := func(threads, state string) string {
+		return "input:\n  stdin: {}\npipeline:\n" + threads + "  processors:\n    - switch:\n        - processors:\n            - cel_detect:\n" + state + "output:\n  drop: {}\n"
+	}
+	topic := "                state_topic:\n                  seed_brokers: [127.0.0.1:1]\n"
+	cases := []struct{ name, conf, want string }{
+		{"threads unset", conf("", topic), "which means one per CPU)"},
+		{"threads 4", conf("  threads: 4\n", topic), "(it is 4)"},
+		{"threads -1", conf("  threads: -1\n", topic), "(it is -1, which means one per CPU)"},
+		{"threads 1", conf("  threads: 1\n", topic), ""},
+		{"state in a file", conf("  threads: 4\n", "                state_file: "+filepath.Join(dir, "state.json")+"\n"), ""},
+	}
+	const fix = "cel_detect with state_topic needs pipeline.threads: 1"
+	for _, c := range cases {
+		path := writeFile(t, dir, strings.ReplaceAll(c.name, " ", "_")+".yaml", c.conf)
+		out, code := run(t, dir, "lint", path)
+		if c.want == "" {
+			if code != 0 {
+				t.Errorf("%s: lint exit %d:\n%s", c.name, code, out)
+			}
+			continue
+		}
+		if code != 1 || !strings.Contains(out, fix) || !strings.Contains(out, c.want) {
+			t.Errorf("%s: lint exit %d, want 1 and %q:\n%s", c.name, code, c.want, out)
+		}
+		// At start: refused before anything connects (the broker is unreachable).
+		out, code = run(t, dir, "-c", path)
+		if code != 1 || !strings.Contains(out, fix) || !strings.Contains(out, c.want) {
+			t.Errorf("%s: run exit %d, want 1 and %q:\n%s", c.name, code, c.want, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -40,7 +41,14 @@ func cliOptions() []service.CLIOptFunc {
 		service.CLIOptSetDocumentationURL(docsURL),
 		service.CLIOptSetVersion(ver, built),
 		service.CLIOptSetMainSchemaFrom(mainSchema),
-		service.CLIOptOnConfigParse(func(*service.ParsedConfig) error { return ensureStateDir() }),
+		service.CLIOptOnConfigParse(func(pc *service.ParsedConfig) error {
+			if root, err := pc.FieldAny(); err == nil {
+				if problem := stateTopicThreadsProblem(root); problem != "" {
+					return errors.New(problem)
+				}
+			}
+			return ensureStateDir()
+		}),
 		service.CLIOptAddCommand(rulesCommand()),
 		service.CLIOptAddCommand(simCommand()),
 		service.CLIOptAddCommand(demoCommand()),

@@ -146,7 +146,7 @@ Batches are evaluated one at a time, and the output must commit them in the orde
 				Description("Keep state per Kafka source partition in a compacted changelog topic, so it follows partitions between detection workers (see Partitioned state). Events must come from `kafka_consumer`. Exclusive with `state_file` and `state_topic`.").
 				Optional(),
 			service.NewObjectField(fieldStateTopic, stateTopicFields()...).
-				Description("Keep state in a compacted Kafka topic written in the same transaction as the batch that changed it (see State committed with the output). Needs `kafka_producer` with a `transactional_id` writing every message of the batch to the topic and key in its `kafka_topic` and `kafka_key` metadata, and `pipeline.threads: 1`. Exclusive with `state_file` and `changelog`.").
+				Description("Keep state in a compacted Kafka topic written in the same transaction as the batch that changed it (see State committed with the output). Needs `kafka_producer` with a `transactional_id` writing every message of the batch to the topic and key in its `kafka_topic` and `kafka_key` metadata, and `pipeline.threads: 1` (`oktadetect lint` and the start refuse a config without it: Benthos' default is one thread per CPU). Exclusive with `state_file` and `changelog`.").
 				Optional(),
 		).
 		Example("Detect with the built-in rules", "Tags Okta System Log events with the embedded rule pack and keeps state across restarts.", `
