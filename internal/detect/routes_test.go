@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
+	"github.com/oktadetect/oktadetect/internal/testkit"
 	"github.com/oktadetect/oktadetect/rules"
 )
 
@@ -76,7 +77,7 @@ func TestRoutesGiveTheTagsOfOneEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := corpus.SpreadEvents(20000)
+	evs := corpus.SpreadEvents(testkit.Scaled(20000, 4))
 	const partitions = 12
 
 	one, global := NewEngine(rs, EngineOptions{}), tagSet{}

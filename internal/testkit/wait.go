@@ -37,3 +37,14 @@ func Until(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	WaitFor(t, Patience, what, cond)
 }
+
+// Scaled is n, or n/div under the race detector: for tests that run on one
+// goroutine over a large input, which the race pass slows tenfold and has
+// nothing to find in beyond a smaller input. The full size runs in the
+// pass without it.
+func Scaled(n, div int) int {
+	if Race {
+		return max(1, n/div)
+	}
+	return n
+}

@@ -213,7 +213,7 @@ func TestStateTopicConfigErrors(t *testing.T) {
 func TestStateTopicRestoreAllocations(t *testing.T) {
 	c := testkit.KafkaCluster(t)
 	writer := newTestProcessor(t, stateTopicConf(c))
-	const users = 10_000
+	users := testkit.Scaled(10_000, 5)
 	for from := 0; from < users; from += 500 {
 		batch := make([][]byte, 0, 500)
 		for i := from; i < from+500; i++ {
@@ -262,7 +262,12 @@ func TestStateTopicRestoreAllocations(t *testing.T) {
 	n, size := rs.Read()
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("restored %d records, %d bytes; allocated %d bytes (%.2f×)", n, size, alloc, float64(alloc)/float64(size))
-	if n < users || float64(alloc) > 6*float64(size) {
+	if n < users {
+		t.Errorf("restored %d records, want at least %d", n, users)
+	}
+	// The race detector's runtime allocates for itself; the bound is
+	// checked, on the full size, in the pass without it.
+	if !testkit.Race && float64(alloc) > 6*float64(size) {
 		t.Errorf("restoring %d records of %d bytes allocated %d bytes, want at most 6× what was read", n, size, alloc)
 	}
 }

@@ -203,7 +203,8 @@ func assertExactlyOnce(t *testing.T, c *collector, want []string) {
 // tick is an hour away.
 func TestBacklogArrivesExactlyOnceInPersistenceOrder(t *testing.T) {
 	org := newSimOrg(t, oktasim.Options{RateLimit: 1000})
-	want := org.backlog(20_500)
+	fullPages := testkit.Scaled(20, 4)
+	want := org.backlog(fullPages*1000 + 500)
 	c := &collector{}
 	conf := strings.Replace(inputConf(org, "  limit: 1000\n  rate_limit_share: 1"), "poll_interval: 200ms", "poll_interval: 1h", 1)
 	startPipeline(t, conf, "", c)
@@ -220,8 +221,8 @@ func TestBacklogArrivesExactlyOnceInPersistenceOrder(t *testing.T) {
 	if md["okta_uuid"] != want[0] || md["okta_org"] != strings.TrimPrefix(org.srv.URL, "http://") || md["okta_event_type"] == "" || md["okta_published"] == "" {
 		t.Fatalf("metadata %v", md)
 	}
-	if reqs := len(org.sim.Requests()); reqs != 21 {
-		t.Fatalf("%d requests for 20 full pages and a short one, want 21", reqs)
+	if reqs := len(org.sim.Requests()); reqs != fullPages+1 {
+		t.Fatalf("%d requests for %d full pages and a short one, want %d", reqs, fullPages, fullPages+1)
 	}
 }
 
