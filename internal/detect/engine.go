@@ -18,8 +18,12 @@ import (
 // arrive and still find the state it needs.
 const DefaultMaxLateness = time.Hour
 
-// sweepEvery is how many events pass between expiry sweeps.
-const sweepEvery = 4096
+// expireStep is how far event time moves between expiry sweeps. Sweeps
+// follow the watermark, never event counts or clocks, so that the state an
+// event meets — and so its tags, even for an event later than MaxLateness —
+// depends only on the events before it: an engine restored after a crash
+// sweeps where an uninterrupted one did.
+const expireStep = int64(5 * time.Minute)
 
 // Detection is one matched rule on one event, as written into the event's
 // top-level "detections" array.
@@ -381,12 +385,23 @@ func publishedTime(obj *jsonObject) (int64, error) {
 // clock, a corrupt record) must not free everyone's state. Evaluation still
 // uses the event's own time.
 func (e *Engine) advance(ev *event) {
-	if ev.timeErr == nil {
-		e.setWatermark(min(ev.at, e.now().UnixNano()+e.maxLateness))
+	e.events.Add(1) // the clock of key recency (state_bound.go)
+	if ev.timeErr != nil {
+		return
 	}
-	if e.events.Add(1)%sweepEvery == 0 {
+	if from, to, moved := e.setWatermark(min(ev.at, e.now().UnixNano()+e.maxLateness)); moved && from != minTime && stepOf(from) != stepOf(to) {
 		e.Expire()
 	}
+}
+
+// stepOf is the expiry step a time falls in (floored, for times before
+// 1970 too).
+func stepOf(t int64) int64 {
+	q := t / expireStep
+	if t%expireStep < 0 {
+		q--
+	}
+	return q
 }
 
 // Expire frees state that no event within MaxLateness of the newest event

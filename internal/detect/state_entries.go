@@ -308,12 +308,16 @@ func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T) {
 	sh.mu.Unlock()
 }
 
-// setWatermark moves the watermark forward to w (a restored partition's).
-func (e *Engine) setWatermark(w int64) {
+// setWatermark moves the watermark forward to w (an event's, or a restored
+// partition's), and returns where it was and is, and whether it moved.
+func (e *Engine) setWatermark(w int64) (from, to int64, moved bool) {
 	for {
 		cur := e.watermark.Load()
-		if w <= cur || e.watermark.CompareAndSwap(cur, w) {
-			return
+		if w <= cur {
+			return cur, cur, false
+		}
+		if e.watermark.CompareAndSwap(cur, w) {
+			return cur, w, true
 		}
 	}
 }

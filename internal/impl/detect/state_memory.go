@@ -135,8 +135,9 @@ func (d *snapshotDetector) processBatch(ctx context.Context, batch service.Messa
 }
 
 func (d *snapshotDetector) run(ctx context.Context) {
+	// No expiry here: the engine sweeps as event time moves, so that
+	// state, and the tags it gives, never depend on when a timer fired.
 	every(ctx, d.every, func() {
-		d.engine.Expire()
 		if err := d.file.Snapshot(); err != nil {
 			d.log.Errorf("cel_detect: %v", err)
 		}
