@@ -29,18 +29,52 @@ const maxJournalRecord = 1 << 30
 type journal struct {
 	f *os.File
 	w *bufio.Writer
+	// size is the length of the whole commits written; torn is set when an
+	// append failed part way, and the file is cut back to size before the
+	// next one (a commit after torn bytes would never be read back).
+	size int64
+	torn bool
 }
 
+// createJournal starts the journal at path, the one of the commit after the
+// last replayed: whatever a file there holds is a commit a crash tore (a
+// whole one would have been replayed), so it is truncated, not appended to.
 func createJournal(path string) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening state journal: %w", err)
 	}
 	return &journal{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
+// repair cuts a torn commit off.
+func (j *journal) repair() error {
+	if err := j.f.Truncate(j.size); err != nil {
+		return fmt.Errorf("cutting a torn commit off the state journal: %w", err)
+	}
+	if _, err := j.f.Seek(j.size, io.SeekStart); err != nil {
+		return fmt.Errorf("cutting a torn commit off the state journal: %w", err)
+	}
+	j.w.Reset(j.f)
+	j.torn = false
+	return nil
+}
+
 // append writes one commit and syncs it to disk.
 func (j *journal) append(seq uint64, watermark int64, changes []Change) error {
+	if j.torn {
+		if err := j.repair(); err != nil {
+			return err
+		}
+	}
+	if err := j.write(seq, watermark, changes); err != nil {
+		j.torn = true
+		return err
+	}
+	return nil
+}
+
+func (j *journal) write(seq uint64, watermark int64, changes []Change) error {
 	payload := encodeChanges(changes)
 	var h [journalHeader]byte
 	binary.LittleEndian.PutUint64(h[0:], seq)
@@ -59,6 +93,7 @@ func (j *journal) append(seq uint64, watermark int64, changes []Change) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("syncing state journal: %w", err)
 	}
+	j.size += journalHeader + int64(len(payload))
 	return nil
 }
 

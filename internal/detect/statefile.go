@@ -34,6 +34,9 @@ type StateFile struct {
 	mu  sync.Mutex // commits and journal rotation
 	seq uint64     // the last commit
 	cur *journal
+	// unwritten are changes taken for a commit that failed: the next commit
+	// writes them first (a key's later value after its earlier one).
+	unwritten []Change
 }
 
 // OpenStateFile restores the engine's state from path and its journals,
@@ -128,11 +131,20 @@ func (f *StateFile) Commit() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	changes, err := f.engine.takeChanges()
-	if err != nil || len(changes) == 0 {
+	if err != nil {
+		return err
+	}
+	changes = append(f.unwritten, changes...)
+	f.unwritten = nil
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := f.cur.append(f.seq+1, f.engine.watermark.Load(), changes); err != nil {
+		f.unwritten = changes
 		return err
 	}
 	f.seq++
-	return f.cur.append(f.seq, f.engine.watermark.Load(), changes)
+	return nil
 }
 
 // Snapshot writes the whole state and drops the journals it covers. Batches

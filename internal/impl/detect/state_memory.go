@@ -127,11 +127,39 @@ func (d *snapshotDetector) processBatch(ctx context.Context, batch service.Messa
 	if err != nil {
 		return nil, err
 	}
-	if err := d.file.Commit(); err != nil {
-		// Not passed on: the batch is retried, and its events count once.
-		return nil, fmt.Errorf("journaling detection state to %s: %w", d.path, err)
+	if err := d.commit(ctx); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// commit journals the batch's state changes before the batch moves on,
+// retrying until it succeeds: a batch that left with its state unwritten
+// would be detected once and forgotten by a restart. (A processor's error
+// does not hold a batch back in Benthos: its messages go on, marked.) Only
+// a forced shutdown ends the wait; the journal keeps the changes for the
+// next commit either way.
+func (d *snapshotDetector) commit(ctx context.Context) error {
+	delay, lastLogged := 100*time.Millisecond, time.Time{}
+	for attempt := 1; ; attempt++ {
+		err := d.file.Commit()
+		if err == nil {
+			if attempt > 1 {
+				d.log.Infof("cel_detect: journaled detection state to %s after %d attempts", d.path, attempt)
+			}
+			return nil
+		}
+		if time.Since(lastLogged) >= 10*time.Second {
+			d.log.Errorf("cel_detect: journaling detection state to %s failed (attempt %d; the pipeline waits, nothing is lost; free the disk or fix the directory's permissions): %v", d.path, attempt, err)
+			lastLogged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("journaling detection state to %s: %w", d.path, err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
 }
 
 func (d *snapshotDetector) run(ctx context.Context) {
