@@ -309,6 +309,26 @@ event.kind == 'login'
 	}
 }
 
+// A key that learned stays learned through a quiet spell longer than its
+// history: its next value is new (as Elastic's new terms would say), not
+// the start of another learning period.
+func TestFirstSeenLearnedKeyOutlastsQuietSpell(t *testing.T) {
+	const rule = `// id: FL
+// first_seen: {key: event.user, value: event.device, history: 24h, learn: 1h}
+event.kind == 'login'
+`
+	e, _ := newTestEngine(t, rule)
+	process(t, e, loginOn(0, "1", "mac"))
+	// Three quiet days for ann; other events move event time, and the
+	// state is swept as it moves.
+	for h := 1; h <= 72; h++ {
+		process(t, e, of(time.Duration(h)*time.Hour, "tick"+itoa(h), "other", "bob", nil))
+	}
+	if d := detOf(process(t, e, loginOn(73*time.Hour, "2", "pc")), "FL"); d == nil {
+		t.Fatal("a new device after a quiet spell was taken for learning")
+	}
+}
+
 func TestFirstSeenRedeliveryAndOrgs(t *testing.T) {
 	e, _ := newTestEngine(t, firstSeenRule)
 	first := detOf(processIn(t, e, "a", loginOn(0, "1", "mac")), "FS")

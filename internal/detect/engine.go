@@ -431,6 +431,7 @@ func (r *compiledRule) retention() retention {
 	}
 	if r.FirstSeen != nil {
 		keep.history = int64(r.FirstSeen.History)
+		keep.learns = r.FirstSeen.Learn > 0
 	}
 	return keep
 }

@@ -233,6 +233,7 @@ type retention struct {
 	window, period, ttl int64
 	within              int64 // sequence.within
 	history             int64 // first_seen.history
+	learns              bool  // first_seen.learn is set
 }
 
 // expire frees entries no event at or after horizon can still need:
@@ -245,7 +246,7 @@ func (s *ruleState) expire(horizon int64, keep retention) {
 		expireDedup(&s.dedup[i], horizon-keep.period)
 		expirePrevious(&s.previous[i], horizon-keep.ttl)
 		expireSequences(&s.sequence[i], horizon, keep.within)
-		expireFirstSeen(&s.firstSeen[i], horizon, keep.history)
+		expireFirstSeen(&s.firstSeen[i], horizon, keep.history, keep.learns)
 		expireAbsences(&s.absence.shards[i], horizon)
 	}
 }

@@ -140,8 +140,10 @@ func thin(times []int64, span int64) []int64 {
 
 // dropOld removes sightings before cutoff (no event at or after the horizon
 // asks about them), and identities, pending values and tags of events
-// before the horizon.
-func (k *firstKey) dropOld(horizon, cutoff int64) (changed, empty bool) {
+// before the horizon. A key left without sightings is emptied, unless its
+// rule learns: then when it was first seen still decides whether its next
+// value is new, however long it was quiet.
+func (k *firstKey) dropOld(horizon, cutoff int64, learns bool) (changed, empty bool) {
 	k.Values = slices.DeleteFunc(k.Values, func(sv seenValue) bool {
 		n := sort.Search(len(sv.Times), func(i int) bool { return sv.Times[i] >= cutoff })
 		changed = changed || n > 0
@@ -158,7 +160,7 @@ func (k *firstKey) dropOld(horizon, cutoff int64) (changed, empty bool) {
 	k.Pending = slices.DeleteFunc(k.Pending, func(p pendingFirst) bool { return p.At < horizon })
 	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At < horizon })
 	changed = changed || len(k.Recent)+len(k.Pending)+len(k.Tags) != before
-	return changed, len(k.Values) == 0
+	return changed, len(k.Values) == 0 && !learns && len(k.Pending) == 0
 }
 
 func (k *firstKey) clone() *firstKey {
@@ -170,8 +172,8 @@ func (k *firstKey) clone() *firstKey {
 	return c
 }
 
-func expireFirstSeen(sh *firstSeenShard, horizon, history int64) {
-	sh.expire(func(k *firstKey) (bool, bool) { return k.dropOld(horizon, horizon-history) })
+func expireFirstSeen(sh *firstSeenShard, horizon, history int64, learns bool) {
+	sh.expire(func(k *firstKey) (bool, bool) { return k.dropOld(horizon, horizon-history, learns) })
 }
 
 // seenValues are a key's values with their sightings, sorted by value: a

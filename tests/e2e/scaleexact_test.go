@@ -100,9 +100,10 @@ func TestScaleOutExactAlerts(t *testing.T) {
 		}
 	}
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic),
-		kfake.SeedTopics(scalePartitions, repartitionTopic), kfake.SeedTopics(3, alertsTopic),
-		kfake.GroupMinSessionTimeout(time.Second))
+	// A new user's broker: empty. The workers start before any topic
+	// exists; the events topic is then created as stage 1 creates it, and
+	// the workers create the repartition and alerts topics themselves.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +114,7 @@ func TestScaleOutExactAlerts(t *testing.T) {
 		startStage(t, "stage2-detect-worker.yaml", "KAFKA_BROKERS="+brokers, "KAFKA_CLIENT_ID="+w,
 			"KAFKA_CONSUMER_GROUP=exact", "LOG_LEVEL=INFO")
 	}
+	createTopic(t, brokersList, eventsTopic, scalePartitions)
 	waitGroupAssigned(t, brokersList, "exact", 3)
 	start := time.Now()
 	produceCorpusOf(t, brokersList, evs, exactOrg, true)
