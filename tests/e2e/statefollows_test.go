@@ -593,7 +593,8 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	consumeTopic(t, brokersList, alertsTopic, 90*time.Second, collect, func() bool { return len(bruteAlerts) > 0 && len(travelAlerts) > 0 })
 	moved := time.Since(killed)
 	time.Sleep(2 * time.Second) // any second alert would be on its way
-	consumeTopic(t, brokersList, alertsTopic, 0, func(*kgo.Record) {}, nil)
+	bruteAlerts, travelAlerts = nil, nil
+	readTopic(t, brokersList, alertsTopic, collect)
 
 	ids := map[string]bool{}
 	for _, a := range bruteAlerts {
@@ -618,31 +619,33 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 		victim, bp, tp, owners, bruteAlerts[0].Count, travelAlerts[0].Context["previous_city"], moved.Round(time.Millisecond))
 }
 
-// consumeTopic reads topic from the start into fn until done holds or
-// timeout passes (fails); with a nil done it reads what is there now.
+// consumeTopic reads topic from the start into fn until done holds, failing
+// after timeout. The topic may not exist yet: it is looked for every 500ms
+// (franz-go's default is five minutes).
 func consumeTopic(t *testing.T, brokers []string, topic string, timeout time.Duration, fn func(*kgo.Record), done func() bool) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if done == nil {
-		timeout = 3 * time.Second
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for {
+	for !done() {
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(fn)
-		if done != nil && done() {
-			return
+		if ctx.Err() != nil && !done() {
+			t.Fatalf("%s: not there after %v", topic, timeout)
 		}
-		if ctx.Err() != nil {
-			if done != nil {
-				t.Fatalf("%s: not there after %v", topic, timeout)
-			}
-			return
-		}
+	}
+}
+
+// readTopic passes fn every record of topic now there (exactly: up to each
+// partition's end, listed first).
+func readTopic(t *testing.T, brokers []string, topic string, fn func(*kgo.Record)) {
+	t.Helper()
+	for _, r := range testkit.CommittedRecords(t, brokers, topic) {
+		fn(r)
 	}
 }

@@ -284,12 +284,22 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 		kgo.OnPartitionsAssigned(k.onAssigned),
 		kgo.OnPartitionsRevoked(k.onRevoked),
 		kgo.OnPartitionsLost(k.onLost),
+		// A topic created after the consumer started — on a new broker the
+		// events topic comes with stage 1, the repartition topic with the
+		// first worker that writes to it — is found by a metadata refresh:
+		// within seconds, not franz-go's default five minutes of a pipeline
+		// that reads nothing and says nothing.
+		kgo.MetadataMaxAge(topicDiscoveryInterval),
 	)
 	if readCommitted {
 		k.opts = append(k.opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	return k, nil
 }
+
+// topicDiscoveryInterval is how often the consumer refreshes metadata, and
+// so how soon it reads a topic created after it started.
+const topicDiscoveryInterval = 5 * time.Second
 
 func positiveDuration(conf *service.ParsedConfig, field string) (time.Duration, error) {
 	d, err := conf.FieldDuration(field)
