@@ -139,6 +139,7 @@ type Engine struct {
 	swapMu      sync.Mutex
 	hooks       Hooks
 	maxLateness int64
+	orgs        *orgMarks    // each org's event time, for sweeping (watermark_org.go)
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
 	noIndex     bool // evaluate every rule on every event (tests)
@@ -150,7 +151,7 @@ type Engine struct {
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now, orgs: newOrgMarks()}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -389,7 +390,11 @@ func (e *Engine) advance(ev *event) {
 	if ev.timeErr != nil {
 		return
 	}
-	if from, to, moved := e.setWatermark(min(ev.at, e.now().UnixNano()+e.maxLateness)); moved && from != minTime && stepOf(from) != stepOf(to) {
+	at := min(ev.at, e.now().UnixNano()+e.maxLateness)
+	if org := ev.org(); org != "" {
+		e.orgs.raise(org, at)
+	}
+	if from, to, moved := e.setWatermark(at); moved && from != minTime && stepOf(from) != stepOf(to) {
 		e.Expire()
 	}
 }
@@ -411,9 +416,9 @@ func (e *Engine) Expire() {
 	if w == minTime {
 		return
 	}
-	horizon := w - e.maxLateness
+	h := e.orgs.horizons(w, e.maxLateness)
 	for _, r := range e.active.Load().rules {
-		r.state.expire(horizon, r.retention())
+		r.state.expire(h, r.retention())
 		e.reportKeys(r)
 	}
 }

@@ -327,7 +327,7 @@ func (p *PartitionEngines) restore(ctx context.Context, t *partitionEngine) erro
 		w.Close()
 		return err
 	}
-	eng.setWatermark(last.Watermark)
+	eng.restoreWatermark(last.Watermark)
 	t.engine, t.writer, t.last, t.stale = eng, w, last, stale
 	p.counters.restored()
 	p.log.Infof("cel_detect: restored state of %s from %s: %d entries, evaluated up to offset %d, in %v",

@@ -90,7 +90,7 @@ func (e *Engine) readJSONSnapshot(r io.Reader) (restored int, journalSeq uint64,
 		r.state.absence.restoreDeadlines(r.limits.abs)
 		restored++
 	}
-	e.setWatermark(snap.Watermark)
+	e.restoreWatermark(snap.Watermark)
 	return restored, snap.JournalSeq, nil
 }
 

@@ -262,7 +262,7 @@ func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int,
 			for _, r := range restoredRules {
 				r.state.absence.restoreDeadlines(r.limits.abs)
 			}
-			e.setWatermark(watermark)
+			e.restoreWatermark(watermark)
 			return len(restoredRules), journalSeq, nil
 		case kind == recordRule:
 			r, ok, err := sr.rule(rules)

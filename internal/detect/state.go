@@ -90,11 +90,11 @@ func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
 
 // expire applies drop to every key under the shard's lock, deleting the keys
 // it empties and marking those it changes.
-func (sh *keyShard[T, P]) expire(drop func(*T) (changed, empty bool)) {
+func (sh *keyShard[T, P]) expire(drop func(name string, v *T) (changed, empty bool)) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for name, v := range sh.keys {
-		changed, empty := drop(v)
+		changed, empty := drop(name, v)
 		if empty {
 			delete(sh.keys, name)
 			sh.book.keys.Add(-1)
@@ -240,21 +240,22 @@ type retention struct {
 // threshold times at or before horizon-window, alert openings at or before
 // horizon-period, remembered values older than horizon-ttl, and the
 // entries of sequences, first sightings and absences (state_*.go).
-func (s *ruleState) expire(horizon int64, keep retention) {
+func (s *ruleState) expire(h horizons, keep retention) {
 	for i := range stateShards {
-		expireThreshold(&s.threshold[i], horizon-keep.window)
-		expireDedup(&s.dedup[i], horizon-keep.period)
-		expirePrevious(&s.previous[i], horizon-keep.ttl)
-		expireSequences(&s.sequence[i], horizon, keep.within)
-		expireFirstSeen(&s.firstSeen[i], horizon, keep.history, keep.learns)
-		expireAbsences(&s.absence.shards[i], horizon)
+		expireThreshold(&s.threshold[i], h, keep.window)
+		expireDedup(&s.dedup[i], h, keep.period)
+		expirePrevious(&s.previous[i], h, keep.ttl)
+		expireSequences(&s.sequence[i], h, keep.within)
+		expireFirstSeen(&s.firstSeen[i], h, keep.history, keep.learns)
+		expireAbsences(&s.absence.shards[i], h)
 	}
 }
 
-func expireDedup(sh *dedupShard, cutoff int64) {
+func expireDedup(sh *dedupShard, h horizons, period int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, dk := range sh.openings {
+		cutoff := h.of(k) - period
 		times := dk.times
 		i := sort.Search(len(times), func(i int) bool { return times[i] > cutoff })
 		switch {
@@ -269,11 +270,11 @@ func expireDedup(sh *dedupShard, cutoff int64) {
 	}
 }
 
-func expirePrevious(sh *previousShard, cutoff int64) {
+func expirePrevious(sh *previousShard, h horizons, ttl int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, r := range sh.values {
-		if r.at < cutoff {
+		if r.at < h.of(k)-ttl {
 			delete(sh.values, k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)

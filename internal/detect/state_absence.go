@@ -166,8 +166,8 @@ func (k *absKey) clone() *absKey {
 	return &absKey{keyMeta: k.keyMeta, Open: slices.Clone(k.Open), Closers: slices.Clone(k.Closers)}
 }
 
-func expireAbsences(sh *absenceShard, horizon int64) {
-	sh.expire(func(k *absKey) (bool, bool) { return k.dropOld(horizon) })
+func expireAbsences(sh *absenceShard, h horizons) {
+	sh.expire(func(name string, k *absKey) (bool, bool) { return k.dropOld(h.of(name)) })
 }
 
 // restoreDeadlines rebuilds the heaps after a restore.

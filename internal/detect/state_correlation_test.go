@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,15 +109,28 @@ func TestExpireFreesCorrelationState(t *testing.T) {
 	rs := compileRules(t, correlationRules...)
 	e := NewEngine(rs, EngineOptions{MaxLateness: time.Minute})
 	feedHalf(t, e)
-	process(t, e, tick(72*time.Hour))
-	e.Expire()
-	for _, r := range e.active.Load().rules {
-		n := 0
-		for i := range stateShards {
-			n += len(r.state.threshold[i].keys) + len(r.state.sequence[i].keys) + len(r.state.firstSeen[i].keys) + len(r.state.absence.shards[i].keys)
+	keys := func() map[string]int {
+		out := map[string]int{}
+		for _, r := range e.active.Load().rules {
+			for i := range stateShards {
+				out[r.ID] += len(r.state.threshold[i].keys) + len(r.state.sequence[i].keys) + len(r.state.firstSeen[i].keys) + len(r.state.absence.shards[i].keys)
+			}
 		}
+		return out
+	}
+	before := keys()
+	// Another org three days on sweeps none of acme's state: acme's own
+	// events have not moved on.
+	processIn(t, e, "globex", tick(72*time.Hour))
+	e.Expire()
+	if got := keys(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("another org's events swept acme's state: %v, was %v", got, before)
+	}
+	processIn(t, e, "acme", tick(72*time.Hour))
+	e.Expire()
+	for id, n := range keys() {
 		if n != 0 {
-			t.Errorf("%s keeps %d keys three days later", r.ID, n)
+			t.Errorf("%s keeps %d keys three days later", id, n)
 		}
 	}
 }

@@ -332,6 +332,6 @@ func (k *countKey) clone() *countKey {
 	return &c
 }
 
-func expireThreshold(sh *thresholdShard, cutoff int64) {
-	sh.expire(func(k *countKey) (bool, bool) { return k.dropUpTo(cutoff) })
+func expireThreshold(sh *thresholdShard, h horizons, window int64) {
+	sh.expire(func(name string, k *countKey) (bool, bool) { return k.dropUpTo(h.of(name) - window) })
 }

@@ -308,6 +308,12 @@ func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T) {
 	sh.mu.Unlock()
 }
 
+// restoreWatermark moves the watermark forward to that of restored state.
+func (e *Engine) restoreWatermark(w int64) {
+	e.setWatermark(w)
+	e.orgs.restore(w)
+}
+
 // setWatermark moves the watermark forward to w (an event's, or a restored
 // partition's), and returns where it was and is, and whether it moved.
 func (e *Engine) setWatermark(w int64) (from, to int64, moved bool) {

@@ -172,8 +172,11 @@ func (k *firstKey) clone() *firstKey {
 	return c
 }
 
-func expireFirstSeen(sh *firstSeenShard, horizon, history int64, learns bool) {
-	sh.expire(func(k *firstKey) (bool, bool) { return k.dropOld(horizon, horizon-history, learns) })
+func expireFirstSeen(sh *firstSeenShard, h horizons, history int64, learns bool) {
+	sh.expire(func(name string, k *firstKey) (bool, bool) {
+		horizon := h.of(name)
+		return k.dropOld(horizon, horizon-history, learns)
+	})
 }
 
 // seenValues are a key's values with their sightings, sorted by value: a

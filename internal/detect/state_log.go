@@ -93,7 +93,7 @@ func (r *StateRestore) Read() (records int, bytes int64) { return r.records, r.b
 // for the caller to write with its next batch.
 func (r *StateRestore) Finish() ([]Change, error) {
 	restoreDeadlines(r.rules)
-	r.engine.setWatermark(r.watermark)
+	r.engine.restoreWatermark(r.watermark)
 	if _, err := r.engine.takeChanges(); err != nil { // restoring is no change
 		return nil, err
 	}

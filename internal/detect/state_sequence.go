@@ -205,6 +205,9 @@ func (k *seqKey) clone() *seqKey {
 	return c
 }
 
-func expireSequences(sh *sequenceShard, horizon, within int64) {
-	sh.expire(func(k *seqKey) (bool, bool) { return k.dropOld(horizon-within, horizon) })
+func expireSequences(sh *sequenceShard, h horizons, within int64) {
+	sh.expire(func(name string, k *seqKey) (bool, bool) {
+		horizon := h.of(name)
+		return k.dropOld(horizon-within, horizon)
+	})
 }

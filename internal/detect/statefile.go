@@ -121,7 +121,7 @@ func (f *StateFile) replay(snapSeq uint64) (int, error) {
 	if _, err := f.engine.restoreEntries(latest); err != nil {
 		return 0, fmt.Errorf("replaying state journal: %w", err)
 	}
-	f.engine.setWatermark(watermark)
+	f.engine.restoreWatermark(watermark)
 	return replayed, nil
 }
 

@@ -40,24 +40,53 @@ func TopicCreationFields() []*service.ConfigField {
 		service.NewBoolField(FieldAutoCreateTopics).
 			Description("Ask the broker to create a missing topic, as Java and librdkafka producers do; brokers that allow it (`auto.create.topics.enable`, on in Apache Kafka's defaults) create it with their default partitions and configs. Use `create_topics` to choose them.").
 			Default(true),
-		service.NewObjectField(FieldCreateTopics,
-			service.NewBoolField(createTopicsFieldEnabled).
-				Description("Create missing topics.").
-				Default(false),
-			service.NewIntField(createTopicsFieldPartitions).
-				Description("Partitions of a created topic; -1: the broker's default (`num.partitions`).").
-				Default(-1),
-			service.NewIntField(createTopicsFieldReplication).
-				Description("Replicas of each partition; -1: the broker's default (`default.replication.factor`).").
-				Default(-1),
-			service.NewStringMapField(createTopicsFieldConfig).
-				Description("Topic configs of a created topic.").
-				Example(map[string]string{"retention.ms": "604800000", "compression.type": "producer"}).
-				Default(map[string]any{}),
-		).
-			Description("Create every topic this output writes to (`topic`, each value an interpolated `topic` resolves to, `dead_letter_topic`) that does not exist yet, with these settings, before the first record goes to it. Existing topics are left as they are. The principal needs CREATE on the topics (or the cluster).").
-			Example(map[string]any{"enabled": true, "partitions": 12, "replication_factor": 3}),
+		createTopicsField("Create every topic this output writes to (`topic`, each value an interpolated `topic` resolves to, `dead_letter_topic`) that does not exist yet, with these settings, before the first record goes to it. Existing topics are left as they are. The principal needs CREATE on the topics (or the cluster)."),
 	}
+}
+
+// createTopicsField is the create_topics block, described for its component.
+func createTopicsField(description string) *service.ConfigField {
+	return service.NewObjectField(FieldCreateTopics,
+		service.NewBoolField(createTopicsFieldEnabled).
+			Description("Create missing topics.").
+			Default(false),
+		service.NewIntField(createTopicsFieldPartitions).
+			Description("Partitions of a created topic; -1: the broker's default (`num.partitions`).").
+			Default(-1),
+		service.NewIntField(createTopicsFieldReplication).
+			Description("Replicas of each partition; -1: the broker's default (`default.replication.factor`).").
+			Default(-1),
+		service.NewStringMapField(createTopicsFieldConfig).
+			Description("Topic configs of a created topic.").
+			Example(map[string]string{"retention.ms": "604800000", "compression.type": "producer"}).
+			Default(map[string]any{}),
+	).
+		Description(description).
+		Example(map[string]any{"enabled": true, "partitions": 12, "replication_factor": 3})
+}
+
+// ConsumerCreateTopicsField is create_topics for a consumer: the topics it
+// reads, created at connect when missing, as Kafka Streams creates its
+// internal topics before it starts.
+func ConsumerCreateTopicsField() *service.ConfigField {
+	return createTopicsField("Create every topic this input reads that does not exist yet, with these settings, when it connects and before it joins its group. A topic that another component creates later (a repartition topic written by this pipeline's own output) would otherwise appear after the group formed and move partitions between members mid-stream. Existing topics are left as they are. The principal needs CREATE on the topics (or the cluster).")
+}
+
+// TopicCreator creates missing topics as a create_topics block says.
+type TopicCreator struct{ spec *topicSpec }
+
+// ParseTopicCreator reads create_topics; nil when it is not enabled.
+func ParseTopicCreator(conf *service.ParsedConfig) (*TopicCreator, error) {
+	spec, err := parseTopicSpec(conf)
+	if err != nil || spec == nil {
+		return nil, err
+	}
+	return &TopicCreator{spec: spec}, nil
+}
+
+// Create creates those of topics that do not exist.
+func (c *TopicCreator) Create(ctx context.Context, cl *kgo.Client, topics []string) error {
+	return createTopics(ctx, cl, c.spec, topics)
 }
 
 // topicSpec is a parsed create_topics block.

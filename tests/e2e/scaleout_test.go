@@ -660,14 +660,3 @@ func workerShares2(l *scaleLog) string {
 	}
 	return strings.Join(parts, " ")
 }
-
-// createTopic creates topic with partitions, as stage 1's create_topics
-// does for the events topic.
-func createTopic(t *testing.T, brokers []string, topic string, partitions int32) {
-	t.Helper()
-	adm, ctx, done := adminQuery(t, brokers)
-	defer done()
-	if _, err := adm.CreateTopic(ctx, partitions, -1, nil, topic); err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
-}

@@ -620,18 +620,25 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 }
 
 // consumeTopic reads topic from the start into fn until done holds, failing
-// after timeout. The topic may not exist yet: it is looked for every 500ms
-// (franz-go's default is five minutes).
+// after timeout. The topic may not exist yet (the pipeline creates it with
+// its first record): the reader starts once it does.
 func consumeTopic(t *testing.T, brokers []string, topic string, timeout time.Duration, fn func(*kgo.Record), done func() bool) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for !topicExists(t, brokers, topic) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not created after %v", topic, timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(500*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	for !done() {
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(fn)
@@ -639,6 +646,14 @@ func consumeTopic(t *testing.T, brokers []string, topic string, timeout time.Dur
 			t.Fatalf("%s: not there after %v", topic, timeout)
 		}
 	}
+}
+
+func topicExists(t *testing.T, brokers []string, topic string) bool {
+	t.Helper()
+	adm, ctx, done := adminQuery(t, brokers)
+	defer done()
+	topics, err := adm.ListTopics(ctx, topic)
+	return err == nil && topics.Has(topic) && topics[topic].Err == nil
 }
 
 // readTopic passes fn every record of topic now there (exactly: up to each

@@ -110,6 +110,7 @@ Every record header becomes a metadata key (so `+"`okta_org`"+`, `+"`okta_uuid`"
 				Description("On a rebalance, how long to wait for the in-flight batches of revoked partitions to be acknowledged before committing and releasing the partitions. Must be shorter than `rebalance_timeout`. 0 releases them at once (their in-flight records are then processed again by the new owner).").
 				Default("10s").
 				Advanced(),
+			kafkax.ConsumerCreateTopicsField(),
 			kafkax.TLSField(),
 			kafkax.SASLField(),
 		).
@@ -176,6 +177,8 @@ type kafkaConsumer struct {
 	mNacks       *service.MetricCounter
 	mRevoked     *service.MetricCounter
 	opts         []kgo.Opt
+	topics       []string
+	create       *kafkax.TopicCreator // nil: create_topics off
 	maxInFlight  int
 	drainTimeout time.Duration
 
@@ -212,6 +215,10 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	}
 	if len(topics) == 0 {
 		return nil, fmt.Errorf("%s must list at least one topic", consumerFieldTopics)
+	}
+	k.topics = topics
+	if k.create, err = kafkax.ParseTopicCreator(conf); err != nil {
+		return nil, err
 	}
 	group, err := conf.FieldString(consumerFieldGroup)
 	if err != nil {
@@ -297,6 +304,25 @@ func newKafkaConsumer(conf *service.ParsedConfig, mgr *service.Resources) (*kafk
 	return k, nil
 }
 
+// createTopics creates the missing topics it reads (create_topics) before
+// the group client exists: it joins the group as soon as it is made.
+func (k *kafkaConsumer) createTopics(ctx context.Context) error {
+	if k.create == nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(k.kafka.Opts()...)
+	if err != nil {
+		return fmt.Errorf("creating kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := k.create.Create(ctx, cl, k.topics); err != nil {
+		return k.conn.Failed(err)
+	}
+	return nil
+}
+
 // topicDiscoveryInterval is how often the consumer refreshes metadata, and
 // so how soon it reads a topic created after it started.
 const topicDiscoveryInterval = 5 * time.Second
@@ -342,6 +368,10 @@ func (k *kafkaConsumer) Connect(ctx context.Context) error {
 	k.buffered = 0
 	k.closing = closing
 	k.mu.Unlock()
+	if err := k.createTopics(ctx); err != nil {
+		close(closing)
+		return err
+	}
 	cl, err := kgo.NewClient(k.opts...)
 	if err != nil {
 		return fmt.Errorf("creating kafka client: %w", err)
