@@ -84,9 +84,24 @@ func ParseTopicCreator(conf *service.ParsedConfig) (*TopicCreator, error) {
 	return &TopicCreator{spec: spec}, nil
 }
 
-// Create creates those of topics that do not exist.
+// Create creates those of topics that do not exist. It asks first: a
+// principal allowed to read the topics but not to create any must still be
+// able to use existing ones.
 func (c *TopicCreator) Create(ctx context.Context, cl *kgo.Client, topics []string) error {
-	return createTopics(ctx, cl, c.spec, topics)
+	listed, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("reading metadata of topics %v: %w", topics, explain(err, false, false))
+	}
+	var missing []string
+	for _, t := range topics {
+		if d, ok := listed[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return createTopics(ctx, cl, c.spec, missing)
 }
 
 // topicSpec is a parsed create_topics block.

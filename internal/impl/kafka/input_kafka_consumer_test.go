@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/oktadetect/oktadetect/internal/testkit"
 )
@@ -482,5 +483,52 @@ kafka_consumer:
 		if offs[p] != 50 {
 			t.Errorf("partition %d committed at %d, want 50", p, offs[p])
 		}
+	}
+}
+
+// create_topics creates the topics the consumer reads that are missing, at
+// Connect and before it joins its group, with the partitions asked; an
+// existing topic is left alone, and when all exist none is even asked to be
+// created (a principal without CREATE can still read).
+func TestConsumerCreatesMissingTopics(t *testing.T) {
+	c := testkit.KafkaCluster(t, kfake.SeedTopics(2, "existing"))
+	var creates atomic.Int32
+	c.ControlKey(int16(kmsg.CreateTopics), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		creates.Add(1)
+		return nil, nil, false
+	})
+	connect := func() {
+		k, err := parseConsumer(fmt.Sprintf("seed_brokers: [%s]\ntopics: [existing, fresh]\nconsumer_group: g\ncreate_topics: {enabled: true, partitions: 5}\n",
+			strings.Join(c.ListenAddrs(), ",")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+		defer cancel()
+		if err := k.Connect(ctx); err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		_ = k.Close(context.Background())
+	}
+	connect()
+	testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
+		td, err := adm.ListTopics(ctx, "existing", "fresh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(td["fresh"].Partitions); n != 5 {
+			t.Errorf("fresh has %d partitions, want 5", n)
+		}
+		if n := len(td["existing"].Partitions); n != 2 {
+			t.Errorf("existing has %d partitions, want its own 2", n)
+		}
+	})
+	if n := creates.Load(); n != 1 {
+		t.Errorf("%d CreateTopics requests for one missing topic, want 1", n)
+	}
+	connect() // both exist now
+	if n := creates.Load(); n != 1 {
+		t.Errorf("CreateTopics asked again when every topic exists (%d requests)", n)
 	}
 }
