@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim"
 	"github.com/oktadetect/oktadetect/internal/testkit"
@@ -104,41 +102,15 @@ type committedContents struct {
 }
 
 // readCommitted reads everything committed so far from the start of the
-// topics: every partition up to the last stable offset it had when the call
-// began. It waits for those offsets, not for a quiet spell, so a slow machine
-// makes it slower, never short.
+// topics: every partition up to its last stable offset, listed first
+// (testkit.CommittedRecords). It waits for those offsets, not for a quiet
+// spell, so a slow machine makes it slower, never short.
 func readCommitted(t *testing.T, brokers []string) *committedContents {
 	t.Helper()
 	topics := []string{eventsTopic, alertsTopic, checkpointsTopic}
-	targets := lastStableOffsets(t, brokers, topics)
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Markers occupy the last offsets of a partition whose transactions
-		// ended; seeing them is how the reader knows it got that far.
-		kgo.KeepControlRecords(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{}, byAlertID: map[string]map[string]int{}}
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
-	defer cancel()
-	reached := map[topicPartitionKey]int64{}
-	for behind := behindOf(targets, reached); behind != ""; behind = behindOf(targets, reached) {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading the topics up to their last stable offsets: still behind on %s after %v", behind, testkit.Patience)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			tp := topicPartitionKey{r.Topic, r.Partition}
-			reached[tp] = max(reached[tp], r.Offset+1)
-			if r.Attrs.IsControl() {
-				return // a transaction marker: it only moves the position
-			}
+	for _, topic := range topics {
+		for _, r := range testkit.CommittedRecords(t, brokers, topic) {
 			switch r.Topic {
 			case eventsTopic:
 				var ev struct {
@@ -173,49 +145,9 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 			case checkpointsTopic:
 				got.checkpoints++
 			}
-		})
+		}
 	}
 	return got
-}
-
-type topicPartitionKey struct {
-	topic     string
-	partition int32
-}
-
-// lastStableOffsets lists where a read_committed reader of topics ends now
-// (topics that do not exist yet have nothing to read).
-func lastStableOffsets(t *testing.T, brokers []string, topics []string) map[topicPartitionKey]int64 {
-	t.Helper()
-	var listed kadm.ListedOffsets
-	testkit.Until(t, "the topics' last stable offsets", func() (bool, string) {
-		adm, ctx, done := adminQuery(t, brokers)
-		defer done()
-		var err error
-		listed, err = adm.ListCommittedOffsets(ctx, topics...)
-		if err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
-	targets := map[topicPartitionKey]int64{}
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			targets[topicPartitionKey{o.Topic, o.Partition}] = o.Offset
-		}
-	})
-	return targets
-}
-
-// behindOf names a partition whose reader has not reached its target yet,
-// or returns "".
-func behindOf(targets, reached map[topicPartitionKey]int64) string {
-	for tp, want := range targets {
-		if reached[tp] < want {
-			return fmt.Sprintf("%s/%d (at %d of %d)", tp.topic, tp.partition, reached[tp], want)
-		}
-	}
-	return ""
 }
 
 // crashEvents is the size of the crash suite's backlog: 50,000 as the issue
