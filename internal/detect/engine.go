@@ -142,8 +142,9 @@ type Engine struct {
 	orgs        *orgMarks    // each org's event time, for sweeping (watermark_org.go)
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
-	noIndex     bool // evaluate every rule on every event (tests)
-	track       bool // record changed state keys (partitioned state)
+	freezeAfter uint64 // events between freezing passes, and the idleness frozen (state_frozen.go)
+	noIndex     bool   // evaluate every rule on every event (tests)
+	track       bool   // record changed state keys (partitioned state)
 	maxKeys     int64
 	now         func() time.Time
 	sizes       eventSizes
@@ -151,7 +152,7 @@ type Engine struct {
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now, orgs: newOrgMarks()}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now, orgs: newOrgMarks(), freezeAfter: freezeEvery}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -386,7 +387,11 @@ func publishedTime(obj *jsonObject) (int64, error) {
 // clock, a corrupt record) must not free everyone's state. Evaluation still
 // uses the event's own time.
 func (e *Engine) advance(ev *event) {
-	e.events.Add(1) // the clock of key recency (state_bound.go)
+	// The clock of key recency (state_bound.go), which also says when idle
+	// keys are frozen (state_frozen.go).
+	if e.events.Add(1)%e.freezeAfter == 0 {
+		e.freezeIdle()
+	}
 	if ev.timeErr != nil {
 		return
 	}

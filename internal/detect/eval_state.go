@@ -141,7 +141,11 @@ func (e *Engine) fireAbsences(set *activeSet) []Deferred {
 	for _, i := range set.absences {
 		r := set.rules[i]
 		for _, x := range r.state.absence.fire(e.watermark.Load(), r.limits.abs) {
-			dets := []Detection{*x.Det}
+			// The rule as it is now: a detection restored from state has
+			// none (RuleInfo is not stored).
+			det := *x.Det
+			det.Rule = r.info
+			dets := []Detection{det}
 			raw, err := withDetections(x.Raw, dets)
 			if err != nil {
 				if e.hooks.RuleError != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 // The compact snapshot (version 4; 3 is read too: its entries are of
@@ -62,12 +63,12 @@ func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
 func (s *ruleState) kindSizes() [len(entryKinds)]int {
 	var n [len(entryKinds)]int
 	for i := range stateShards {
-		n[0] += lockedLen(&s.threshold[i].mu, func() int { return len(s.threshold[i].keys) })
+		n[0] += lockedLen(&s.threshold[i].mu, s.threshold[i].count)
 		n[1] += lockedLen(&s.dedup[i].mu, func() int { return len(s.dedup[i].openings) })
 		n[2] += lockedLen(&s.previous[i].mu, func() int { return len(s.previous[i].values) })
-		n[3] += lockedLen(&s.sequence[i].mu, func() int { return len(s.sequence[i].keys) })
-		n[4] += lockedLen(&s.firstSeen[i].mu, func() int { return len(s.firstSeen[i].keys) })
-		n[5] += lockedLen(&s.absence.shards[i].mu, func() int { return len(s.absence.shards[i].keys) })
+		n[3] += lockedLen(&s.sequence[i].mu, s.sequence[i].count)
+		n[4] += lockedLen(&s.firstSeen[i].mu, s.firstSeen[i].count)
+		n[5] += lockedLen(&s.absence.shards[i].mu, s.absence.shards[i].count)
 	}
 	return n
 }
@@ -146,6 +147,11 @@ func writeShard[T any, P keyPtr[T]](enc *encoder, sh *keyShard[T, P], kind byte,
 			return err
 		}
 	}
+	for k, v := range sh.frozen { // the body as frozen
+		enc.byte1(kind)
+		enc.str(k)
+		enc.bytes(frozenBody(v))
+	}
 	return nil
 }
 
@@ -168,7 +174,9 @@ type snapshotReader struct {
 	buf  []byte
 	size int64 // the snapshot's size, when known (0: unknown)
 	// format is that of the snapshot's entries (state_codec.go).
-	format byte
+	format  byte
+	scratch frozenScratch
+	key     []byte // the entry's key, read before its body
 }
 
 func (sr *snapshotReader) uvarint() (uint64, error) {
@@ -312,18 +320,33 @@ func (sr *snapshotReader) rule(rules map[string]activeRule) (activeRule, bool, e
 
 // entry reads an entry into s (nil: skipped).
 func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
-	key, err := sr.str()
+	n, err := sr.uvarint()
 	if err != nil {
 		return err
 	}
-	n, err := sr.uvarint()
+	p, err := sr.chunk(n)
 	if err != nil {
+		return err
+	}
+	sr.key = append(sr.key[:0], p...) // the body is read into the same buffer
+	if n, err = sr.uvarint(); err != nil {
 		return err
 	}
 	body, err := sr.chunk(n)
 	if err != nil || s == nil {
 		return err
 	}
+	if sr.format == entryFormat && freezable(kind) {
+		// Kept as read, frozen (state_frozen.go), once checked; the key
+		// is copied into the frozen entry.
+		key := unsafe.String(unsafe.SliceData(sr.key), len(sr.key))
+		if err := sr.scratch.check(kind, body); err != nil {
+			return fmt.Errorf("state snapshot: entry %q: %w", key, err)
+		}
+		s.restoreFrozen(kind, key, body)
+		return nil
+	}
+	key := string(sr.key)
 	var ent stateEntry
 	if err := decodeEntry(&decoder{b: body, format: sr.format}, kind, &ent); err != nil {
 		return fmt.Errorf("state snapshot: entry %q: %w", key, err)
@@ -343,8 +366,8 @@ func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
 	most := uint64(size / 3)
 	per := func(n uint64) int { return int(min(n, most)/stateShards) + 1 }
 	for i := range stateShards {
-		if len(s.threshold[i].keys) == 0 {
-			s.threshold[i].keys = make(map[string]*countKey, per(sizes[0]))
+		if len(s.threshold[i].frozen) == 0 {
+			s.threshold[i].frozen = make(map[string]string, per(sizes[0]))
 		}
 		if len(s.dedup[i].openings) == 0 {
 			s.dedup[i].openings = make(map[string]dedupKey, per(sizes[1]))
@@ -352,11 +375,11 @@ func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
 		if len(s.previous[i].values) == 0 {
 			s.previous[i].values = make(map[string]prevEntry, per(sizes[2]))
 		}
-		if len(s.sequence[i].keys) == 0 {
-			s.sequence[i].keys = make(map[string]*seqKey, per(sizes[3]))
+		if len(s.sequence[i].frozen) == 0 {
+			s.sequence[i].frozen = make(map[string]string, per(sizes[3]))
 		}
-		if len(s.firstSeen[i].keys) == 0 {
-			s.firstSeen[i].keys = make(map[string]*firstKey, per(sizes[4]))
+		if len(s.firstSeen[i].frozen) == 0 {
+			s.firstSeen[i].frozen = make(map[string]string, per(sizes[4]))
 		}
 		if len(s.absence.shards[i].keys) == 0 {
 			s.absence.shards[i].keys = make(map[string]*absKey, per(sizes[5]))

@@ -67,3 +67,19 @@ func TestSnapshotCorruptOrMissing(t *testing.T) {
 		t.Fatal("engine unusable after a corrupt snapshot")
 	}
 }
+
+// An absence restored from a snapshot fires with its rule described, as
+// one that never left memory does (alerts carry the rule).
+func TestRestoredAbsenceCarriesItsRule(t *testing.T) {
+	rs := compileRules(t, absenceRule)
+	e := NewEngine(rs, EngineOptions{})
+	process(t, e, start(0, "s1"))
+	restored := restoredCopy(t, e, rs)
+	res := process(t, restored, tick(20*time.Minute))
+	if len(res.Deferred) != 1 || len(res.Deferred[0].Detections) != 1 {
+		t.Fatalf("deferred %+v, want the absence", res.Deferred)
+	}
+	if d := res.Deferred[0].Detections[0]; d.Rule == nil || d.Rule.ID != "AB" {
+		t.Fatalf("restored absence fired without its rule: %+v", d)
+	}
+}

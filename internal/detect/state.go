@@ -40,14 +40,14 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 	s := &ruleState{book: &keyBook{clock: clock, max: maxKeys}}
 	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
-		s.threshold[i].init(s.book)
+		s.threshold[i].init(s.book, countCodec)
 		s.dedup[i].openings = map[string]dedupKey{}
 		s.dedup[i].book = s.book
 		s.previous[i].values = map[string]prevEntry{}
 		s.previous[i].book = s.book
-		s.sequence[i].init(s.book)
-		s.firstSeen[i].init(s.book)
-		s.absence.shards[i].init(s.book)
+		s.sequence[i].init(s.book, seqCodec)
+		s.firstSeen[i].init(s.book, firstCodec)
+		s.absence.shards[i].init(s.book, nil)
 		if track {
 			s.threshold[i].dirty = dirtyKeys{}
 			s.dedup[i].dirty = dirtyKeys{}
@@ -60,24 +60,30 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 	return s
 }
 
-// keyShard holds one kind of per-key state for the keys hashed to it.
+// keyShard holds one kind of per-key state for the keys hashed to it:
+// live keys, and idle ones frozen (state_frozen.go) when the kind has a
+// codec.
 type keyShard[T any, P keyPtr[T]] struct {
-	mu    sync.Mutex
-	keys  map[string]*T
-	dirty dirtyKeys
-	book  *keyBook
+	mu      sync.Mutex
+	keys    map[string]*T
+	frozen  map[string]string
+	codec   *frozenCodec[T] // nil: never frozen
+	scratch []byte          // freeze's encoding buffer
+	dirty   dirtyKeys
+	book    *keyBook
 }
 
-func (sh *keyShard[T, P]) init(book *keyBook) {
+func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T]) {
 	sh.keys = map[string]*T{}
 	sh.book = book
+	sh.codec = codec
 }
 
 // get returns the state of key, made by create (given a copy of the key
 // that state may keep: keys may point into an event's bytes) the first
 // time, and stamps it as updated now. The shard must be locked.
 func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
-	v := sh.keys[key]
+	v := sh.lookup(key)
 	if v == nil {
 		name := strings.Clone(key)
 		v = create(name)
@@ -89,8 +95,9 @@ func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
 }
 
 // expire applies drop to every key under the shard's lock, deleting the keys
-// it empties and marking those it changes.
-func (sh *keyShard[T, P]) expire(drop func(name string, v *T) (changed, empty bool)) {
+// it empties and marking those it changes. Frozen keys are decoded only
+// when horizons h have reached their due time (retention keep).
+func (sh *keyShard[T, P]) expire(h horizons, keep retention, drop func(name string, v *T) (changed, empty bool)) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for name, v := range sh.keys {
@@ -103,6 +110,7 @@ func (sh *keyShard[T, P]) expire(drop func(name string, v *T) (changed, empty bo
 			sh.dirty.mark(name)
 		}
 	}
+	sh.expireFrozen(h, keep, drop)
 }
 
 // dirtyKeys are the keys of a shard changed since the changes were last
@@ -242,11 +250,11 @@ type retention struct {
 // entries of sequences, first sightings and absences (state_*.go).
 func (s *ruleState) expire(h horizons, keep retention) {
 	for i := range stateShards {
-		expireThreshold(&s.threshold[i], h, keep.window)
+		expireThreshold(&s.threshold[i], h, keep)
 		expireDedup(&s.dedup[i], h, keep.period)
 		expirePrevious(&s.previous[i], h, keep.ttl)
-		expireSequences(&s.sequence[i], h, keep.within)
-		expireFirstSeen(&s.firstSeen[i], h, keep.history, keep.learns)
+		expireSequences(&s.sequence[i], h, keep)
+		expireFirstSeen(&s.firstSeen[i], h, keep)
 		expireAbsences(&s.absence.shards[i], h)
 	}
 }
@@ -288,6 +296,9 @@ func (s *ruleState) size() (times, openings, values int) {
 		s.threshold[i].mu.Lock()
 		for _, k := range s.threshold[i].keys {
 			times += len(k.At)
+		}
+		for name, v := range s.threshold[i].frozen {
+			times += len(s.threshold[i].decodeFrozen(name, v).At)
 		}
 		s.threshold[i].mu.Unlock()
 		s.dedup[i].mu.Lock()

@@ -167,7 +167,7 @@ func (k *absKey) clone() *absKey {
 }
 
 func expireAbsences(sh *absenceShard, h horizons) {
-	sh.expire(func(name string, k *absKey) (bool, bool) { return k.dropOld(h.of(name)) })
+	sh.expire(h, retention{}, func(name string, k *absKey) (bool, bool) { return k.dropOld(h.of(name)) })
 }
 
 // restoreDeadlines rebuilds the heaps after a restore.

@@ -124,6 +124,7 @@ func (s *ruleState) oldestKey() victim {
 
 func sampleShard[T any, P keyPtr[T]](sh *keyShard[T, P], kind byte, i, per int, now uint32, v *victim) {
 	sampleMap(&sh.mu, sh.keys, func(k *T) uint32 { return P(k).meta().touched }, kind, i, per, now, v)
+	sampleMap(&sh.mu, sh.frozen, frozenTouched, kind, i, per, now, v)
 }
 
 func (sh *dedupShard) sample(i, per int, now uint32, v *victim) {
@@ -184,7 +185,14 @@ func evictFrom[V any](mu *sync.Mutex, m map[string]V, key string, dirty dirtyKey
 }
 
 func evictKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) bool {
-	return evictFrom(&sh.mu, sh.keys, key, sh.dirty, sh.book)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.remove(key) {
+		return false
+	}
+	sh.book.keys.Add(-1)
+	sh.dirty.mark(key)
+	return true
 }
 
 // keysDelta returns how the rule's key count changed since the last call.

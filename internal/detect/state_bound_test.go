@@ -54,6 +54,9 @@ func thresholdKeys(e *Engine, rule string) []string {
 			for k := range r.state.threshold[i].keys {
 				out = append(out, k)
 			}
+			for k := range r.state.threshold[i].frozen {
+				out = append(out, k)
+			}
 		}
 	}
 	slices.Sort(out)
@@ -105,7 +108,7 @@ func TestMaxStateKeysBoundIsExact(t *testing.T) {
 		}
 		counted := 0
 		for i := range stateShards {
-			counted += len(r.state.threshold[i].keys) + len(r.state.previous[i].values) + len(r.state.dedup[i].openings)
+			counted += r.state.threshold[i].count() + len(r.state.previous[i].values) + len(r.state.dedup[i].openings)
 		}
 		if counted != max {
 			t.Errorf("%s: %d keys in its maps, counter says %d", r.ID, counted, max)
@@ -245,7 +248,7 @@ func TestMaxStateKeysConcurrent(t *testing.T) {
 	for _, r := range e.active.Load().rules {
 		counted := 0
 		for i := range stateShards {
-			counted += len(r.state.threshold[i].keys) + len(r.state.previous[i].values)
+			counted += r.state.threshold[i].count() + len(r.state.previous[i].values)
 		}
 		if n := r.state.book.keys.Load(); n != max || counted != max {
 			t.Errorf("%s: counter %d, maps %d, want %d", r.ID, n, counted, max)

@@ -136,30 +136,58 @@ func (d *decoder) str() string {
 }
 func (d *decoder) bytes() []byte  { return slices.Clone(d.raw()) }
 func (d *decoder) boolean() bool  { return d.byte1() != 0 }
-func (d *decoder) times() []int64 { return d.deltas(d.count(1)) }
-func (d *decoder) strs() []string {
+func (d *decoder) times() []int64 { return d.deltas(d.count(1), nil) }
+func (d *decoder) strs() []string { return d.strsInto(nil) }
+
+// The …Into decoders reuse dst's memory (a scratch value decoded again and
+// again, to check entries without keeping them); given nil, they allocate
+// exactly what the entry holds, and return nil for an empty list.
+
+func (d *decoder) strsInto(dst []string) []string {
 	n := d.count(1)
 	if n == 0 {
-		return nil
+		return dst[:0]
 	}
-	out := make([]string, n)
+	out := grown(dst, n)
 	for i := range out {
 		out[i] = d.str()
 	}
 	return out
 }
 
-func (d *decoder) deltas(n int) []int64 {
+func (d *decoder) timesInto(dst []int64) []int64 { return d.deltas(d.count(1), dst) }
+
+func (d *decoder) deltas(n int, dst []int64) []int64 {
 	if n == 0 || d.err != nil {
-		return nil
+		return dst[:0]
 	}
-	out := make([]int64, n)
+	out := grown(dst, n)
 	prev := int64(0)
 	for i := range out {
 		prev += d.varint()
 		out[i] = prev
 	}
 	return out
+}
+
+func (d *decoder) u64sInto(dst []uint64) []uint64 {
+	n := d.count(8)
+	if n == 0 {
+		return dst[:0]
+	}
+	out := grown(dst, n)
+	for i := range out {
+		out[i] = d.u64()
+	}
+	return out
+}
+
+// grown is dst with length n, reusing its memory when it has room.
+func grown[T any](dst []T, n int) []T {
+	if cap(dst) >= n {
+		return dst[:n]
+	}
+	return make([]T, n)
 }
 
 func (d *decoder) end() error {
@@ -255,8 +283,9 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 		e.u64(m.id)
 		e.varint(m.At)
 		e.varint(int64(m.Count))
+		values := m.values()
 		e.varint(m.Opening - m.At)
-		if index == nil && len(m.Values) > 0 && len(vals) > 0 {
+		if index == nil && len(values) > 0 && len(vals) > 0 {
 			index = make(map[string]int, len(vals))
 			for j, v := range vals {
 				if _, ok := index[v]; !ok {
@@ -264,8 +293,8 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 				}
 			}
 		}
-		e.uvarint(uint64(len(m.Values)))
-		for _, v := range m.Values {
+		e.uvarint(uint64(len(values)))
+		for _, v := range values {
 			if j := index[v]; j > 0 {
 				e.uvarint(uint64(j))
 			} else {
@@ -273,7 +302,7 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 				e.str(v)
 			}
 		}
-		e.strs(m.Sequence)
+		e.strs(m.sequence())
 		e.uvarint(m.Seen)
 		if m.Seen != 0 {
 			e.varint(m.At - m.From)
@@ -283,12 +312,12 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 }
 
 // tagValues reads the values encodeTags wrote.
-func tagValues(d *decoder, vals []string) []string {
+func tagValues(d *decoder, vals, dst []string) []string {
 	n := d.count(1)
 	if n == 0 {
-		return nil
+		return dst[:0]
 	}
-	out := make([]string, n)
+	out := grown(dst, n)
 	for i := range out {
 		switch j := d.uvarint(); {
 		case j == 0:
@@ -303,19 +332,23 @@ func tagValues(d *decoder, vals []string) []string {
 	return out
 }
 
-func decodeTags(d *decoder, vals []string) tagMemos {
+func decodeTags(d *decoder, vals []string, dst tagMemos) tagMemos {
 	n := d.count(12)
 	if n == 0 {
-		return nil
+		return dst[:0]
 	}
-	tags := make(tagMemos, n)
+	tags := grown(dst, n)
 	for i := range tags {
 		m := &tags[i]
 		m.id, m.At = d.u64(), d.varint()
-		m.Count = int(d.varint())
+		m.Count = int32(d.varint())
 		m.Opening = m.At + d.varint()
-		m.Values = tagValues(d, vals)
-		m.Sequence = d.strs()
+		var lists tagLists
+		if m.tagLists != nil {
+			lists = *m.tagLists
+		}
+		m.setLists(tagValues(d, vals, lists.Values), d.strsInto(lists.Sequence))
+		m.Seen, m.From, m.To = 0, 0, 0
 		if d.format < 2 {
 			continue
 		}
@@ -349,18 +382,20 @@ func encodeCount(e *encoder, k *countKey) {
 }
 
 func decodeCount(d *decoder) *countKey {
-	k := &countKey{At: d.times()}
-	if n := d.count(8); n > 0 {
-		k.IDs = make([]uint64, n)
-		for i := range k.IDs {
-			k.IDs[i] = d.u64()
-		}
-	}
-	k.Vals = d.strs()
+	k := &countKey{}
+	decodeCountInto(d, k)
+	return k
+}
+
+func decodeCountInto(d *decoder, k *countKey) {
+	k.At = d.timesInto(k.At)
+	k.IDs = d.u64sInto(k.IDs)
+	k.Vals = d.strsInto(k.Vals)
+	k.Arrivals, k.Arrived = 0, k.Arrived[:0]
 	if d.format >= 2 {
 		k.Arrivals = d.uvarint()
 		if n := d.count(1); n > 0 {
-			k.Arrived = make([]uint64, n)
+			k.Arrived = grown(k.Arrived, n)
 			for i := range k.Arrived {
 				if back := d.uvarint(); back < k.Arrivals {
 					k.Arrived[i] = k.Arrivals - back
@@ -370,8 +405,7 @@ func decodeCount(d *decoder) *countKey {
 			}
 		}
 	}
-	k.Tags = decodeTags(d, k.Vals)
-	return k
+	k.Tags = decodeTags(d, k.Vals, k.Tags)
 }
 
 func encodeSeqEvents(e *encoder, evs []seqEvent) {
@@ -385,12 +419,12 @@ func encodeSeqEvents(e *encoder, evs []seqEvent) {
 	}
 }
 
-func decodeSeqEvents(d *decoder) []seqEvent {
+func decodeSeqEvents(d *decoder, dst []seqEvent) []seqEvent {
 	n := d.count(10)
 	if n == 0 {
-		return nil
+		return dst[:0]
 	}
-	out := make([]seqEvent, n)
+	out := grown(dst, n)
 	prev := int64(0)
 	for i := range out {
 		prev += d.varint()
@@ -418,20 +452,28 @@ func encodeSeq(e *encoder, k *seqKey) {
 
 func decodeSeq(d *decoder) *seqKey {
 	k := &seqKey{}
+	decodeSeqInto(d, k, nil)
+	return k
+}
+
+// decodeSeqInto decodes into k; finals is scratch for the final events.
+func decodeSeqInto(d *decoder, k *seqKey, finals []seqEvent) []seqEvent {
+	k.Steps = k.Steps[:0]
 	if n := d.count(1); n > 0 {
-		k.Steps = make([][]seqEvent, n)
+		k.Steps = grown(k.Steps, n)
 		for i := range k.Steps {
-			k.Steps[i] = decodeSeqEvents(d)
+			k.Steps[i] = decodeSeqEvents(d, k.Steps[i])
 		}
 	}
-	if finals := decodeSeqEvents(d); len(finals) > 0 {
-		k.Finals = make([]seqFinal, len(finals))
+	k.Finals = k.Finals[:0]
+	if finals = decodeSeqEvents(d, finals); len(finals) > 0 {
+		k.Finals = grown(k.Finals, len(finals))
 		for i := range finals {
 			k.Finals[i] = seqFinal{seqEvent: finals[i], Done: d.boolean()}
 		}
 	}
-	k.Tags = decodeTags(d, nil)
-	return k
+	k.Tags = decodeTags(d, nil, k.Tags)
+	return finals
 }
 
 func encodeFirst(e *encoder, k *firstKey) {
@@ -455,31 +497,40 @@ func encodeFirst(e *encoder, k *firstKey) {
 }
 
 func decodeFirst(d *decoder) *firstKey {
-	k := &firstKey{First: d.varint()}
+	k := &firstKey{}
+	decodeFirstInto(d, k)
+	return k
+}
+
+func decodeFirstInto(d *decoder, k *firstKey) {
+	k.First = d.varint()
+	k.Values = k.Values[:0]
 	if n := d.count(2); n > 0 {
-		k.Values = make(seenValues, n)
+		k.Values = grown(k.Values, n)
 		for i := range k.Values {
-			k.Values[i] = seenValue{Value: d.str(), Times: d.times()}
+			sv := &k.Values[i]
+			sv.Value, sv.Times = d.str(), d.timesInto(sv.Times)
 		}
 		// Sorted by value, as find needs (an untrusted entry may not be).
 		if !slices.IsSortedFunc(k.Values, func(a, b seenValue) int { return strings.Compare(a.Value, b.Value) }) {
 			d.fail(errors.New("first_seen values out of order"))
 		}
 	}
+	k.Recent = k.Recent[:0]
 	if n := d.count(9); n > 0 {
-		k.Recent = make([]idAt, n)
+		k.Recent = grown(k.Recent, n)
 		for i := range k.Recent {
 			k.Recent[i] = idAt{At: d.varint(), ID: d.u64()}
 		}
 	}
+	k.Pending = k.Pending[:0]
 	if n := d.count(2); n > 0 {
-		k.Pending = make([]pendingFirst, n)
+		k.Pending = grown(k.Pending, n)
 		for i := range k.Pending {
 			k.Pending[i] = pendingFirst{At: d.varint(), Value: d.str()}
 		}
 	}
-	k.Tags = decodeTags(d, nil)
-	return k
+	k.Tags = decodeTags(d, nil, k.Tags)
 }
 
 func encodeAbs(e *encoder, k *absKey) error {

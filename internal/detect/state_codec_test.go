@@ -54,7 +54,7 @@ func jsonSnapshotV2(t *testing.T, e *Engine) []byte {
 		rs := &ruleSnapshot{Fingerprint: r.fingerprint, Counts: map[string]*countKey{}, Dedup: map[string][]int64{},
 			Previous: map[string]remembered{}, Sequences: map[string]*seqKey{}, FirstSeen: map[string]*firstKey{}, Absences: map[string]*absKey{}}
 		for i := range stateShards {
-			maps.Copy(rs.Counts, s.threshold[i].keys)
+			maps.Copy(rs.Counts, s.threshold[i].all())
 			for k, o := range s.dedup[i].openings {
 				rs.Dedup[k] = o.times
 			}
@@ -62,8 +62,8 @@ func jsonSnapshotV2(t *testing.T, e *Engine) []byte {
 				ent := stateEntry{At: v.at, prevEnc: stringBytes(v.enc)}
 				rs.Previous[k] = remembered{At: v.at, Value: ent.value()}
 			}
-			maps.Copy(rs.Sequences, s.sequence[i].keys)
-			maps.Copy(rs.FirstSeen, s.firstSeen[i].keys)
+			maps.Copy(rs.Sequences, s.sequence[i].all())
+			maps.Copy(rs.FirstSeen, s.firstSeen[i].all())
 			maps.Copy(rs.Absences, s.absence.shards[i].keys)
 		}
 		snap.Rules[r.ID] = rs

@@ -113,7 +113,7 @@ func TestExpireFreesCorrelationState(t *testing.T) {
 		out := map[string]int{}
 		for _, r := range e.active.Load().rules {
 			for i := range stateShards {
-				out[r.ID] += len(r.state.threshold[i].keys) + len(r.state.sequence[i].keys) + len(r.state.firstSeen[i].keys) + len(r.state.absence.shards[i].keys)
+				out[r.ID] += r.state.threshold[i].count() + r.state.sequence[i].count() + r.state.firstSeen[i].count() + r.state.absence.shards[i].count()
 			}
 		}
 		return out

@@ -3,6 +3,7 @@ package detect
 import (
 	"cmp"
 	"encoding/json"
+	"math"
 	"slices"
 	"sort"
 )
@@ -38,16 +39,51 @@ type countKey struct {
 // A distinct count's values are either listed (Values) or, since arrival
 // numbers are kept, named: those of the group's events with times in
 // [From, To] that arrived up to Seen.
+//
+// Groups under attack hold one memo per tagged event, so a memo is kept
+// small: the rarely used lists sit behind a pointer.
 type tagMemo struct {
-	id       uint64
-	At       int64    `json:"at"`
-	Count    int      `json:"n,omitempty"`
-	Opening  int64    `json:"o"`
+	id        uint64
+	At        int64  `json:"at"`
+	Opening   int64  `json:"o"`
+	From      int64  `json:"f,omitempty"`
+	To        int64  `json:"u,omitempty"`
+	Seen      uint64 `json:"a,omitempty"`
+	Count     int32  `json:"n,omitempty"`
+	*tagLists        // nil: no listed values nor sequence
+}
+
+// tagLists are a memo's listed values (distinct counts restored from
+// before values were named) and sequence.
+type tagLists struct {
 	Values   []string `json:"x,omitempty"`
 	Sequence []string `json:"s,omitempty"`
-	From     int64    `json:"f,omitempty"`
-	To       int64    `json:"u,omitempty"`
-	Seen     uint64   `json:"a,omitempty"`
+}
+
+func (m *tagMemo) values() []string {
+	if m.tagLists == nil {
+		return nil
+	}
+	return m.tagLists.Values
+}
+
+func (m *tagMemo) sequence() []string {
+	if m.tagLists == nil {
+		return nil
+	}
+	return m.tagLists.Sequence
+}
+
+// setLists sets the memo's lists, reusing its tagLists when it has one.
+func (m *tagMemo) setLists(values, sequence []string) {
+	switch {
+	case len(values) == 0 && len(sequence) == 0:
+		m.tagLists = nil
+	case m.tagLists == nil:
+		m.tagLists = &tagLists{Values: values, Sequence: sequence}
+	default:
+		m.tagLists.Values, m.tagLists.Sequence = values, sequence
+	}
 }
 
 // evidence is what a stateful rule found for the event it tags: the
@@ -64,7 +100,7 @@ func (m *tagMemo) evidence() *evidence {
 	if m == nil {
 		return nil
 	}
-	return &evidence{count: m.Count, opening: m.Opening, values: m.Values, sequence: m.Sequence}
+	return &evidence{count: int(m.Count), opening: m.Opening, values: m.values(), sequence: m.sequence()}
 }
 
 // tagMemos are the first tags of a key's tagged events, sorted by time and
@@ -151,7 +187,8 @@ func withTagMemo(tags tagMemos, id uint64, at int64, ev *evidence) (tagMemos, *t
 	if id == 0 || ev == nil {
 		return tags, nil
 	}
-	m := tagMemo{id: id, At: at, Count: ev.count, Opening: ev.opening, Values: ev.values, Sequence: ev.sequence}
+	m := tagMemo{id: id, At: at, Count: int32(min(ev.count, math.MaxInt32)), Opening: ev.opening}
+	m.setLists(ev.values, ev.sequence)
 	i, found := tags.find(at, id)
 	if found {
 		tags[i] = m
@@ -332,6 +369,6 @@ func (k *countKey) clone() *countKey {
 	return &c
 }
 
-func expireThreshold(sh *thresholdShard, h horizons, window int64) {
-	sh.expire(func(name string, k *countKey) (bool, bool) { return k.dropUpTo(h.of(name) - window) })
+func expireThreshold(sh *thresholdShard, h horizons, keep retention) {
+	sh.expire(h, keep, func(name string, k *countKey) (bool, bool) { return k.dropUpTo(h.of(name) - keep.window) })
 }

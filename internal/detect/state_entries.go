@@ -116,7 +116,7 @@ func shardChanges[T any, P keyPtr[T]](sh *keyShard[T, P], recs []Change, kind by
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return appendChanges(recs, sh.dirty, kind, ruleID, func(k string) (*stateEntry, bool) {
-		v, ok := sh.keys[k]
+		v, ok := sh.peek(k)
 		if !ok {
 			return nil, false
 		}
@@ -147,8 +147,9 @@ func appendChanges(recs []Change, dirty dirtyKeys, kind byte, ruleID string, cur
 // for the caller to delete, and an error for an entry it cannot read.
 func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err error) {
 	rules := e.rulesByID()
+	var scratch frozenScratch
 	for k, v := range entries {
-		isStale, err := restoreEntryOf(rules, k, v)
+		isStale, err := restoreEntryOf(rules, k, v, &scratch)
 		if err != nil {
 			return nil, err
 		}
@@ -178,8 +179,9 @@ func restoreDeadlines(rules map[string]activeRule) {
 
 // restoreEntryOf applies one entry (nil v: a deletion) to the rules' state.
 // It reports an entry no active rule can use as stale; keys that are not
-// state entries (partition_engines.go's own) are skipped.
-func restoreEntryOf(rules map[string]activeRule, k string, v []byte) (stale bool, err error) {
+// state entries (partition_engines.go's own) are skipped. Entries of the
+// kinds kept frozen are checked with scratch and kept as they are.
+func restoreEntryOf(rules map[string]activeRule, k string, v []byte, scratch *frozenScratch) (stale bool, err error) {
 	kind, rest, ok := strings.Cut(k, "\x00")
 	if !ok || len(kind) != 1 || !strings.Contains(entryKinds, kind) {
 		return false, nil
@@ -194,6 +196,9 @@ func restoreEntryOf(rules map[string]activeRule, k string, v []byte) (stale bool
 		}
 		return false, nil
 	}
+	if len(v) > 0 && v[0] == entryFormat && freezable(kind[0]) {
+		return restoreFrozenEntry(rules, ruleID, kind[0], key, v, scratch)
+	}
 	var ent stateEntry
 	if err := decodeEntryValue(kind[0], v, &ent); err != nil {
 		return false, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
@@ -203,6 +208,25 @@ func restoreEntryOf(rules map[string]activeRule, k string, v []byte) (stale bool
 		return true, nil
 	}
 	r.state.restoreEntry(kind[0], key, &ent)
+	return false, nil
+}
+
+// restoreFrozenEntry restores a compact entry value (format, fingerprint,
+// body) of a freezable kind, frozen.
+func restoreFrozenEntry(rules map[string]activeRule, ruleID string, kind byte, key string, v []byte, scratch *frozenScratch) (stale bool, err error) {
+	d := decoder{b: v[1:]}
+	fp := d.raw()
+	if d.err != nil {
+		return false, fmt.Errorf("changelog entry of rule %s: %w", ruleID, d.err)
+	}
+	r, ok := rules[ruleID]
+	if !ok || r.fingerprint != string(fp) {
+		return true, nil
+	}
+	if err := scratch.check(kind, d.b); err != nil {
+		return false, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
+	}
+	r.state.restoreFrozen(kind, key, d.b)
 	return false, nil
 }
 
@@ -291,8 +315,7 @@ func (s *ruleState) deleteEntry(kind byte, key string) {
 
 func deleteKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) {
 	sh.mu.Lock()
-	if _, ok := sh.keys[key]; ok {
-		delete(sh.keys, key)
+	if sh.remove(key) {
 		sh.book.keys.Add(-1)
 	}
 	sh.mu.Unlock()
@@ -300,7 +323,7 @@ func deleteKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) {
 
 func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T) {
 	sh.mu.Lock()
-	if _, ok := sh.keys[key]; !ok {
+	if !sh.remove(key) {
 		sh.book.keys.Add(1)
 	}
 	P(v).meta().touched = sh.book.now()

@@ -172,10 +172,10 @@ func (k *firstKey) clone() *firstKey {
 	return c
 }
 
-func expireFirstSeen(sh *firstSeenShard, h horizons, history int64, learns bool) {
-	sh.expire(func(name string, k *firstKey) (bool, bool) {
+func expireFirstSeen(sh *firstSeenShard, h horizons, keep retention) {
+	sh.expire(h, keep, func(name string, k *firstKey) (bool, bool) {
 		horizon := h.of(name)
-		return k.dropOld(horizon, horizon-history, learns)
+		return k.dropOld(horizon, horizon-keep.history, keep.learns)
 	})
 }
 

@@ -46,6 +46,7 @@ type StateRestore struct {
 	watermark int64
 	records   int
 	bytes     int64
+	scratch   frozenScratch
 }
 
 // NewStateRestore starts restoring into e, a fresh engine that tracks
@@ -73,7 +74,7 @@ func (r *StateRestore) Apply(k string, value []byte) error {
 		r.watermark = max(r.watermark, w)
 		return nil
 	}
-	stale, err := restoreEntryOf(r.rules, k, value)
+	stale, err := restoreEntryOf(r.rules, k, value, &r.scratch)
 	if err != nil {
 		return err
 	}

@@ -205,9 +205,9 @@ func (k *seqKey) clone() *seqKey {
 	return c
 }
 
-func expireSequences(sh *sequenceShard, h horizons, within int64) {
-	sh.expire(func(name string, k *seqKey) (bool, bool) {
+func expireSequences(sh *sequenceShard, h horizons, keep retention) {
+	sh.expire(h, keep, func(name string, k *seqKey) (bool, bool) {
 		horizon := h.of(name)
-		return k.dropOld(horizon-within, horizon)
+		return k.dropOld(horizon-keep.within, horizon)
 	})
 }

@@ -1,0 +1,179 @@
+package detect
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// frozenKeys counts the rule's frozen keys.
+func (s *ruleState) frozenKeys() int {
+	n := 0
+	for i := range stateShards {
+		n += lockedLen(&s.threshold[i].mu, func() int { return len(s.threshold[i].frozen) })
+		n += lockedLen(&s.sequence[i].mu, func() int { return len(s.sequence[i].frozen) })
+		n += lockedLen(&s.firstSeen[i].mu, func() int { return len(s.firstSeen[i].frozen) })
+	}
+	return n
+}
+
+func (e *Engine) frozenKeys() int {
+	n := 0
+	for _, r := range e.active.Load().rules {
+		n += r.state.frozenKeys()
+	}
+	return n
+}
+
+func (e *Engine) keysByRule() map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range e.active.Load().rules {
+		out[r.ID] = r.state.book.keys.Load()
+	}
+	return out
+}
+
+// correlationStream is n events of the correlation test rules over six
+// hours (so that sweeps expire state), among 40 users and 8 addresses,
+// delivered up to 20 minutes out of order, one in 20 delivered twice.
+func correlationStream(seed uint64, n int) [][]byte {
+	rnd := rand.New(rand.NewPCG(seed, 7))
+	kinds := []string{"fail", "deny", "approve", "login", "start", "done"}
+	var evs [][]byte
+	for i := range n {
+		at := time.Duration(i)*6*time.Hour/time.Duration(n) - time.Duration(rnd.IntN(20))*time.Minute
+		user := fmt.Sprintf("u%d", rnd.IntN(40))
+		ev := of(at, fmt.Sprint("e", i), kinds[rnd.IntN(len(kinds))], user, map[string]any{
+			"ip": fmt.Sprintf("203.0.113.%d", rnd.IntN(8)), "device": fmt.Sprint("d", rnd.IntN(4)),
+		})
+		evs = append(evs, ev)
+		if rnd.IntN(20) == 0 {
+			evs = append(evs, evs[rnd.IntN(len(evs))])
+		}
+	}
+	return evs
+}
+
+// TestFreezingChangesNothing: an engine that freezes every idle key after
+// every event (so nearly every key is thawed and frozen again each time it
+// is used), snapshotted and restored halfway, tags every event exactly as
+// an engine that never freezes, and ends with the same keys, over the
+// pack's streams and a stream of every correlation type with expiry,
+// re-deliveries and late events.
+func TestFreezingChangesNothing(t *testing.T) {
+	type run struct {
+		rs      *RuleSet
+		streams [][][]byte
+	}
+	runs := []run{
+		{packRules(t), testStreams(t, true, true)},
+		{compileRules(t, thresholdRule, distinctRule, sequenceRule, firstSeenRule, absenceRule), [][][]byte{correlationStream(1, 3000)}},
+	}
+	tags, frozen := 0, 0
+	for ri, r := range runs {
+		for si, evs := range r.streams {
+			never := NewEngine(r.rs, EngineOptions{})
+			never.freezeAfter = 1 << 62
+			always := NewEngine(r.rs, EngineOptions{})
+			always.freezeAfter = 1
+			for i, raw := range evs {
+				if i == len(evs)/2 {
+					frozen += always.frozenKeys()
+					always = restoredCopy(t, always, r.rs)
+				}
+				want, errA := never.Process(raw)
+				got, errB := always.Process(raw)
+				if fmt.Sprint(errA) != fmt.Sprint(errB) || !reflect.DeepEqual(want.Detections, got.Detections) || !reflect.DeepEqual(want.Deferred, got.Deferred) {
+					t.Fatalf("run %d stream %d event %d: never frozen %+v %+v (%v), always %+v %+v (%v)", ri, si, i, want.Detections, deferredDetections(want), errA, got.Detections, deferredDetections(got), errB)
+				}
+				tags += len(want.Detections) + len(want.Deferred)
+			}
+			frozen += always.frozenKeys()
+			if a, b := never.keysByRule(), always.keysByRule(); !reflect.DeepEqual(a, b) {
+				t.Fatalf("run %d stream %d: keys never frozen %v, always %v", ri, si, a, b)
+			}
+		}
+	}
+	if tags == 0 || frozen == 0 {
+		t.Fatalf("%d tags, %d frozen keys: the comparison proves nothing", tags, frozen)
+	}
+	t.Logf("%d tags, %d frozen keys seen", tags, frozen)
+}
+
+// restoredCopy is a new engine (freezing as e does) restored from e's
+// snapshot.
+func restoredCopy(t *testing.T, e *Engine, rs *RuleSet) *Engine {
+	t.Helper()
+	var snap bytes.Buffer
+	if err := e.WriteSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	c := NewEngine(rs, EngineOptions{})
+	c.freezeAfter = e.freezeAfter
+	if _, err := c.ReadSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A frozen key counts toward max_state_keys and is evicted by its own
+// recency: the bound holds and the oldest keys go first.
+func TestFrozenKeysAreBoundedAndEvictedOldestFirst(t *testing.T) {
+	rs := compileRules(t, thresholdRule)
+	e := NewEngine(rs, EngineOptions{MaxStateKeys: 10})
+	e.freezeAfter = 1
+	for i := range 30 {
+		process(t, e, fail(time.Duration(i)*time.Second, fmt.Sprint("user", i)))
+	}
+	if n := e.keysByRule()["T"]; n != 10 {
+		t.Fatalf("%d keys, want the bound 10", n)
+	}
+	if e.frozenKeys() == 0 {
+		t.Fatal("no key frozen: the test proves nothing")
+	}
+	s := e.active.Load().rules[0].state
+	for i := range 20 {
+		key := fmt.Sprintf("user%d", i)
+		sh := &s.threshold[shardOf(key)]
+		sh.mu.Lock()
+		_, there := sh.peek(key)
+		sh.mu.Unlock()
+		if there {
+			t.Fatalf("%s, among the 20 oldest, survived eviction", key)
+		}
+	}
+}
+
+// A frozen key is skipped by sweeps until its due time and then expires
+// like a live one.
+func TestFrozenKeysExpire(t *testing.T) {
+	rs := compileRules(t, thresholdRule)
+	e := NewEngine(rs, EngineOptions{})
+	e.freezeAfter = 1
+	process(t, e, fail(0, "ann"))
+	process(t, e, fail(time.Second, "bob"))
+	if e.frozenKeys() != 1 || e.keysByRule()["T"] != 2 {
+		t.Fatalf("%d frozen of %d keys, want ann's frozen", e.frozenKeys(), e.keysByRule()["T"])
+	}
+	// Far past the window and the lateness: both go.
+	process(t, e, fail(10*time.Hour, "zed"))
+	process(t, e, fail(10*time.Hour+time.Second, "zed"))
+	if n := e.keysByRule()["T"]; n != 1 {
+		t.Fatalf("%d keys after the sweep, want zed's alone", n)
+	}
+}
+
+// all returns every key's state, live or frozen (decoded copies).
+func (sh *keyShard[T, P]) all() map[string]*T {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := maps.Clone(sh.keys)
+	for name, v := range sh.frozen {
+		out[name] = sh.decodeFrozen(name, v)
+	}
+	return out
+}
