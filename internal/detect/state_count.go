@@ -319,6 +319,10 @@ func maxWindowCount(times []int64, t, window int64) (best, from, to int) {
 	first := sort.Search(len(times), func(i int) bool { return times[i] >= t })
 	left := sort.Search(len(times), func(i int) bool { return times[i] > t-window })
 	for j := first; j < len(times) && times[j] < t+window; j++ {
+		// A window ends at the last event of its time (a burst stamped
+		// with one time is one candidate, not one per event).
+		at := times[j]
+		j += sort.Search(len(times)-j, func(i int) bool { return times[j+i] > at }) - 1
 		for times[left] <= times[j]-window {
 			left++
 		}

@@ -126,16 +126,26 @@ func (k *countKey) maxDistinct(t, window int64) (best, from, to int) {
 		d.add(v, delta)
 		undo = append(undo, tailStep{v, delta})
 	}
-	for r := len(k.At) - 1; r >= first; r-- {
-		if r < len(k.At)-1 { // slide the window to end at event r
-			step(k.Vals[r+1], -1)
-			for l > 0 && k.At[l-1] > k.At[r]-window {
-				l--
-				step(k.Vals[l], 1)
-			}
-		}
+	// Candidate windows end at the last event of each time: a window
+	// ending earlier at the same time holds a subset. So a burst stamped
+	// with one time is one candidate, not one per event.
+	for r := len(k.At) - 1; r >= first; {
 		if k.At[r] < t+window && len(d.counts) >= best {
 			best, from, to = len(d.counts), l, r
+		}
+		next := r - 1
+		for next >= first && k.At[next] == k.At[r] {
+			next--
+		}
+		if next < first {
+			break
+		}
+		for ; r > next; r-- { // slide the window to end at event next
+			step(k.Vals[r], -1)
+		}
+		for l > 0 && k.At[l-1] > k.At[r]-window {
+			l--
+			step(k.Vals[l], 1)
 		}
 	}
 	for i := len(undo) - 1; i >= 0; i-- {
@@ -162,7 +172,8 @@ func (k *countKey) maxDistinctAfresh(t, window int64) (best, from, to int) {
 			}
 			left++
 		}
-		if len(counts) > best {
+		last := j+1 == len(times) || times[j+1] != times[j] // windows end at a time's last event
+		if last && len(counts) > best {
 			best, from, to = len(counts), left, j
 		}
 	}
