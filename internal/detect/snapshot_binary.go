@@ -7,25 +7,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"unsafe"
 )
 
-// The compact snapshot (version 4; 3 is read too: its entries are of
-// format 1), written as a stream: one shard of one
-// kind is encoded under its lock at a time, never a copy of the whole
-// state.
+// The compact snapshot (version 5; 4 is read too, and 3, whose entries are
+// of format 1), written as a stream: one shard of one kind is encoded
+// under its lock at a time, never a copy of the whole state.
 //
 //	"OKDS" version
 //	varint watermark, uvarint journal seq
 //	per rule:  'R' str id, str fingerprint, uvarint keys per kind (tdpsfa, a sizing hint)
-//	per entry: kind, str key, bytes entry (state_codec.go)
+//	per entry: kind, str key, uvarint age, bytes entry (state_codec.go)
 //	'E'
 //
-// str and bytes are uvarint-length-prefixed.
+// str and bytes are uvarint-length-prefixed. An entry's age is how many
+// events ago its key was last updated (state_bound.go), so that a restored
+// state evicts its least recently updated keys first, as it would have
+// (versions before 5 have none: their keys are restored as updated at the
+// restore).
 
 const (
 	snapshotMagic         = "OKDS"
-	binarySnapshotVersion = 4
+	binarySnapshotVersion = 5
 	recordRule            = 'R'
 	recordEnd             = 'E'
 	// maxSnapshotString bounds one key or entry read from a snapshot; a
@@ -85,6 +89,7 @@ func lockedLen(mu interface {
 // writeEntries encodes the rule's entries shard by shard into enc, flushing
 // enc's bytes to w after each shard.
 func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
+	now := s.book.now()
 	flush := func() error {
 		_, err := w.Write(enc.b)
 		enc.b = enc.b[:0]
@@ -93,14 +98,14 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 	for i := range stateShards {
 		steps := []func() error{
 			func() error {
-				return writeShard(enc, &s.threshold[i], entryThreshold, func(k *countKey) *stateEntry { return &stateEntry{Count: k} })
+				return writeShard(enc, now, &s.threshold[i], entryThreshold, func(k *countKey) *stateEntry { return &stateEntry{Count: k} })
 			},
 			func() error {
 				sh := &s.dedup[i]
 				sh.mu.Lock()
 				defer sh.mu.Unlock()
 				for k, o := range sh.openings {
-					if err := writeEntry(enc, entryDedup, k, &stateEntry{Times: o.times}); err != nil {
+					if err := writeEntry(enc, entryDedup, k, now-o.touched, &stateEntry{Times: o.times}); err != nil {
 						return err
 					}
 				}
@@ -111,20 +116,21 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 				sh.mu.Lock()
 				defer sh.mu.Unlock()
 				for k, v := range sh.values {
-					if err := writeEntry(enc, entryPrevious, k, &stateEntry{At: v.at, prevEnc: stringBytes(v.enc)}); err != nil {
+					p := prevOf(v)
+					if err := writeEntry(enc, entryPrevious, k, now-p.touched, &stateEntry{At: p.at, prevEnc: stringBytes(p.enc)}); err != nil {
 						return err
 					}
 				}
 				return nil
 			},
 			func() error {
-				return writeShard(enc, &s.sequence[i], entrySequence, func(k *seqKey) *stateEntry { return &stateEntry{Seq: k} })
+				return writeShard(enc, now, &s.sequence[i], entrySequence, func(k *seqKey) *stateEntry { return &stateEntry{Seq: k} })
 			},
 			func() error {
-				return writeShard(enc, &s.firstSeen[i], entryFirstSeen, func(k *firstKey) *stateEntry { return &stateEntry{First: k} })
+				return writeShard(enc, now, &s.firstSeen[i], entryFirstSeen, func(k *firstKey) *stateEntry { return &stateEntry{First: k} })
 			},
 			func() error {
-				return writeShard(enc, &s.absence.shards[i].keyShard, entryAbsence, func(k *absKey) *stateEntry { return &stateEntry{Abs: k} })
+				return writeShard(enc, now, &s.absence.shards[i].keyShard, entryAbsence, func(k *absKey) *stateEntry { return &stateEntry{Abs: k} })
 			},
 		}
 		for _, step := range steps {
@@ -139,26 +145,28 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 	return nil
 }
 
-func writeShard[T any, P keyPtr[T]](enc *encoder, sh *keyShard[T, P], kind byte, entry func(*T) *stateEntry) error {
+func writeShard[T any, P keyPtr[T]](enc *encoder, now uint32, sh *keyShard[T, P], kind byte, entry func(*T) *stateEntry) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, v := range sh.keys {
-		if err := writeEntry(enc, kind, k, entry(v)); err != nil {
+		if err := writeEntry(enc, kind, k, now-P(v).meta().touched, entry(v)); err != nil {
 			return err
 		}
 	}
 	for k, v := range sh.frozen { // the body as frozen
 		enc.byte1(kind)
 		enc.str(k)
+		enc.uvarint(uint64(now - frozenTouched(v)))
 		enc.bytes(frozenBody(v))
 	}
 	return nil
 }
 
-// writeEntry appends kind, key and the entry, its length first.
-func writeEntry(enc *encoder, kind byte, key string, ent *stateEntry) error {
+// writeEntry appends kind, key, age and the entry, its length first.
+func writeEntry(enc *encoder, kind byte, key string, age uint32, ent *stateEntry) error {
 	enc.byte1(kind)
 	enc.str(key)
+	enc.uvarint(uint64(age))
 	body := encoder{b: enc.scratch[:0]}
 	if err := appendEntry(&body, kind, ent); err != nil {
 		return err
@@ -175,6 +183,7 @@ type snapshotReader struct {
 	size int64 // the snapshot's size, when known (0: unknown)
 	// format is that of the snapshot's entries (state_codec.go).
 	format  byte
+	aged    bool // entries carry their key's age (version 5)
 	scratch frozenScratch
 	key     []byte // the entry's key, read before its body
 }
@@ -238,10 +247,10 @@ func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int,
 		return 0, 0, errors.New("not a state snapshot")
 	}
 	v := head[len(snapshotMagic)]
-	if v != binarySnapshotVersion && v != 3 {
-		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or 3, or JSON 1, 2)", v, binarySnapshotVersion)
+	if v != binarySnapshotVersion && v != 4 && v != 3 {
+		return 0, 0, fmt.Errorf("state snapshot version %d, want %d (or 4, 3, or JSON 1, 2)", v, binarySnapshotVersion)
 	}
-	sr.format = entryFormat
+	sr.format, sr.aged = entryFormat, v >= 5
 	if v == 3 {
 		sr.format = 1
 	}
@@ -329,12 +338,22 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 		return err
 	}
 	sr.key = append(sr.key[:0], p...) // the body is read into the same buffer
+	var age uint64
+	if sr.aged {
+		if age, err = sr.uvarint(); err != nil {
+			return err
+		}
+	}
 	if n, err = sr.uvarint(); err != nil {
 		return err
 	}
 	body, err := sr.chunk(n)
 	if err != nil || s == nil {
 		return err
+	}
+	touched := s.book.now()
+	if sr.aged {
+		touched -= uint32(min(age, math.MaxUint32))
 	}
 	if sr.format == entryFormat && freezable(kind) {
 		// Kept as read, frozen (state_frozen.go), once checked; the key
@@ -343,14 +362,20 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 		if err := sr.scratch.check(kind, body); err != nil {
 			return fmt.Errorf("state snapshot: entry %q: %w", key, err)
 		}
-		s.restoreFrozen(kind, key, body)
+		s.restoreFrozen(kind, key, body, touched)
 		return nil
 	}
-	key := string(sr.key)
+	var key string
+	if kind == entryPrevious { // copied with its value into one allocation
+		key = unsafe.String(unsafe.SliceData(sr.key), len(sr.key))
+	} else {
+		key = string(sr.key)
+	}
 	var ent stateEntry
 	if err := decodeEntry(&decoder{b: body, format: sr.format}, kind, &ent); err != nil {
 		return fmt.Errorf("state snapshot: entry %q: %w", key, err)
 	}
+	ent.touched, ent.aged = touched, true
 	s.restoreEntry(kind, key, &ent)
 	return nil
 }
@@ -373,7 +398,7 @@ func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
 			s.dedup[i].openings = make(map[string]dedupKey, per(sizes[1]))
 		}
 		if len(s.previous[i].values) == 0 {
-			s.previous[i].values = make(map[string]prevEntry, per(sizes[2]))
+			s.previous[i].values = make(map[string]string, per(sizes[2]))
 		}
 		if len(s.sequence[i].frozen) == 0 {
 			s.sequence[i].frozen = make(map[string]string, per(sizes[3]))

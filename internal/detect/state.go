@@ -1,12 +1,14 @@
 package detect
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Times in state are event `published` times in Unix nanoseconds.
@@ -43,7 +45,7 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 		s.threshold[i].init(s.book, countCodec)
 		s.dedup[i].openings = map[string]dedupKey{}
 		s.dedup[i].book = s.book
-		s.previous[i].values = map[string]prevEntry{}
+		s.previous[i].values = map[string]string{}
 		s.previous[i].book = s.book
 		s.sequence[i].init(s.book, seqCodec)
 		s.firstSeen[i].init(s.book, firstCodec)
@@ -169,21 +171,44 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 	return t
 }
 
-// previousShard holds, per key, the latest remembered value by event time.
+// previousShard holds, per key, the latest remembered value by event time:
+// its time, update stamp and value in its compact encoding (state_codec.go:
+// a fraction of the Go maps it decodes to, decoded when an event looks it
+// up), as one string sharing one allocation with the key (prevValue).
 type previousShard struct {
 	mu     sync.Mutex
-	values map[string]prevEntry
+	values map[string]string
 	dirty  dirtyKeys
 	book   *keyBook
 }
 
-// prevEntry is a remembered value, held in its compact encoding
-// (state_codec.go: a fraction of the Go maps it decodes to) and decoded
-// when an event looks it up.
+// prevEntry is a remembered value as held: at (8 bytes), touched (4),
+// the encoding.
 type prevEntry struct {
 	at      int64
 	enc     string
 	touched uint32 // keyMeta.touched
+}
+
+func prevOf(v string) prevEntry {
+	b := stringBytes(v)
+	return prevEntry{at: int64(binary.LittleEndian.Uint64(b)), touched: binary.LittleEndian.Uint32(b[8:]), enc: v[12:]}
+}
+
+// put remembers enc for key (copied: keys may point into an event's bytes)
+// and reports whether the key is new. Key and value are one allocation;
+// an old key is replaced with the value, so that it keeps no old bytes.
+func (sh *previousShard) put(key string, at int64, enc []byte, touched uint32) bool {
+	b := make([]byte, 0, len(key)+12+len(enc))
+	b = append(b, key...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(at))
+	b = binary.LittleEndian.AppendUint32(b, touched)
+	b = append(b, enc...)
+	all := unsafe.String(unsafe.SliceData(b), len(b)) // never written again
+	_, had := sh.values[key]
+	delete(sh.values, key)
+	sh.values[all[:len(key)]] = all[len(key):]
+	return !had
 }
 
 // remembered is a remembered value in JSON snapshots (versions 1 and 2).
@@ -203,8 +228,12 @@ func (s *ruleState) lockPrevious(key string) *previousShard {
 // lookup returns the value remembered for key, unless it is older than ttl
 // before t. The shard must be locked.
 func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
-	r, ok := sh.values[key]
-	if !ok || r.at < t-ttl {
+	held, ok := sh.values[key]
+	if !ok {
+		return nil, false
+	}
+	r := prevOf(held)
+	if r.at < t-ttl {
 		return nil, false
 	}
 	d := decoder{b: stringBytes(r.enc), alias: true}
@@ -218,8 +247,7 @@ func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 // remember stores v for key unless a later value is already remembered. The
 // shard must be locked.
 func (sh *previousShard) remember(key string, t int64, v any) error {
-	r, ok := sh.values[key]
-	if ok && t < r.at {
+	if r, ok := sh.values[key]; ok && t < prevOf(r).at {
 		return nil
 	}
 	var buf [256]byte
@@ -227,11 +255,9 @@ func (sh *previousShard) remember(key string, t int64, v any) error {
 	if err := encodeValue(&e, v, 0); err != nil {
 		return err
 	}
-	if !ok {
-		key = strings.Clone(key) // keys may point into an event's bytes
+	if sh.put(key, t, e.b, sh.book.now()) {
 		sh.book.keys.Add(1)
 	}
-	sh.values[key] = prevEntry{at: t, enc: string(e.b), touched: sh.book.now()}
 	sh.dirty.mark(key)
 	return nil
 }
@@ -282,7 +308,7 @@ func expirePrevious(sh *previousShard, h horizons, ttl int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, r := range sh.values {
-		if r.at < h.of(k)-ttl {
+		if prevOf(r).at < h.of(k)-ttl {
 			delete(sh.values, k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)

@@ -18,8 +18,10 @@ import (
 // evictShards shards, the shards taken in turn. The bound itself is exact:
 // after each event a rule holds at most max_state_keys keys (threads
 // evaluating concurrently may each hold one more key for the instant
-// between creating it and evicting). Restored keys are stamped with the
-// clock at restore, so they go before keys updated since.
+// between creating it and evicting). A snapshot keeps each key's age, so a
+// restored state evicts in the order it would have; keys restored from a
+// changelog or journal are stamped with the clock at restore (they are the
+// latest changes), so they go before keys updated since.
 
 const (
 	exactScan   = 4096
@@ -132,7 +134,7 @@ func (sh *dedupShard) sample(i, per int, now uint32, v *victim) {
 }
 
 func (sh *previousShard) sample(i, per int, now uint32, v *victim) {
-	sampleMap(&sh.mu, sh.values, func(r prevEntry) uint32 { return r.touched }, entryPrevious, i, per, now, v)
+	sampleMap(&sh.mu, sh.values, func(r string) uint32 { return prevOf(r).touched }, entryPrevious, i, per, now, v)
 }
 
 // sampleMap considers up to per keys of m (all: per < 0) under mu; Go's

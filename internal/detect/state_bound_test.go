@@ -258,3 +258,33 @@ func TestMaxStateKeysConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// A restored snapshot keeps each key's recency: the next evictions take the
+// keys least recently updated before the snapshot, whether they were held
+// live or frozen, not any restored key.
+func TestSnapshotKeepsRecency(t *testing.T) {
+	for _, freezeAfter := range []uint64{freezeEvery, 1} {
+		e, _ := boundedEngine(t, 10, false, thresholdRule)
+		e.freezeAfter = freezeAfter
+		for i := range 10 {
+			process(t, e, fail(time.Duration(i)*time.Second, fmt.Sprint("u", i)))
+		}
+		var buf bytes.Buffer
+		must(t, e.WriteSnapshot(&buf))
+		restored, _ := boundedEngine(t, 10, false, thresholdRule)
+		if _, err := restored.ReadSnapshot(&buf); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i := 3; i < 13; i++ {
+			want = append(want, fmt.Sprint("u", i))
+			if i >= 10 {
+				process(t, restored, fail(time.Duration(i)*time.Second, fmt.Sprint("u", i)))
+			}
+		}
+		slices.Sort(want)
+		if got := thresholdKeys(restored, "T"); !slices.Equal(got, want) {
+			t.Fatalf("freezing after %d events: kept %v, want the 10 most recent %v", freezeAfter, got, want)
+		}
+	}
+}

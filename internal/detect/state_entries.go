@@ -45,6 +45,19 @@ type stateEntry struct {
 	// prevEnc is the remembered value in its compact encoding (Value is
 	// read from JSON entries only).
 	prevEnc []byte
+	// touched is the key's update stamp, when aged (read from a snapshot
+	// that keeps each key's age); other entries are restored as updated
+	// at the restore.
+	touched uint32
+	aged    bool
+}
+
+// stamp is the update stamp a restored entry gets.
+func (s *ruleState) stamp(ent *stateEntry) uint32 {
+	if ent.aged {
+		return ent.touched
+	}
+	return s.book.now()
 }
 
 func entryKey(kind byte, ruleID, key string) []byte {
@@ -86,7 +99,11 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 		pv.mu.Lock()
 		recs, err = appendChanges(recs, pv.dirty, entryPrevious, ruleID, func(k string) (*stateEntry, bool) {
 			v, ok := pv.values[k]
-			return &stateEntry{Fingerprint: fp, At: v.at, prevEnc: stringBytes(v.enc)}, ok
+			if !ok {
+				return nil, false
+			}
+			p := prevOf(v)
+			return &stateEntry{Fingerprint: fp, At: p.at, prevEnc: stringBytes(p.enc)}, true
 		})
 		pv.mu.Unlock()
 		if err != nil {
@@ -226,7 +243,7 @@ func restoreFrozenEntry(rules map[string]activeRule, ruleID string, kind byte, k
 	if err := scratch.check(kind, d.b); err != nil {
 		return false, fmt.Errorf("changelog entry of rule %s: %w", ruleID, err)
 	}
-	r.state.restoreFrozen(kind, key, d.b)
+	r.state.restoreFrozen(kind, key, d.b, r.state.book.now())
 	return false, nil
 }
 
@@ -238,14 +255,14 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 			k = &countKey{At: ent.Times} // written before groups kept identities
 		}
 		k.name = key
-		restoreKey(&s.threshold[shardOf(key)], key, k)
+		restoreKey(&s.threshold[shardOf(key)], key, k, s.stamp(ent))
 	case entryDedup:
 		sh := &s.dedup[shardOf(key)]
 		sh.mu.Lock()
 		if _, ok := sh.openings[key]; !ok {
 			sh.book.keys.Add(1)
 		}
-		sh.openings[key] = dedupKey{times: ent.Times, touched: sh.book.now()}
+		sh.openings[key] = dedupKey{times: ent.Times, touched: s.stamp(ent)}
 		sh.mu.Unlock()
 	case entryPrevious:
 		enc := ent.prevEnc
@@ -258,25 +275,24 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		}
 		sh := &s.previous[shardOf(key)]
 		sh.mu.Lock()
-		if _, ok := sh.values[key]; !ok {
+		if sh.put(key, ent.At, enc, s.stamp(ent)) {
 			sh.book.keys.Add(1)
 		}
-		sh.values[key] = prevEntry{at: ent.At, enc: string(enc), touched: sh.book.now()}
 		sh.mu.Unlock()
 	case entrySequence:
 		if ent.Seq != nil {
 			ent.Seq.name = key
-			restoreKey(&s.sequence[shardOf(key)], key, ent.Seq)
+			restoreKey(&s.sequence[shardOf(key)], key, ent.Seq, s.stamp(ent))
 		}
 	case entryFirstSeen:
 		if ent.First != nil {
 			ent.First.name = key
-			restoreKey(&s.firstSeen[shardOf(key)], key, ent.First)
+			restoreKey(&s.firstSeen[shardOf(key)], key, ent.First, s.stamp(ent))
 		}
 	case entryAbsence:
 		if ent.Abs != nil {
 			ent.Abs.name = key
-			restoreKey(&s.absence.shards[shardOf(key)].keyShard, key, ent.Abs)
+			restoreKey(&s.absence.shards[shardOf(key)].keyShard, key, ent.Abs, s.stamp(ent))
 		}
 	}
 }
@@ -321,12 +337,12 @@ func deleteKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) {
 	sh.mu.Unlock()
 }
 
-func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T) {
+func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T, touched uint32) {
 	sh.mu.Lock()
 	if !sh.remove(key) {
 		sh.book.keys.Add(1)
 	}
-	P(v).meta().touched = sh.book.now()
+	P(v).meta().touched = touched
 	sh.keys[key] = v
 	sh.mu.Unlock()
 }

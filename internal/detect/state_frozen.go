@@ -187,11 +187,11 @@ func (sh *keyShard[T, P]) freezeIdle(now, idle uint32, keep retention) {
 // restoreFrozen keeps a restored entry's body (current format) frozen, as
 // touched now, its due time unknown until the next sweep. It reports
 // whether the key is new. The shard must be locked.
-func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte) bool {
+func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32) bool {
 	_, live := sh.keys[key]
 	_, cold := sh.frozen[key]
 	delete(sh.keys, key)
-	sh.setFrozen(frozenEntry(key, sh.book.now(), minTime, body))
+	sh.setFrozen(frozenEntry(key, touched, minTime, body))
 	return !live && !cold
 }
 
@@ -322,24 +322,24 @@ func (f *frozenScratch) check(kind byte, body []byte) error {
 }
 
 // restoreFrozen keeps a checked entry body of a freezable kind frozen.
-func (s *ruleState) restoreFrozen(kind byte, key string, body []byte) {
+func (s *ruleState) restoreFrozen(kind byte, key string, body []byte, touched uint32) {
 	i := shardOf(key)
 	var added bool
 	switch kind {
 	case entryThreshold:
-		added = lockedRestoreFrozen(&s.threshold[i], key, body)
+		added = lockedRestoreFrozen(&s.threshold[i], key, body, touched)
 	case entrySequence:
-		added = lockedRestoreFrozen(&s.sequence[i], key, body)
+		added = lockedRestoreFrozen(&s.sequence[i], key, body, touched)
 	case entryFirstSeen:
-		added = lockedRestoreFrozen(&s.firstSeen[i], key, body)
+		added = lockedRestoreFrozen(&s.firstSeen[i], key, body, touched)
 	}
 	if added {
 		s.book.keys.Add(1)
 	}
 }
 
-func lockedRestoreFrozen[T any, P keyPtr[T]](sh *keyShard[T, P], key string, body []byte) bool {
+func lockedRestoreFrozen[T any, P keyPtr[T]](sh *keyShard[T, P], key string, body []byte, touched uint32) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.restoreFrozen(key, body)
+	return sh.restoreFrozen(key, body, touched)
 }
