@@ -121,3 +121,58 @@ func TestThresholdAlertOpensAtEvidence(t *testing.T) {
 		t.Fatalf("%+v: want the alert of the hour holding 12:07", d)
 	}
 }
+
+// After a restart, a lagging org is still swept by its own event time, not
+// by the orgs ahead of it: its failures from hours before the others'
+// newest events still count, restored from a snapshot or from the
+// changelog, as they do without a restart.
+func TestRestoredLaggingOrgKeepsItsState(t *testing.T) {
+	h := time.Hour
+	before := func(e *Engine) {
+		processIn(t, e, "b.okta.com", fail(0, "bob"))
+		processIn(t, e, "b.okta.com", fail(time.Minute, "bob"))
+		processIn(t, e, "a.okta.com", fail(5*h, "ann"))
+	}
+	after := func(e *Engine) *Detection {
+		processIn(t, e, "a.okta.com", fail(5*h+10*time.Minute, "ann")) // a sweep
+		return detOf(processIn(t, e, "b.okta.com", fail(2*time.Minute, "bob")), "T")
+	}
+	rs := compileRules(t, thresholdRule)
+
+	control := NewEngine(rs, EngineOptions{})
+	before(control)
+	if d := after(control); d == nil || d.Count != 3 {
+		t.Fatalf("without a restart: %+v, want bob's third failure tagged", d)
+	}
+
+	snap := NewEngine(rs, EngineOptions{})
+	before(snap)
+	if d := after(restoredCopy(t, snap, rs)); d == nil || d.Count != 3 {
+		t.Fatalf("restored from a snapshot: %+v, want bob's third failure tagged", d)
+	}
+
+	logged := NewEngine(rs, EngineOptions{TrackChanges: true})
+	restore, err := NewStateRestore(NewEngine(rs, EngineOptions{TrackChanges: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		org string
+		raw []byte
+	}{{"b.okta.com", fail(0, "bob")}, {"b.okta.com", fail(time.Minute, "bob")}, {"a.okta.com", fail(5*h, "ann")}} {
+		processIn(t, logged, x.org, x.raw)
+		changes, err := logged.TakeBatchChanges()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range changes {
+			must(t, restore.Apply(string(c.Key), c.Value))
+		}
+	}
+	if _, err := restore.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if d := after(restore.engine); d == nil || d.Count != 3 {
+		t.Fatalf("restored from the changelog: %+v, want bob's third failure tagged", d)
+	}
+}

@@ -17,6 +17,7 @@ import (
 //
 //	"OKDS" version
 //	varint watermark, uvarint journal seq
+//	uvarint orgs, per org: str org, varint its mark (watermark_org.go; version 5)
 //	per rule:  'R' str id, str fingerprint, uvarint keys per kind (tdpsfa, a sizing hint)
 //	per entry: kind, str key, uvarint age, bytes entry (state_codec.go)
 //	'E'
@@ -42,6 +43,12 @@ func (e *Engine) writeSnapshot(w io.Writer, journalSeq uint64) error {
 	enc := &encoder{b: append([]byte(snapshotMagic), binarySnapshotVersion)}
 	enc.varint(e.watermark.Load())
 	enc.uvarint(journalSeq)
+	marks := e.orgs.all()
+	enc.uvarint(uint64(len(marks)))
+	for org, mark := range marks {
+		enc.str(org)
+		enc.varint(mark)
+	}
 	for _, r := range e.active.Load().rules {
 		enc.byte1(recordRule)
 		enc.str(r.ID)
@@ -261,6 +268,11 @@ func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int,
 	if journalSeq, err = sr.uvarint(); err != nil {
 		return 0, 0, err
 	}
+	if sr.aged {
+		if err := sr.orgMarks(e.orgs); err != nil {
+			return 0, 0, err
+		}
+	}
 	e.swapMu.Lock()
 	defer e.swapMu.Unlock()
 	rules := map[string]activeRule{}
@@ -299,6 +311,26 @@ func (e *Engine) readBinarySnapshot(br *bufio.Reader, size int64) (restored int,
 			return 0, 0, fmt.Errorf("state snapshot: unknown record %q", kind)
 		}
 	}
+}
+
+// orgMarks reads the orgs' marks into orgs.
+func (sr *snapshotReader) orgMarks(orgs *orgMarks) error {
+	n, err := sr.uvarint()
+	if err != nil {
+		return err
+	}
+	for range n {
+		org, err := sr.str()
+		if err != nil {
+			return err
+		}
+		mark, err := binary.ReadVarint(sr.r)
+		if err != nil {
+			return fmt.Errorf("state snapshot: %w", noEOF(err))
+		}
+		orgs.restoreOrg(org, mark)
+	}
+	return nil
 }
 
 // rule reads a rule record; ok when its rule is active and unchanged

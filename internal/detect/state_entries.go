@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -74,7 +75,27 @@ func (e *Engine) takeChanges() ([]Change, error) {
 			return nil, err
 		}
 	}
+	for org, mark := range e.orgs.takeChanged() {
+		recs = append(recs, Change{Key: []byte(orgMarkPrefix + org), Value: strconv.AppendInt(nil, mark, 10)})
+	}
 	return recs, nil
+}
+
+// orgMarkPrefix starts the entries holding each org's event time
+// (watermark_org.go): "w" NUL org, the time in decimal.
+const orgMarkPrefix = "w\x00"
+
+// restoreOrgMark restores the org mark entry k (orgMarkPrefix + org).
+func restoreOrgMark(orgs *orgMarks, k string, v []byte) error {
+	if v == nil {
+		return nil
+	}
+	mark, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return fmt.Errorf("org mark %q: %w", v, err)
+	}
+	orgs.restoreOrg(k[len(orgMarkPrefix):], mark)
+	return nil
 }
 
 func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, error) {
@@ -166,6 +187,12 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 	rules := e.rulesByID()
 	var scratch frozenScratch
 	for k, v := range entries {
+		if strings.HasPrefix(k, orgMarkPrefix) {
+			if err := restoreOrgMark(e.orgs, k, v); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		isStale, err := restoreEntryOf(rules, k, v, &scratch)
 		if err != nil {
 			return nil, err

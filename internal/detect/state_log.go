@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // State in a log committed by someone else: an engine whose state changes
@@ -73,6 +74,9 @@ func (r *StateRestore) Apply(k string, value []byte) error {
 		}
 		r.watermark = max(r.watermark, w)
 		return nil
+	}
+	if strings.HasPrefix(k, orgMarkPrefix) {
+		return restoreOrgMark(r.engine.orgs, k, value)
 	}
 	stale, err := restoreEntryOf(r.rules, k, value, &r.scratch)
 	if err != nil {

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"strings"
 	"sync"
 )
@@ -17,10 +18,13 @@ import (
 type orgMarks struct {
 	mu       sync.RWMutex
 	marks    map[string]int64
-	restored int64 // the watermark a restore brought: where an org's mark starts
+	restored int64               // the watermark a restore brought: where an unknown org's mark starts
+	changed  map[string]struct{} // orgs raised since the changes were last taken
 }
 
-func newOrgMarks() *orgMarks { return &orgMarks{marks: map[string]int64{}, restored: minTime} }
+func newOrgMarks() *orgMarks {
+	return &orgMarks{marks: map[string]int64{}, restored: minTime, changed: map[string]struct{}{}}
+}
 
 // raise moves org's mark forward to at.
 func (m *orgMarks) raise(org string, at int64) {
@@ -35,17 +39,53 @@ func (m *orgMarks) raise(org string, at int64) {
 	if cur, ok = m.marks[org]; !ok {
 		cur = m.restored
 	}
-	m.marks[org] = max(cur, at)
+	if at > cur {
+		m.marks[org] = at
+		m.changed[org] = struct{}{}
+	} else if !ok {
+		m.marks[org] = cur
+	}
 }
 
-// restore notes the watermark restored state was written at. Org marks are
-// not stored: an org's mark starts there, which is exact for one org (its
-// mark is the watermark) and may sweep a lagging org's state early after a
-// restore of many orgs' state.
+// restore notes the watermark restored state was written at: the mark of
+// an org the state does not name starts there.
 func (m *orgMarks) restore(w int64) {
 	m.mu.Lock()
 	m.restored = max(m.restored, w)
 	m.mu.Unlock()
+}
+
+// restoreOrg restores the mark of org that state (a snapshot, a changelog
+// record) kept, so that a lagging org is swept by its own time after a
+// restart, not by the orgs ahead of it.
+func (m *orgMarks) restoreOrg(org string, mark int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.marks[org]; !ok || mark > cur {
+		m.marks[org] = mark
+	}
+}
+
+// all returns every org's mark.
+func (m *orgMarks) all() map[string]int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.marks)
+}
+
+// takeChanged returns the marks of the orgs raised since the last call.
+func (m *orgMarks) takeChanged() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.changed) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(m.changed))
+	for org := range m.changed {
+		out[org] = m.marks[org]
+	}
+	clear(m.changed)
+	return out
 }
 
 // horizons is what a sweep may free, per key.
