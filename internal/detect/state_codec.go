@@ -143,14 +143,19 @@ func (d *decoder) strs() []string { return d.strsInto(nil) }
 // again, to check entries without keeping them); given nil, they allocate
 // exactly what the entry holds, and return nil for an empty list.
 
-func (d *decoder) strsInto(dst []string) []string {
-	n := d.count(1)
+func (d *decoder) strsInto(dst []string) []string { return listInto(d, dst, 1, d.str) }
+func (d *decoder) u64sInto(dst []uint64) []uint64 { return listInto(d, dst, 8, d.u64) }
+
+// listInto reads a count of elements each taking at least size bytes, each
+// with read.
+func listInto[T any](d *decoder, dst []T, size int, read func() T) []T {
+	n := d.count(size)
 	if n == 0 {
 		return dst[:0]
 	}
 	out := grown(dst, n)
 	for i := range out {
-		out[i] = d.str()
+		out[i] = read()
 	}
 	return out
 }
@@ -166,18 +171,6 @@ func (d *decoder) deltas(n int, dst []int64) []int64 {
 	for i := range out {
 		prev += d.varint()
 		out[i] = prev
-	}
-	return out
-}
-
-func (d *decoder) u64sInto(dst []uint64) []uint64 {
-	n := d.count(8)
-	if n == 0 {
-		return dst[:0]
-	}
-	out := grown(dst, n)
-	for i := range out {
-		out[i] = d.u64()
 	}
 	return out
 }
