@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Times in state are event `published` times in Unix nanoseconds.
@@ -199,15 +198,13 @@ func prevOf(v string) prevEntry {
 // and reports whether the key is new. Key and value are one allocation;
 // an old key is replaced with the value, so that it keeps no old bytes.
 func (sh *previousShard) put(key string, at int64, enc []byte, touched uint32) bool {
-	b := make([]byte, 0, len(key)+12+len(enc))
-	b = append(b, key...)
-	b = binary.LittleEndian.AppendUint64(b, uint64(at))
-	b = binary.LittleEndian.AppendUint32(b, touched)
-	b = append(b, enc...)
-	all := unsafe.String(unsafe.SliceData(b), len(b)) // never written again
+	var head [12]byte
+	binary.LittleEndian.PutUint64(head[:], uint64(at))
+	binary.LittleEndian.PutUint32(head[8:], touched)
+	k, v := keyedValue(key, head[:], enc)
 	_, had := sh.values[key]
 	delete(sh.values, key)
-	sh.values[all[:len(key)]] = all[len(key):]
+	sh.values[k] = v
 	return !had
 }
 

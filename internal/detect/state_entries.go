@@ -187,13 +187,7 @@ func (e *Engine) restoreEntries(entries map[string][]byte) (stale []string, err 
 	rules := e.rulesByID()
 	var scratch frozenScratch
 	for k, v := range entries {
-		if strings.HasPrefix(k, orgMarkPrefix) {
-			if err := restoreOrgMark(e.orgs, k, v); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		isStale, err := restoreEntryOf(rules, k, v, &scratch)
+		isStale, err := restoreEntryOf(rules, e.orgs, k, v, &scratch)
 		if err != nil {
 			return nil, err
 		}
@@ -221,11 +215,15 @@ func restoreDeadlines(rules map[string]activeRule) {
 	}
 }
 
-// restoreEntryOf applies one entry (nil v: a deletion) to the rules' state.
+// restoreEntryOf applies one entry (nil v: a deletion) to the rules' state,
+// or an org's mark to orgs.
 // It reports an entry no active rule can use as stale; keys that are not
 // state entries (partition_engines.go's own) are skipped. Entries of the
 // kinds kept frozen are checked with scratch and kept as they are.
-func restoreEntryOf(rules map[string]activeRule, k string, v []byte, scratch *frozenScratch) (stale bool, err error) {
+func restoreEntryOf(rules map[string]activeRule, orgs *orgMarks, k string, v []byte, scratch *frozenScratch) (stale bool, err error) {
+	if strings.HasPrefix(k, orgMarkPrefix) {
+		return false, restoreOrgMark(orgs, k, v)
+	}
 	kind, rest, ok := strings.Cut(k, "\x00")
 	if !ok || len(kind) != 1 || !strings.Contains(entryKinds, kind) {
 		return false, nil

@@ -50,12 +50,20 @@ const frozenHead = 12
 // frozenEntry builds the key and value of a frozen entry in one
 // allocation of exactly their size.
 func frozenEntry(key string, touched uint32, due int64, body []byte) (k, v string) {
-	b := make([]byte, 0, len(key)+frozenHead+len(body))
+	var head [frozenHead]byte
+	binary.LittleEndian.PutUint32(head[:], touched)
+	binary.LittleEndian.PutUint64(head[4:], uint64(due))
+	return keyedValue(key, head[:], body)
+}
+
+// keyedValue builds a map key and its value (head, then body) in one
+// allocation of exactly their size. The bytes are never written again, so
+// they are viewed as strings, not copied.
+func keyedValue(key string, head, body []byte) (k, v string) {
+	b := make([]byte, 0, len(key)+len(head)+len(body))
 	b = append(b, key...)
-	b = binary.LittleEndian.AppendUint32(b, touched)
-	b = binary.LittleEndian.AppendUint64(b, uint64(due))
+	b = append(b, head...)
 	b = append(b, body...)
-	// The bytes are never written again: viewed as a string, not copied.
 	all := unsafe.String(unsafe.SliceData(b), len(b))
 	return all[:len(key)], all[len(key):]
 }
@@ -188,11 +196,9 @@ func (sh *keyShard[T, P]) freezeIdle(now, idle uint32, keep retention) {
 // touched now, its due time unknown until the next sweep. It reports
 // whether the key is new. The shard must be locked.
 func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32) bool {
-	_, live := sh.keys[key]
-	_, cold := sh.frozen[key]
-	delete(sh.keys, key)
+	had := sh.remove(key)
 	sh.setFrozen(frozenEntry(key, touched, minTime, body))
-	return !live && !cold
+	return !had
 }
 
 // expireFrozen applies drop to the frozen keys a sweep at horizons h can

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // State in a log committed by someone else: an engine whose state changes
@@ -75,10 +74,7 @@ func (r *StateRestore) Apply(k string, value []byte) error {
 		r.watermark = max(r.watermark, w)
 		return nil
 	}
-	if strings.HasPrefix(k, orgMarkPrefix) {
-		return restoreOrgMark(r.engine.orgs, k, value)
-	}
-	stale, err := restoreEntryOf(r.rules, k, value, &r.scratch)
+	stale, err := restoreEntryOf(r.rules, r.engine.orgs, k, value, &r.scratch)
 	if err != nil {
 		return err
 	}

@@ -35,13 +35,16 @@ const (
 	alertsTopic = "okta.alerts"
 )
 
+// celDetectPack is the pipeline step running the pack.
+const celDetectPack = `    - cel_detect:
+        rules: [ ../../rules/okta ]
+        watch: false
+`
+
 const detectProcessors = `
 pipeline:
   processors:
-    - cel_detect:
-        rules: [ ../../rules/okta ]
-        watch: false
-` + dropDeferred
+` + celDetectPack + dropDeferred
 
 // dropDeferred drops cel_detect's absence messages, alerts only (the
 // shipped configs send them to the alerts topic, never the events topic).
@@ -51,16 +54,13 @@ const dropDeferred = `    - switch:
             - mapping: root = deleted()
 `
 
-// shippedProcessors is config/okta-to-kafka-at-least-once.yaml's pipeline:
+// oneThreadPack is the shipped configs' pipeline (at least once; exactly once adds a step):
 // one thread, so that pages are evaluated in the order Okta serves them.
-const shippedProcessors = `
+const oneThreadPack = `
 pipeline:
   threads: 1
   processors:
-    - cel_detect:
-        rules: [ ../../rules/okta ]
-        watch: false
-`
+` + celDetectPack
 
 func eventsProducer(brokers, compression string) string {
 	if compression == "" {
@@ -119,14 +119,7 @@ func shippedOutputs(brokers string) string {
 // kafka_producer in exactly-once mode (one transaction per page with the
 // cursor, max_in_flight 1).
 func eosPipeline(brokers, run string) string {
-	return fmt.Sprintf(`
-pipeline:
-  threads: 1
-  processors:
-    - cel_detect:
-        rules: [ ../../rules/okta ]
-        watch: false
-    - detections_to_alerts:
+	return oneThreadPack + fmt.Sprintf(`    - detections_to_alerts:
         events_topic: %s
         alerts_topic: %s
 output:
@@ -197,7 +190,7 @@ func runE2EOnce(b *testing.B, org *benchOrg, shape e2eShape) time.Duration {
 	yaml := oktaInputYAML(org.url, 1, run)
 	switch {
 	case shape.detect && shape.output == "shipped":
-		yaml += shippedProcessors
+		yaml += oneThreadPack
 	case shape.detect && shape.output != "eos":
 		yaml += detectProcessors
 	}
