@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,7 @@ type Engine struct {
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
 	freezeAfter uint64 // events between freezing passes, and the idleness frozen (state_frozen.go)
+	sweepAll    bool   // tests: sweeps visit every shard, whatever its gate (sweepGate)
 	noIndex     bool   // evaluate every rule on every event (tests)
 	track       bool   // record changed state keys (partitioned state)
 	maxKeys     int64
@@ -400,8 +402,39 @@ func (e *Engine) advance(ev *event) {
 		e.orgs.raise(org, at)
 	}
 	if from, to, moved := e.setWatermark(at); moved && from != minTime && stepOf(from) != stepOf(to) {
-		e.Expire()
+		e.expire(sweepSpan{from: stepOf(from), to: stepOf(to)})
 	}
+}
+
+// sweepSpan is the steps the watermark moved across, from one sweep to the
+// next. State kept for long is swept every few steps, not every one
+// (sweepEvery).
+type sweepSpan struct {
+	from, to int64
+	all      bool // every kind of state, whatever its cadence
+}
+
+// sweepEvery is the steps between sweeps of state kept for retention d:
+// about a twelfth of d, so that a key is freed at most that late after it
+// is due (a group of a 24-hour window within two hours, one of 10 minutes
+// at the next step) and a sweep does not visit every long-lived key at
+// every step. It depends only on d, and the steps are those of event time:
+// a restored engine sweeps each kind where an uninterrupted one did.
+func sweepEvery(d int64) int64 { return max(1, d/12/expireStep) }
+
+// crosses reports whether state kept for retention d is swept: the
+// watermark crossed a multiple of its cadence.
+func (s sweepSpan) crosses(d int64) bool {
+	every := sweepEvery(d)
+	return s.all || floorDiv(s.from, every) != floorDiv(s.to, every)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
 }
 
 // stepOf is the expiry step a time falls in (floored, for times before
@@ -415,15 +448,21 @@ func stepOf(t int64) int64 {
 }
 
 // Expire frees state that no event within MaxLateness of the newest event
-// time can need. It runs on its own every few thousand events.
-func (e *Engine) Expire() {
+// time can need, of every kind of state. It runs on its own as event time
+// moves (advance).
+func (e *Engine) Expire() { e.expire(sweepSpan{all: true}) }
+
+func (e *Engine) expire(span sweepSpan) {
 	w := e.watermark.Load()
 	if w == minTime {
 		return
 	}
 	h := e.orgs.horizons(w, e.maxLateness)
+	if e.sweepAll {
+		h.top = math.MaxInt64
+	}
 	for _, r := range e.active.Load().rules {
-		r.state.expire(h, r.retention())
+		r.state.expire(h, r.retention(), span)
 		e.reportKeys(r)
 	}
 }
@@ -563,7 +602,7 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	} else {
 		value = ev.root.native()
 	}
-	if err := sh.remember(key, ev.at, value); err != nil {
+	if err := sh.remember(key, ev.at, int64(r.Previous.TTL), value); err != nil {
 		return fmt.Errorf("previous.value: %w", err)
 	}
 	return nil

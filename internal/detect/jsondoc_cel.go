@@ -73,8 +73,20 @@ func (o *jsonObject) members() []jmember {
 // lookup finds key; the last of duplicate keys wins, as in encoding/json.
 func (o *jsonObject) lookup(key string) (jnode, bool) {
 	ms := o.members()
+	if key == "" {
+		for i := len(ms) - 1; i >= 0; i-- {
+			if ms[i].key == "" {
+				return ms[i].val, true
+			}
+		}
+		return jnode{}, false
+	}
+	// Comparing the length and the first byte inline skips the call to
+	// the runtime's string comparison for nearly every other member.
+	n, c := len(key), key[0]
 	for i := len(ms) - 1; i >= 0; i-- {
-		if ms[i].key == key {
+		k := ms[i].key
+		if len(k) == n && k[0] == c && k == key {
 			return ms[i].val, true
 		}
 	}

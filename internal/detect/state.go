@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -41,14 +42,16 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 	s := &ruleState{book: &keyBook{clock: clock, max: maxKeys}}
 	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
-		s.threshold[i].init(s.book, countCodec)
+		s.threshold[i].init(s.book, countCodec, countCodec.due)
 		s.dedup[i].openings = map[string]dedupKey{}
 		s.dedup[i].book = s.book
+		s.dedup[i].gate.lower(minTime)
 		s.previous[i].values = map[string]string{}
 		s.previous[i].book = s.book
-		s.sequence[i].init(s.book, seqCodec)
-		s.firstSeen[i].init(s.book, firstCodec)
-		s.absence.shards[i].init(s.book, nil)
+		s.previous[i].gate.lower(minTime)
+		s.sequence[i].init(s.book, seqCodec, seqCodec.due)
+		s.firstSeen[i].init(s.book, firstCodec, firstCodec.due)
+		s.absence.shards[i].init(s.book, nil, (*absKey).due)
 		if track {
 			s.threshold[i].dirty = dirtyKeys{}
 			s.dedup[i].dirty = dirtyKeys{}
@@ -69,21 +72,56 @@ type keyShard[T any, P keyPtr[T]] struct {
 	keys    map[string]*T
 	frozen  map[string]string
 	codec   *frozenCodec[T] // nil: never frozen
-	scratch []byte          // freeze's encoding buffer
+	due     func(*T, retention) int64
+	gate    sweepGate
+	scratch []byte // freeze's encoding buffer
 	dirty   dirtyKeys
 	book    *keyBook
 }
 
-func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T]) {
+// init readies a shard of keys whose due times due gives; codec freezes
+// them (nil: never frozen).
+func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T], due func(*T, retention) int64) {
 	sh.keys = map[string]*T{}
 	sh.book = book
 	sh.codec = codec
+	sh.due = due
+	sh.gate.lower(minTime)
 }
+
+// sweepGate lets an expiry sweep pass over a shard that holds nothing the
+// sweep could change, instead of visiting every key of every rule at every
+// step of event time: it is a lower bound of the due times of the shard's
+// keys (the earliest horizon at which a sweep changes a key), lowered as
+// keys change and set exactly by each sweep of the shard.
+//
+// Keys change only under their shard's lock, which is where the gate is
+// lowered; a sweep reads it without the lock. A sweep that passes a shard
+// just before a concurrent change lowers the gate is one that ran before
+// the change, which the lock allows too.
+type sweepGate struct{ next atomic.Int64 }
+
+// lower makes the gate open by horizon due. The shard must be locked.
+func (g *sweepGate) lower(due int64) {
+	if due < g.next.Load() {
+		g.next.Store(due)
+	}
+}
+
+// closed reports that a sweep at horizons no later than top changes
+// nothing in the shard.
+func (g *sweepGate) closed(top int64) bool { return top < g.next.Load() }
 
 // get returns the state of key, made by create (given a copy of the key
 // that state may keep: keys may point into an event's bytes) the first
-// time, and stamps it as updated now. The shard must be locked.
-func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
+// time, and stamps it as updated now, by an event at time at. The shard
+// must be locked.
+//
+// Whatever an event adds to a key is stamped with its time or comes with a
+// later due time, so no key it changes is due before at: the shard's gate
+// opens at at.
+func (sh *keyShard[T, P]) get(key string, at int64, create func(name string) *T) *T {
+	sh.gate.lower(at)
 	v := sh.lookup(key)
 	if v == nil {
 		name := strings.Clone(key)
@@ -99,19 +137,26 @@ func (sh *keyShard[T, P]) get(key string, create func(name string) *T) *T {
 // it empties and marking those it changes. Frozen keys are decoded only
 // when horizons h have reached their due time (retention keep).
 func (sh *keyShard[T, P]) expire(h horizons, keep retention, drop func(name string, v *T) (changed, empty bool)) {
+	if sh.gate.closed(h.top) {
+		return
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	next := int64(math.MaxInt64)
 	for name, v := range sh.keys {
 		changed, empty := drop(name, v)
 		if empty {
 			delete(sh.keys, name)
 			sh.book.keys.Add(-1)
+		} else {
+			next = min(next, sh.due(v, keep))
 		}
 		if changed {
 			sh.dirty.mark(name)
 		}
 	}
-	sh.expireFrozen(h, keep, drop)
+	next = min(next, sh.expireFrozen(h, keep, drop))
+	sh.gate.next.Store(next)
 }
 
 // dirtyKeys are the keys of a shard changed since the changes were last
@@ -128,6 +173,7 @@ func (d dirtyKeys) mark(key string) {
 type dedupShard struct {
 	mu       sync.Mutex
 	openings map[string]dedupKey
+	gate     sweepGate
 	dirty    dirtyKeys
 	book     *keyBook
 }
@@ -163,6 +209,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 		return opens[i]
 	}
 	sh.openings[key] = dedupKey{times: slices.Insert(opens, i, t), touched: sh.book.now()}
+	sh.gate.lower(t + period)
 	if !ok {
 		sh.book.keys.Add(1)
 	}
@@ -177,6 +224,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 type previousShard struct {
 	mu     sync.Mutex
 	values map[string]string
+	gate   sweepGate
 	dirty  dirtyKeys
 	book   *keyBook
 }
@@ -241,9 +289,9 @@ func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 	return v, true
 }
 
-// remember stores v for key unless a later value is already remembered. The
-// shard must be locked.
-func (sh *previousShard) remember(key string, t int64, v any) error {
+// remember stores v for key unless a later value is already remembered
+// (kept for ttl). The shard must be locked.
+func (sh *previousShard) remember(key string, t, ttl int64, v any) error {
 	if r, ok := sh.values[key]; ok && t < prevOf(r).at {
 		return nil
 	}
@@ -255,6 +303,7 @@ func (sh *previousShard) remember(key string, t int64, v any) error {
 	if sh.put(key, t, e.b, sh.book.now()) {
 		sh.book.keys.Add(1)
 	}
+	sh.gate.lower(t + ttl + 1) // expirePrevious drops it from then on
 	sh.dirty.mark(key)
 	return nil
 }
@@ -271,11 +320,21 @@ type retention struct {
 // threshold times at or before horizon-window, alert openings at or before
 // horizon-period, remembered values older than horizon-ttl, and the
 // entries of sequences, first sightings and absences (state_*.go).
-func (s *ruleState) expire(h horizons, keep retention) {
+func (s *ruleState) expire(h horizons, keep retention, span sweepSpan) {
+	// Kinds whose keys fall due only a retention after their times are
+	// swept at the cadence of that retention; the others, whose entries
+	// can fall due at their own time, at every step.
+	counts, openings, values := span.crosses(keep.window), span.crosses(keep.period), span.crosses(keep.ttl)
 	for i := range stateShards {
-		expireThreshold(&s.threshold[i], h, keep)
-		expireDedup(&s.dedup[i], h, keep.period)
-		expirePrevious(&s.previous[i], h, keep.ttl)
+		if counts {
+			expireThreshold(&s.threshold[i], h, keep)
+		}
+		if openings {
+			expireDedup(&s.dedup[i], h, keep.period)
+		}
+		if values {
+			expirePrevious(&s.previous[i], h, keep.ttl)
+		}
 		expireSequences(&s.sequence[i], h, keep)
 		expireFirstSeen(&s.firstSeen[i], h, keep)
 		expireAbsences(&s.absence.shards[i], h)
@@ -283,8 +342,12 @@ func (s *ruleState) expire(h horizons, keep retention) {
 }
 
 func expireDedup(sh *dedupShard, h horizons, period int64) {
+	if sh.gate.closed(h.top) {
+		return
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	next := int64(math.MaxInt64)
 	for k, dk := range sh.openings {
 		cutoff := h.of(k) - period
 		times := dk.times
@@ -294,23 +357,35 @@ func expireDedup(sh *dedupShard, h horizons, period int64) {
 			delete(sh.openings, k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)
+			continue
 		case i > 0: // the kept tail is copied so the dropped head can be freed
 			sh.openings[k] = dedupKey{times: slices.Clone(times[i:]), touched: dk.touched}
 			sh.dirty.mark(k)
 		}
+		next = min(next, times[i]+period)
 	}
+	sh.gate.next.Store(next)
 }
 
 func expirePrevious(sh *previousShard, h horizons, ttl int64) {
+	if sh.gate.closed(h.top) {
+		return
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	next := int64(math.MaxInt64)
 	for k, r := range sh.values {
-		if prevOf(r).at < h.of(k)-ttl {
+		at := prevOf(r).at
+		if at < h.of(k)-ttl {
 			delete(sh.values, k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)
+			continue
 		}
+		// Dropped once the horizon passes at+ttl.
+		next = min(next, at+ttl+1)
 	}
+	sh.gate.next.Store(next)
 }
 
 // size counts entries, for tests and debugging.

@@ -68,7 +68,7 @@ func (s *absenceState) open(key string, x expectation, lim absLimits) {
 	sh := &s.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, newAbsKey)
+	k := sh.get(key, x.At, newAbsKey)
 	i := sort.Search(len(k.Open), func(i int) bool { return k.Open[i].At >= x.At })
 	for j := i; x.ID != 0 && j < len(k.Open) && k.Open[j].At == x.At; j++ {
 		if k.Open[j].ID == x.ID {
@@ -94,13 +94,14 @@ func (s *absenceState) close(key string, at int64, lim absLimits) {
 	sh := &s.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, newAbsKey)
+	k := sh.get(key, at, newAbsKey)
 	sh.dirty.mark(k.name)
 	i := sort.Search(len(k.Closers), func(i int) bool { return k.Closers[i] > at })
 	k.Closers = thin(slices.Insert(k.Closers, i, at), lim.within)
 	for j := sort.Search(len(k.Open), func(j int) bool { return k.Open[j].At >= at-lim.within }); j < len(k.Open) && k.Open[j].At < at; j++ {
 		if k.Open[j].State == expectOpen {
 			k.Open[j] = expectation{At: k.Open[j].At, ID: k.Open[j].ID, State: expectClosed}
+			sh.gate.lower(k.Open[j].At + 1) // dropOld drops it from then on, before at
 		}
 	}
 }
@@ -143,6 +144,7 @@ func (sh *absenceShard) fireKey(key string, watermark int64, lim absLimits, out 
 		}
 		out = append(out, *x)
 		*x = expectation{At: x.At, ID: x.ID, State: expectFired}
+		sh.gate.lower(x.At + 1) // dropOld drops it from then on
 		sh.dirty.mark(k.name)
 	}
 	return out
@@ -160,6 +162,23 @@ func (k *absKey) dropOld(horizon int64) (changed, empty bool) {
 	k.Open = slices.DeleteFunc(k.Open, func(x expectation) bool { return x.State != expectOpen && x.At < horizon })
 	changed = changed || len(k.Open) != before
 	return changed, len(k.Open) == 0 && len(k.Closers) == 0
+}
+
+// due: an absence key changes when its earliest closing event falls at or
+// behind the horizon, or a closed or fired expectation behind it
+// (dropOld). Open expectations change only as they fire (fireKey).
+func (k *absKey) due(retention) int64 {
+	due := int64(math.MaxInt64)
+	if len(k.Closers) > 0 {
+		due = k.Closers[0]
+	}
+	for _, x := range k.Open { // sorted by time: the first one not open
+		if x.State != expectOpen {
+			due = min(due, x.At+1)
+			break
+		}
+	}
+	return due
 }
 
 func (k *absKey) clone() *absKey {

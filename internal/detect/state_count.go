@@ -220,7 +220,7 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	sh := &s.threshold[shardOf(group)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(group, func(name string) *countKey { return &countKey{keyMeta: keyMeta{name: name}} })
+	k := sh.get(group, o.at, func(name string) *countKey { return &countKey{keyMeta: keyMeta{name: name}} })
 	if o.id != 0 && k.holds(o.at, o.id) {
 		return k.memoEvidence(k.Tags.get(o.at, o.id))
 	}

@@ -288,6 +288,7 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 			sh.book.keys.Add(1)
 		}
 		sh.openings[key] = dedupKey{times: ent.Times, touched: s.stamp(ent)}
+		sh.gate.lower(minTime)
 		sh.mu.Unlock()
 	case entryPrevious:
 		enc := ent.prevEnc
@@ -303,6 +304,7 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		if sh.put(key, ent.At, enc, s.stamp(ent)) {
 			sh.book.keys.Add(1)
 		}
+		sh.gate.lower(minTime)
 		sh.mu.Unlock()
 	case entrySequence:
 		if ent.Seq != nil {
@@ -369,6 +371,7 @@ func restoreKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string, v *T, touche
 	}
 	P(v).meta().touched = touched
 	sh.keys[key] = v
+	sh.gate.lower(minTime)
 	sh.mu.Unlock()
 }
 

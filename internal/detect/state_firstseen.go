@@ -49,7 +49,7 @@ func (s *ruleState) observeFirst(key, value string, at int64, id uint64, lim fir
 	sh := &s.firstSeen[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, func(name string) *firstKey {
+	k := sh.get(key, at, func(name string) *firstKey {
 		return &firstKey{keyMeta: keyMeta{name: name}, First: at}
 	})
 	if id != 0 {

@@ -196,6 +196,7 @@ func (sh *keyShard[T, P]) freezeIdle(now, idle uint32, keep retention) {
 // touched now, its due time unknown until the next sweep. It reports
 // whether the key is new. The shard must be locked.
 func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32) bool {
+	sh.gate.lower(minTime)
 	had := sh.remove(key)
 	sh.setFrozen(frozenEntry(key, touched, minTime, body))
 	return !had
@@ -203,11 +204,14 @@ func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32)
 
 // expireFrozen applies drop to the frozen keys a sweep at horizons h can
 // change (due at or before their horizon), deleting those it empties and
-// freezing again, with their new due time, those it changes.
-func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(name string, v *T) (changed, empty bool)) {
+// freezing again, with their new due time, those it changes. It returns
+// the earliest due time of the frozen keys left.
+func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(name string, v *T) (changed, empty bool)) int64 {
+	next := int64(math.MaxInt64)
 	var refreeze []*T // frozen again after the loop, which must not see them again
 	for name, v := range sh.frozen {
 		if h.of(name) < frozenDue(v) {
+			next = min(next, frozenDue(v))
 			continue
 		}
 		k := sh.decodeFrozen(name, v)
@@ -218,6 +222,8 @@ func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(nam
 			sh.book.keys.Add(-1)
 		case changed || frozenDue(v) == minTime:
 			refreeze = append(refreeze, k)
+		default:
+			next = min(next, frozenDue(v))
 		}
 		if changed {
 			sh.dirty.mark(name)
@@ -225,7 +231,9 @@ func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(nam
 	}
 	for _, k := range refreeze {
 		sh.freeze(P(k).meta().name, k, keep)
+		next = min(next, sh.codec.due(k, keep))
 	}
+	return next
 }
 
 // due: a threshold group changes when its earliest event or tag leaves the

@@ -120,7 +120,7 @@ func restoredCopy(t *testing.T, e *Engine, rs *RuleSet) *Engine {
 	if err := e.WriteSnapshot(&snap); err != nil {
 		t.Fatal(err)
 	}
-	c := NewEngine(rs, EngineOptions{})
+	c := NewEngine(rs, EngineOptions{MaxLateness: time.Duration(e.maxLateness)})
 	c.freezeAfter = e.freezeAfter
 	if _, err := c.ReadSnapshot(&snap); err != nil {
 		t.Fatal(err)

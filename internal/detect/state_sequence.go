@@ -51,7 +51,7 @@ func (s *ruleState) observeSequence(key string, o seqObservation, lim seqLimits)
 	sh := &s.sequence[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := sh.get(key, func(name string) *seqKey { return &seqKey{keyMeta: keyMeta{name: name}} })
+	k := sh.get(key, o.ev.At, func(name string) *seqKey { return &seqKey{keyMeta: keyMeta{name: name}} })
 	k.normalize(len(lim.counts))
 	if o.ev.ID != 0 && k.holds(o) {
 		return k.Tags.get(o.ev.At, o.ev.ID).evidence()

@@ -93,10 +93,12 @@ func (m *orgMarks) horizons(watermark, lateness int64) horizons {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h := horizons{global: watermark - lateness, lateness: lateness}
+	h.top = h.global
 	if len(m.marks) > 0 {
 		h.orgs = make(map[string]int64, len(m.marks))
 		for org, w := range m.marks {
 			h.orgs[org] = w
+			h.top = max(h.top, w-lateness)
 		}
 	}
 	return h
@@ -106,6 +108,7 @@ func (m *orgMarks) horizons(watermark, lateness int64) horizons {
 // after it can still need state older than it allows.
 type horizons struct {
 	global   int64            // unscoped keys
+	top      int64            // the latest horizon of any key
 	orgs     map[string]int64 // org → mark
 	lateness int64
 }
