@@ -143,10 +143,11 @@ type Engine struct {
 	orgs        *orgMarks    // each org's event time, for sweeping (watermark_org.go)
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
-	freezeAfter uint64 // events between freezing passes, and the idleness frozen (state_frozen.go)
-	sweepAll    bool   // tests: sweeps visit every shard, whatever its gate (sweepGate)
-	noIndex     bool   // evaluate every rule on every event (tests)
-	track       bool   // record changed state keys (partitioned state)
+	freezeAfter uint64     // events between freezing passes, and the idleness frozen (state_frozen.go)
+	sweepAll    bool       // tests: sweeps visit every shard, whatever its gate (sweepGate)
+	sweepMu     sync.Mutex // one sweep at a time (sweepKind)
+	noIndex     bool       // evaluate every rule on every event (tests)
+	track       bool       // record changed state keys (partitioned state)
 	maxKeys     int64
 	now         func() time.Time
 	sizes       eventSizes
@@ -453,6 +454,8 @@ func stepOf(t int64) int64 {
 func (e *Engine) Expire() { e.expire(sweepSpan{all: true}) }
 
 func (e *Engine) expire(span sweepSpan) {
+	e.sweepMu.Lock()
+	defer e.sweepMu.Unlock()
 	w := e.watermark.Load()
 	if w == minTime {
 		return

@@ -33,6 +33,10 @@ type ruleState struct {
 	sequence  [stateShards]sequenceShard
 	firstSeen [stateShards]firstSeenShard
 	absence   absenceState
+	// gates are those of each kind of state (entryKinds' order), below
+	// its shards' gates: a sweep passes over a kind whose shards hold
+	// nothing due without visiting them.
+	gates [len(entryKinds)]sweepGate
 }
 
 // newRuleState makes empty state; with track, the keys each change touches
@@ -42,16 +46,18 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 	s := &ruleState{book: &keyBook{clock: clock, max: maxKeys}}
 	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
-		s.threshold[i].init(s.book, countCodec, countCodec.due)
+		s.threshold[i].init(s.book, countCodec, countCodec.due, s.kindGate(entryThreshold))
 		s.dedup[i].openings = map[string]dedupKey{}
 		s.dedup[i].book = s.book
+		s.dedup[i].gate.up = s.kindGate(entryDedup)
 		s.dedup[i].gate.lower(minTime)
 		s.previous[i].values = map[string]string{}
 		s.previous[i].book = s.book
+		s.previous[i].gate.up = s.kindGate(entryPrevious)
 		s.previous[i].gate.lower(minTime)
-		s.sequence[i].init(s.book, seqCodec, seqCodec.due)
-		s.firstSeen[i].init(s.book, firstCodec, firstCodec.due)
-		s.absence.shards[i].init(s.book, nil, (*absKey).due)
+		s.sequence[i].init(s.book, seqCodec, seqCodec.due, s.kindGate(entrySequence))
+		s.firstSeen[i].init(s.book, firstCodec, firstCodec.due, s.kindGate(entryFirstSeen))
+		s.absence.shards[i].init(s.book, nil, (*absKey).due, s.kindGate(entryAbsence))
 		if track {
 			s.threshold[i].dirty = dirtyKeys{}
 			s.dedup[i].dirty = dirtyKeys{}
@@ -80,12 +86,13 @@ type keyShard[T any, P keyPtr[T]] struct {
 }
 
 // init readies a shard of keys whose due times due gives; codec freezes
-// them (nil: never frozen).
-func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T], due func(*T, retention) int64) {
+// them (nil: never frozen); up is the gate of their kind.
+func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T], due func(*T, retention) int64, up *sweepGate) {
 	sh.keys = map[string]*T{}
 	sh.book = book
 	sh.codec = codec
 	sh.due = due
+	sh.gate.up = up
 	sh.gate.lower(minTime)
 }
 
@@ -99,13 +106,48 @@ func (sh *keyShard[T, P]) init(book *keyBook, codec *frozenCodec[T], due func(*T
 // lowered; a sweep reads it without the lock. A sweep that passes a shard
 // just before a concurrent change lowers the gate is one that ran before
 // the change, which the lock allows too.
-type sweepGate struct{ next atomic.Int64 }
+//
+// A shard's gate has the gate of its kind of state above it (up), never
+// later than any of the kind's shards: it is lowered with them, and
+// reckoned again from them by each sweep of the kind (sweepKind).
+type sweepGate struct {
+	next atomic.Int64
+	up   *sweepGate
+}
 
 // lower makes the gate open by horizon due. The shard must be locked.
 func (g *sweepGate) lower(due int64) {
 	if due < g.next.Load() {
 		g.next.Store(due)
+		g.up.lowerShared(due)
 	}
+}
+
+// lowerShared lowers a gate that shards lock apart share.
+func (g *sweepGate) lowerShared(due int64) {
+	if g == nil {
+		return
+	}
+	for cur := g.next.Load(); due < cur && !g.next.CompareAndSwap(cur, due); cur = g.next.Load() {
+	}
+}
+
+// sweepKind sweeps the shards of one kind of state, unless its gate shows
+// none holds anything due, and reckons the kind's gate from theirs. A shard
+// lowered meanwhile lowers the kind's gate too, before or after it is
+// reckoned. Sweeps must not run concurrently (Engine.sweepMu).
+func sweepKind(kind *sweepGate, top int64, sweep func(i int) *sweepGate) {
+	if kind.closed(top) {
+		return
+	}
+	kind.next.Store(math.MaxInt64)
+	for i := range stateShards {
+		kind.lowerShared(sweep(i).next.Load())
+	}
+}
+
+func (s *ruleState) kindGate(kind byte) *sweepGate {
+	return &s.gates[strings.IndexByte(entryKinds, kind)]
 }
 
 // closed reports that a sweep at horizons no later than top changes
@@ -324,21 +366,36 @@ func (s *ruleState) expire(h horizons, keep retention, span sweepSpan) {
 	// Kinds whose keys fall due only a retention after their times are
 	// swept at the cadence of that retention; the others, whose entries
 	// can fall due at their own time, at every step.
-	counts, openings, values := span.crosses(keep.window), span.crosses(keep.period), span.crosses(keep.ttl)
-	for i := range stateShards {
-		if counts {
+	if span.crosses(keep.window) {
+		sweepKind(s.kindGate(entryThreshold), h.top, func(i int) *sweepGate {
 			expireThreshold(&s.threshold[i], h, keep)
-		}
-		if openings {
-			expireDedup(&s.dedup[i], h, keep.period)
-		}
-		if values {
-			expirePrevious(&s.previous[i], h, keep.ttl)
-		}
-		expireSequences(&s.sequence[i], h, keep)
-		expireFirstSeen(&s.firstSeen[i], h, keep)
-		expireAbsences(&s.absence.shards[i], h)
+			return &s.threshold[i].gate
+		})
 	}
+	if span.crosses(keep.period) {
+		sweepKind(s.kindGate(entryDedup), h.top, func(i int) *sweepGate {
+			expireDedup(&s.dedup[i], h, keep.period)
+			return &s.dedup[i].gate
+		})
+	}
+	if span.crosses(keep.ttl) {
+		sweepKind(s.kindGate(entryPrevious), h.top, func(i int) *sweepGate {
+			expirePrevious(&s.previous[i], h, keep.ttl)
+			return &s.previous[i].gate
+		})
+	}
+	sweepKind(s.kindGate(entrySequence), h.top, func(i int) *sweepGate {
+		expireSequences(&s.sequence[i], h, keep)
+		return &s.sequence[i].gate
+	})
+	sweepKind(s.kindGate(entryFirstSeen), h.top, func(i int) *sweepGate {
+		expireFirstSeen(&s.firstSeen[i], h, keep)
+		return &s.firstSeen[i].gate
+	})
+	sweepKind(s.kindGate(entryAbsence), h.top, func(i int) *sweepGate {
+		expireAbsences(&s.absence.shards[i], h)
+		return &s.absence.shards[i].gate
+	})
 }
 
 func expireDedup(sh *dedupShard, h horizons, period int64) {
