@@ -593,21 +593,20 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 			return nil
 		}
 	}
-	var value any
+	var buf [256]byte
+	enc := encoder{b: buf[:0]}
 	if r.prevValue != nil {
 		v, _, err := r.prevValue.Eval(act)
 		if err != nil {
 			return fmt.Errorf("previous.value: %w", err)
 		}
-		if value, err = toJSONNative(v); err != nil {
+		if err := encodeRemembered(&enc, v); err != nil {
 			return fmt.Errorf("previous.value: %w", err)
 		}
-	} else {
-		value = ev.root.native()
-	}
-	if err := sh.remember(key, ev.at, int64(r.Previous.TTL), value); err != nil {
+	} else if err := encodeValue(&enc, ev.root.native(), 0); err != nil {
 		return fmt.Errorf("previous.value: %w", err)
 	}
+	sh.remember(key, ev.at, int64(r.Previous.TTL), enc.b)
 	return nil
 }
 

@@ -331,23 +331,18 @@ func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
 	return v, true
 }
 
-// remember stores v for key unless a later value is already remembered
-// (kept for ttl). The shard must be locked.
-func (sh *previousShard) remember(key string, t, ttl int64, v any) error {
+// remember stores enc, an encoded value (encodeValue), for key unless a
+// later value is already remembered (kept for ttl). The shard must be
+// locked.
+func (sh *previousShard) remember(key string, t, ttl int64, enc []byte) {
 	if r, ok := sh.values[key]; ok && t < prevOf(r).at {
-		return nil
+		return
 	}
-	var buf [256]byte
-	e := encoder{b: buf[:0]}
-	if err := encodeValue(&e, v, 0); err != nil {
-		return err
-	}
-	if sh.put(key, t, e.b, sh.book.now()) {
+	if sh.put(key, t, enc, sh.book.now()) {
 		sh.book.keys.Add(1)
 	}
 	sh.gate.lower(t + ttl + 1) // expirePrevious drops it from then on
 	sh.dirty.mark(key)
-	return nil
 }
 
 // retention says how long, in event time, each kind of entry must be kept.

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 )
 
 // Remembered values (JSON-native: nil, bool, float64, string, []any,
@@ -20,7 +23,84 @@ const (
 	valJSON
 )
 
-func encodeValue(e *encoder, v any, depth int) error {
+// encodeRemembered encodes v, a `previous.value` result, as
+// encodeValue(toJSONNative(v)) does: the common values (strings, numbers,
+// booleans, null and map literals of them) straight from CEL, anything
+// else through the JSON-native form.
+func encodeRemembered(e *encoder, v ref.Val) error {
+	start := len(e.b)
+	if encodeCEL(e, v, 0) {
+		return nil
+	}
+	e.b = e.b[:start]
+	nv, err := toJSONNative(v)
+	if err != nil {
+		return err
+	}
+	return encodeValue(e, nv, 0)
+}
+
+// encodeCEL encodes v as encodeValue encodes its JSON-native form, and
+// reports false for a value it leaves to that path.
+func encodeCEL(e *encoder, v ref.Val, depth int) bool {
+	if depth > maxValueDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case types.String:
+		e.byte1(valString)
+		e.str(string(x))
+	case types.Double:
+		e.byte1(valNumber)
+		e.u64(math.Float64bits(float64(x)))
+	case types.Bool:
+		e.bool(bool(x))
+	case types.Null:
+		e.byte1(valNull)
+	default:
+		// CEL's map literals hold a map[ref.Val]ref.Val (as mapToJSON); a
+		// remembered value read back (`previous`) holds JSON-native values.
+		var m map[ref.Val]ref.Val
+		switch x := v.Value().(type) {
+		case map[ref.Val]ref.Val:
+			m = x
+		case map[string]any, []any:
+			return encodeNative(e, x, depth, true) == nil
+		default:
+			return false
+		}
+		e.byte1(valObject)
+		e.uvarint(uint64(len(m)))
+		for k, y := range m {
+			ks, ok := k.(types.String)
+			if !ok {
+				return false
+			}
+			e.str(string(ks))
+			if !encodeCEL(e, y, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e *encoder) bool(b bool) {
+	if b {
+		e.byte1(valTrue)
+	} else {
+		e.byte1(valFalse)
+	}
+}
+
+func encodeValue(e *encoder, v any, depth int) error { return encodeNative(e, v, depth, false) }
+
+// errNotNative: a value holds something other than JSON-native values.
+var errNotNative = errors.New("not a JSON-native value")
+
+// encodeNative encodes a JSON-native value; anything else is written as
+// JSON, or refused with errNotNative when strict.
+func encodeNative(e *encoder, v any, depth int, strict bool) error {
 	if depth > maxValueDepth {
 		return errors.New("remembered value nested too deeply")
 	}
@@ -28,7 +108,7 @@ func encodeValue(e *encoder, v any, depth int) error {
 	case nil:
 		e.byte1(valNull)
 	case bool:
-		e.byte1(map[bool]byte{false: valFalse, true: valTrue}[x])
+		e.bool(x)
 	case float64:
 		e.byte1(valNumber)
 		e.u64(math.Float64bits(x))
@@ -39,7 +119,7 @@ func encodeValue(e *encoder, v any, depth int) error {
 		e.byte1(valList)
 		e.uvarint(uint64(len(x)))
 		for _, y := range x {
-			if err := encodeValue(e, y, depth+1); err != nil {
+			if err := encodeNative(e, y, depth+1, strict); err != nil {
 				return err
 			}
 		}
@@ -48,11 +128,14 @@ func encodeValue(e *encoder, v any, depth int) error {
 		e.uvarint(uint64(len(x)))
 		for k, y := range x {
 			e.str(k)
-			if err := encodeValue(e, y, depth+1); err != nil {
+			if err := encodeNative(e, y, depth+1, strict); err != nil {
 				return err
 			}
 		}
 	default:
+		if strict {
+			return errNotNative
+		}
 		b, err := json.Marshal(x)
 		if err != nil {
 			return fmt.Errorf("encoding a remembered value: %w", err)
