@@ -89,7 +89,7 @@ func TestRestoredEngineTagsAsUninterrupted(t *testing.T) {
 		r, err := NewStateRestore(fromLog)
 		must(t, err)
 		for _, c := range log {
-			must(t, r.Apply(string(c.Key), c.Value))
+			must(t, r.Apply(c.Key, c.Value))
 		}
 		_, err = r.Finish()
 		must(t, err)

@@ -166,7 +166,7 @@ func TestRestoredLaggingOrgKeepsItsState(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range changes {
-			must(t, restore.Apply(string(c.Key), c.Value))
+			must(t, restore.Apply(c.Key, c.Value))
 		}
 	}
 	if _, err := restore.Finish(); err != nil {

@@ -249,6 +249,11 @@ func restoreEntryOf(rules map[string]activeRule, orgs *orgMarks, k string, v []b
 	if !ok || r.fingerprint != ent.Fingerprint {
 		return true, nil
 	}
+	if kind[0] != entryPrevious { // copied with its value (previousShard.put)
+		// The entry keeps its key: a copy, as k may be a view of a log
+		// record's bytes, and without the rule id k holds.
+		key = strings.Clone(key)
+	}
 	r.state.restoreEntry(kind[0], key, &ent)
 	return false, nil
 }

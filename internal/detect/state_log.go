@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unsafe"
 )
 
 // State in a log committed by someone else: an engine whose state changes
@@ -59,8 +61,11 @@ func NewStateRestore(e *Engine) (*StateRestore, error) {
 }
 
 // Apply applies one record of the log: its key (without any prefix the
-// writer added) and value.
-func (r *StateRestore) Apply(k string, value []byte) error {
+// writer added) and value. Neither is kept: what state keeps is copied.
+func (r *StateRestore) Apply(key, value []byte) error {
+	// A view, not a copy: most keys are copied into their state entry
+	// anyway (restoreEntryOf), and a log holds millions of them.
+	k := unsafe.String(unsafe.SliceData(key), len(key))
 	r.records++
 	r.bytes += int64(len(k) + len(value))
 	if k == watermarkKey {
@@ -79,7 +84,7 @@ func (r *StateRestore) Apply(k string, value []byte) error {
 		return err
 	}
 	if stale {
-		r.stale[k] = struct{}{}
+		r.stale[strings.Clone(k)] = struct{}{}
 	} else {
 		delete(r.stale, k)
 	}

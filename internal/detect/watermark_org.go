@@ -61,7 +61,9 @@ func (m *orgMarks) restore(w int64) {
 func (m *orgMarks) restoreOrg(org string, mark int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur, ok := m.marks[org]; !ok || mark > cur {
+	if cur, ok := m.marks[org]; !ok {
+		m.marks[strings.Clone(org)] = mark // org may be a view of a log record's bytes
+	} else if mark > cur {
 		m.marks[org] = mark
 	}
 }

@@ -223,7 +223,7 @@ func (d *topicStateDetector) restore(ctx context.Context) error {
 		if !ok || applyErr != nil {
 			return
 		}
-		if err := rs.Apply(string(key), r.Value); err != nil {
+		if err := rs.Apply(key, r.Value); err != nil {
 			applyErr = err
 		}
 	})

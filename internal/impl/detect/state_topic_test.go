@@ -241,17 +241,19 @@ func TestStateTopicRestoreAllocations(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The engine's empty state (every rule's shards) is made before the
+	// restore, as a restarting processor makes it, whatever it restores.
+	eng := detect.NewEngine(d.rules, d.opts)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	eng := detect.NewEngine(d.rules, d.opts)
 	rs, err := detect.NewStateRestore(eng)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range recs {
 		key, _ := bytes.CutPrefix(r.Key, []byte("pipeline-a\x00"))
-		if err := rs.Apply(string(key), r.Value); err != nil {
+		if err := rs.Apply(key, r.Value); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,7 +269,7 @@ func TestStateTopicRestoreAllocations(t *testing.T) {
 	}
 	// The race detector's runtime allocates for itself; the bound is
 	// checked, on the full size, in the pass without it.
-	if !testkit.Race && float64(alloc) > 4*float64(size) {
-		t.Errorf("restoring %d records of %d bytes allocated %d bytes, want at most 4× what was read", n, size, alloc)
+	if !testkit.Race && float64(alloc) > 2*float64(size) {
+		t.Errorf("restoring %d records of %d bytes allocated %d bytes, want at most 2× what was read", n, size, alloc)
 	}
 }
