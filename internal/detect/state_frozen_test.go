@@ -43,16 +43,33 @@ func (e *Engine) keysByRule() map[string]int64 {
 // hours (so that sweeps expire state), among 40 users and 8 addresses,
 // delivered up to 20 minutes out of order, one in 20 delivered twice.
 func correlationStream(seed uint64, n int) [][]byte {
+	return correlationEvents(seed, n, streamShape{span: 6 * time.Hour, users: 40})
+}
+
+// streamShape is how correlationEvents spreads its events.
+type streamShape struct {
+	span  time.Duration
+	users int
+	orgs  int // 0: no org; else that many, the last running 4 hours behind
+}
+
+func correlationEvents(seed uint64, n int, s streamShape) [][]byte {
 	rnd := rand.New(rand.NewPCG(seed, 7))
 	kinds := []string{"fail", "deny", "approve", "login", "start", "done"}
 	var evs [][]byte
 	for i := range n {
-		at := time.Duration(i)*6*time.Hour/time.Duration(n) - time.Duration(rnd.IntN(20))*time.Minute
-		user := fmt.Sprintf("u%d", rnd.IntN(40))
-		ev := of(at, fmt.Sprint("e", i), kinds[rnd.IntN(len(kinds))], user, map[string]any{
-			"ip": fmt.Sprintf("203.0.113.%d", rnd.IntN(8)), "device": fmt.Sprint("d", rnd.IntN(4)),
-		})
-		evs = append(evs, ev)
+		at := time.Duration(i)*s.span/time.Duration(n) - time.Duration(rnd.IntN(20))*time.Minute
+		user := fmt.Sprintf("u%d", rnd.IntN(s.users))
+		kind := kinds[rnd.IntN(len(kinds))]
+		extra := map[string]any{"ip": fmt.Sprintf("203.0.113.%d", rnd.IntN(8)), "device": fmt.Sprint("d", rnd.IntN(4))}
+		if s.orgs > 0 {
+			org := rnd.IntN(s.orgs)
+			if org == s.orgs-1 {
+				at -= 4 * time.Hour
+			}
+			extra["oktadetect"] = map[string]any{"org": fmt.Sprintf("org%d.okta.com", org)}
+		}
+		evs = append(evs, of(at, fmt.Sprint("e", i), kind, user, extra))
 		if rnd.IntN(20) == 0 {
 			evs = append(evs, evs[rnd.IntN(len(evs))])
 		}
@@ -93,12 +110,7 @@ func TestFreezingChangesNothing(t *testing.T) {
 					frozen += always.frozenKeys()
 					always = restoredCopy(t, always, r.rs)
 				}
-				want, errA := never.Process(raw)
-				got, errB := always.Process(raw)
-				if fmt.Sprint(errA) != fmt.Sprint(errB) || !reflect.DeepEqual(want.Detections, got.Detections) || !reflect.DeepEqual(want.Deferred, got.Deferred) {
-					t.Fatalf("run %d stream %d event %d: never frozen %+v %+v (%v), always %+v %+v (%v)", ri, si, i, want.Detections, deferredDetections(want), errA, got.Detections, deferredDetections(got), errB)
-				}
-				tags += len(want.Detections) + len(want.Deferred)
+				tags += sameTags(t, fmt.Sprintf("run %d stream %d event %d", ri, si, i), raw, "never frozen", never, "always", always)
 			}
 			frozen += always.frozenKeys()
 			if a, b := never.keysByRule(), always.keysByRule(); !reflect.DeepEqual(a, b) {
@@ -110,6 +122,18 @@ func TestFreezingChangesNothing(t *testing.T) {
 		t.Fatalf("%d tags, %d frozen keys: the comparison proves nothing", tags, frozen)
 	}
 	t.Logf("%d tags, %d frozen keys seen", tags, frozen)
+}
+
+// sameTags processes raw with engines a and b, fails unless they tag it
+// alike (detections, deferred absences, error), and returns the tags.
+func sameTags(t *testing.T, where string, raw []byte, aName string, a *Engine, bName string, b *Engine) int {
+	t.Helper()
+	want, errA := a.Process(raw)
+	got, errB := b.Process(raw)
+	if fmt.Sprint(errA) != fmt.Sprint(errB) || !reflect.DeepEqual(want.Detections, got.Detections) || !reflect.DeepEqual(want.Deferred, got.Deferred) {
+		t.Fatalf("%s: %s %+v %+v (%v), %s %+v %+v (%v)", where, aName, want.Detections, deferredDetections(want), errA, bName, got.Detections, deferredDetections(got), errB)
+	}
+	return len(want.Detections) + len(want.Deferred)
 }
 
 // restoredCopy is a new engine (freezing as e does) restored from e's
