@@ -103,22 +103,22 @@ func (a *fastAttr) walk(vars interpreter.Activation) ref.Val {
 	}
 	d := obj.doc
 	var cur jnode
+	member := int32(-1) // cur's index in d.members when it is a member
 	isOpt := false
 	for i, s := range a.steps {
 		isOpt = isOpt || s.optional
-		var next jnode
 		present := false
 		switch {
 		case i == 0 && !s.isIndex:
-			next, present = obj.lookup(s.key)
+			member, present = obj.lookupAt(s.key)
 		case i == 0:
 			return nil
 		case !s.isIndex && cur.kind == jObject:
-			next, present = d.objs[cur.idx].lookup(s.key)
+			member, present = d.objs[cur.idx].lookupAt(s.key)
 		case s.isIndex && cur.kind == jArray:
 			arr := &d.arrs[cur.idx]
 			if s.index >= 0 && s.index < int64(arr.n) {
-				next, present = d.elems[arr.first+int32(s.index)], true
+				cur, member, present = d.elems[arr.first+int32(s.index)], -1, true
 			}
 		default:
 			return nil
@@ -129,13 +129,19 @@ func (a *fastAttr) walk(vars interpreter.Activation) ref.Val {
 			}
 			return nil
 		}
-		cur = next
+		if member >= 0 {
+			cur = d.members[member].val
+		}
 	}
-	v := d.val(cur)
-	if isOpt {
-		return types.OptionalOf(v)
+	switch {
+	case member >= 0 && isOpt:
+		return d.memberOpt(member)
+	case member >= 0:
+		return d.memberVal(member)
+	case isOpt:
+		return types.OptionalOf(d.val(cur))
 	}
-	return v
+	return d.val(cur)
 }
 
 func (a *fastAttr) Exec(frame *interpreter.ExecutionFrame) ref.Val {

@@ -72,14 +72,23 @@ func (o *jsonObject) members() []jmember {
 
 // lookup finds key; the last of duplicate keys wins, as in encoding/json.
 func (o *jsonObject) lookup(key string) (jnode, bool) {
+	i, ok := o.lookupAt(key)
+	if !ok {
+		return jnode{}, false
+	}
+	return o.doc.members[i].val, true
+}
+
+// lookupAt is lookup giving the member's index in the document's members.
+func (o *jsonObject) lookupAt(key string) (int32, bool) {
 	ms := o.members()
 	if key == "" {
 		for i := len(ms) - 1; i >= 0; i-- {
 			if ms[i].key == "" {
-				return ms[i].val, true
+				return o.first + int32(i), true
 			}
 		}
-		return jnode{}, false
+		return 0, false
 	}
 	// Comparing the length and the first byte inline skips the call to
 	// the runtime's string comparison for nearly every other member.
@@ -87,18 +96,18 @@ func (o *jsonObject) lookup(key string) (jnode, bool) {
 	for i := len(ms) - 1; i >= 0; i-- {
 		k := ms[i].key
 		if len(k) == n && k[0] == c && k == key {
-			return ms[i].val, true
+			return o.first + int32(i), true
 		}
 	}
-	return jnode{}, false
+	return 0, false
 }
 
 func (o *jsonObject) field(key string) (ref.Val, bool) {
-	n, ok := o.lookup(key)
+	i, ok := o.lookupAt(key)
 	if !ok {
 		return nil, false
 	}
-	return o.doc.val(n), true
+	return o.doc.memberVal(i), true
 }
 
 func (o *jsonObject) native() map[string]any {

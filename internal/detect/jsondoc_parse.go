@@ -10,6 +10,9 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
 	"github.com/oktadetect/oktadetect/internal/jsonbytes"
 )
 
@@ -61,6 +64,14 @@ type jsonDoc struct {
 	objs    []jsonObject
 	arrs    []jsonArray
 	root    jnode
+
+	// vals and opts hold, per member, the member's value as CEL sees it
+	// and that value wrapped as an optional, made on first use: the same
+	// fields (eventType, outcome.result, actor.id…) are read by many rules
+	// of one event, and each boxing of a string or number into a ref.Val,
+	// or of a value into an optional, is an allocation (memberval.go).
+	vals, opts []ref.Val
+	optArena   []types.Optional // what opts point to, reused from event to event
 
 	stackM []jmember // scratch while parsing
 	stackE []jnode
@@ -144,6 +155,10 @@ func releaseEvent(pe *pooledEvent) {
 	clear(d.elems)
 	clear(d.stackM)
 	clear(d.stackE)
+	clear(d.vals)
+	clear(d.opts)
+	clear(d.optArena)
+	d.vals, d.opts, d.optArena = d.vals[:0], d.opts[:0], d.optArena[:0]
 	d.buf = nil
 	d.members, d.elems, d.objs, d.arrs = d.members[:0], d.elems[:0], d.objs[:0], d.arrs[:0]
 	d.stackM, d.stackE = d.stackM[:0], d.stackE[:0]
