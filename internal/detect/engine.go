@@ -593,8 +593,15 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 			return nil
 		}
 	}
-	var buf [256]byte
-	enc := encoder{b: buf[:0]}
+	// The document's scratch buffer, not a local array: the encoder's
+	// methods would move one to the heap on every call. remember copies.
+	doc := ev.root.doc
+	enc := encoder{b: doc.scratch[:0]}
+	defer func() {
+		if cap(enc.b) <= maxScratch { // a rare huge value is not kept pooled
+			doc.scratch = enc.b[:0]
+		}
+	}()
 	if r.prevValue != nil {
 		v, _, err := r.prevValue.Eval(act)
 		if err != nil {

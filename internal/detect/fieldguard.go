@@ -19,8 +19,10 @@ import (
 // condition's and when's), for the same reason as the index: a false
 // conjunct makes the whole && false, whatever its other parts give.
 // "Certainly" means: the field is a string or a bool (or absent behind `?.`
-// with its orValue default) that the test rejects; anything else (absent
-// without `?`, a number, not an object on the way) leaves the rule to CEL.
+// with its orValue default) that the test rejects, or another JSON value
+// (null, a number, an object, a list), which no string or bool literal
+// equals; anything else (absent without `?`, not an object on the way)
+// leaves the rule to CEL.
 // Values are compared as scalar keys (scalarLit, keyIs): a string never
 // equals a bool, as in CEL.
 type fieldGuard struct {
@@ -80,7 +82,12 @@ func (g *fieldGuard) excludes(root *jsonObject) bool {
 		}
 	}
 	if n.kind != jString && n.kind != jTrue && n.kind != jFalse {
-		return false
+		// null, a number, an object or a list equals no string or bool in
+		// CEL (heterogeneous equality: false, not an error), so `==` and
+		// `in` are certainly false and `!=` certainly true. Okta writes
+		// null for absent values (outcome.reason of a success), so this
+		// skips most rules that look for a failure reason.
+		return g.in != nil
 	}
 	if g.in != nil {
 		return !slices.ContainsFunc(g.in, func(key string) bool { return keyIs(key, n) })

@@ -20,6 +20,8 @@ func TestFieldGuardsAreSound(t *testing.T) {
 		{`event.?outcome.?result.orValue('SUCCESS') == 'SUCCESS'`, 1},
 		{`event.?a.?b.orValue('unknown') != 'unknown' && event.?c.orValue('unknown') != 'unknown'`, 2},
 		{`event.?client.?geographicalContext.?country.orValue('') in ['Russia', 'Cuba']`, 1},
+		{`event.?outcome.?reason.orValue('') in ['INVALID_CREDENTIALS', 'LOCKED_OUT']`, 1},
+		{`event.a.b == true`, 1},
 		{`event.a.b in []`, 1},
 		{`cel.bind(x, event.y, event.?outcome.?result.orValue('') == 'SUCCESS' && x == 1)`, 1},
 		{`cel.bind(event, {'outcome': {'result': 'x'}}, event.outcome.result == 'FAILURE')`, 0},
@@ -45,6 +47,9 @@ func TestFieldGuardsAreSound(t *testing.T) {
 		`{"outcome":null,"a":{"b":null},"c":"known"}`,
 		`{"outcome":{"result":"FAILURE","result":"SUCCESS"},"a":{}}`,
 		`{}`,
+		// Values that equal no string or bool: null, numbers, objects, lists.
+		`{"outcome":{"result":null,"reason":null},"a":{"b":2.5},"c":{"k":"unknown"},"client":{"geographicalContext":{"country":["Cuba"]}}}`,
+		`{"outcome":{"result":{"r":"SUCCESS"}},"a":{"b":[]},"c":0}`,
 	}
 	excludedSeen := 0
 	for _, c := range cases {
@@ -70,6 +75,28 @@ func TestFieldGuardsAreSound(t *testing.T) {
 	}
 	if excludedSeen == 0 {
 		t.Fatal("nothing excluded: the test proves nothing")
+	}
+	// A value that is not a string or bool is excluded by == and in, and
+	// never by != (which it satisfies).
+	for _, c := range []struct {
+		cond, event string
+		excluded    bool
+	}{
+		{`event.?outcome.?reason.orValue('') in ['INVALID_CREDENTIALS']`, `{"outcome":{"reason":null}}`, true},
+		{`event.?outcome.?reason.orValue('') == 'LOCKED_OUT'`, `{"outcome":{"reason":3}}`, true},
+		{`event.a.b == true`, `{"a":{"b":{"c":true}}}`, true},
+		{`event.?outcome.?reason.orValue('x') != 'x'`, `{"outcome":{"reason":null}}`, false},
+		{`event.?a.?b.orValue('') == 'x'`, `{"a":[{"b":"x"}]}`, false}, // not an object on the way: CEL decides
+	} {
+		r := compileRules(t, "// id: R\n"+c.cond).rules[0]
+		pe, err := acquireEvent([]byte(c.event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := anyExcludes(r.conditionFields, pe.ev.root); got != c.excluded {
+			t.Errorf("%s on %s: excluded %v, want %v", c.cond, c.event, got, c.excluded)
+		}
+		releaseEvent(pe)
 	}
 	t.Logf("%d exclusions checked", excludedSeen)
 }

@@ -73,6 +73,11 @@ type jsonDoc struct {
 	vals, opts []ref.Val
 	optArena   []types.Optional // what opts point to, reused from event to event
 
+	// scratch is a buffer for encoding what an event's rules remember; it
+	// is copied into the state, and kept from event to event (up to
+	// maxScratch).
+	scratch []byte
+
 	stackM []jmember // scratch while parsing
 	stackE []jnode
 }
@@ -91,6 +96,9 @@ type jsonArray struct {
 	first, n int32
 	idx      int32
 }
+
+// maxScratch bounds the scratch buffer a pooled document keeps.
+const maxScratch = 64 << 10
 
 var errNotObject = errors.New("decoding event: not a JSON object")
 
