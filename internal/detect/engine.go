@@ -570,7 +570,7 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	key = ev.stateKey(key)
 	sh := r.state.lockPrevious(key)
 	defer sh.mu.Unlock()
-	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL)); ok {
+	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL), ev.eventID()); ok {
 		act.previous = types.DefaultTypeAdapter.NativeToValue(v)
 		act.prevSize = jsonSize(v, untrackedMaxEvent)
 	}
@@ -613,7 +613,7 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	} else if err := encodeValue(&enc, ev.root.native(), 0); err != nil {
 		return fmt.Errorf("previous.value: %w", err)
 	}
-	sh.remember(key, ev.at, int64(r.Previous.TTL), enc.b)
+	sh.remember(key, ev.at, int64(r.Previous.TTL), e.maxLateness, ev.eventID(), enc.b)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -324,5 +325,81 @@ func TestFutureEventDoesNotExpireState(t *testing.T) {
 	e.Expire()
 	if times, _, _ := e.active.Load().rules[0].state.size(); times != 0 {
 		t.Fatalf("%d threshold times kept hours after their window", times)
+	}
+}
+
+// A re-delivered event reads the previous value it read the first time —
+// not itself, nor a value stored after it — so it is tagged again exactly
+// as it was, in any order, also after a restart from a snapshot or the
+// changelog (a crash between saving state and writing output re-delivers
+// a batch). That holds while its value is in the key's history: within
+// max_lateness of the latest value.
+func TestPreviousRedeliveryReadsWhatItRead(t *testing.T) {
+	withUUID := func(raw []byte, id string) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["uuid"] = id
+		b, _ := json.Marshal(m)
+		return b
+	}
+	logins := [][]byte{
+		withUUID(login(0, "a", "Paris"), "e1"),
+		withUUID(login(10*time.Minute, "a", "Rome"), "e2"),
+		withUUID(login(20*time.Minute, "a", "Lima"), "e3"),
+	}
+	titles := func(e *Engine, order []int) []string {
+		out := make([]string, len(logins))
+		for _, i := range order {
+			if d := detOf(process(t, e, logins[i]), "P"); d != nil {
+				out[i] = d.Title + " " + d.AlertID
+			}
+		}
+		return out
+	}
+	rs := compileRules(t, previousRule)
+	e := NewEngine(rs, EngineOptions{TrackChanges: true})
+	first := titles(e, []int{0, 1, 2})
+	if first[0] != "" || !strings.HasPrefix(first[1], "a moved from Paris to Rome") || !strings.HasPrefix(first[2], "a moved from Rome to Lima") {
+		t.Fatalf("first deliveries: %q", first)
+	}
+	changes, err := e.TakeBatchChanges()
+	must(t, err)
+	fromLog := NewEngine(rs, EngineOptions{TrackChanges: true})
+	r, err := NewStateRestore(fromLog)
+	must(t, err)
+	for _, c := range changes {
+		must(t, r.Apply(c.Key, c.Value))
+	}
+	_, err = r.Finish()
+	must(t, err)
+	fromSnapshot := restoredCopy(t, e, rs)
+	for _, c := range []struct {
+		name  string
+		e     *Engine
+		order []int
+	}{
+		{"same engine, in order", e, []int{0, 1, 2}},
+		{"same engine, newest first", e, []int{2, 1, 0}},
+		{"restored from a snapshot", fromSnapshot, []int{1, 0, 2}},
+		{"restored from the changelog", fromLog, []int{0, 2, 1}},
+	} {
+		if got := titles(c.e, c.order); !slices.Equal(got, first) {
+			t.Errorf("%s: re-deliveries tagged %q, want %q", c.name, got, first)
+		}
+	}
+
+	// A uuid reused at another time names another event, which reads the
+	// latest value as any event does.
+	if d := detOf(process(t, e, withUUID(login(30*time.Minute, "a", "Rome"), "e2")), "P"); d == nil || d.Title != "a moved from Lima to Rome" {
+		t.Fatalf("another event with a re-used uuid: %+v", d)
+	}
+
+	// Past max_lateness the history is dropped: a re-delivered event then
+	// reads the latest value, as any event does.
+	process(t, e, withUUID(login(3*time.Hour, "a", "Oslo"), "e4"))
+	if d := detOf(process(t, e, logins[1]), "P"); d == nil || d.Title != "a moved from Oslo to Rome" {
+		t.Fatalf("re-delivery after the history was dropped: %+v", d)
 	}
 }

@@ -124,7 +124,7 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 				defer sh.mu.Unlock()
 				for k, v := range sh.values {
 					p := prevOf(v)
-					if err := writeEntry(enc, entryPrevious, k, now-p.touched, &stateEntry{At: p.at, prevEnc: stringBytes(p.enc)}); err != nil {
+					if err := writeEntry(enc, entryPrevious, k, now-p.touched, prevStateEntry("", p)); err != nil {
 						return err
 					}
 				}

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"encoding/binary"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -271,33 +270,6 @@ type previousShard struct {
 	book   *keyBook
 }
 
-// prevEntry is a remembered value as held: at (8 bytes), touched (4),
-// the encoding.
-type prevEntry struct {
-	at      int64
-	enc     string
-	touched uint32 // keyMeta.touched
-}
-
-func prevOf(v string) prevEntry {
-	b := stringBytes(v)
-	return prevEntry{at: int64(binary.LittleEndian.Uint64(b)), touched: binary.LittleEndian.Uint32(b[8:]), enc: v[12:]}
-}
-
-// put remembers enc for key (copied: keys may point into an event's bytes)
-// and reports whether the key is new. Key and value are one allocation;
-// an old key is replaced with the value, so that it keeps no old bytes.
-func (sh *previousShard) put(key string, at int64, enc []byte, touched uint32) bool {
-	var head [12]byte
-	binary.LittleEndian.PutUint64(head[:], uint64(at))
-	binary.LittleEndian.PutUint32(head[8:], touched)
-	k, v := keyedValue(key, head[:], enc)
-	_, had := sh.values[key]
-	delete(sh.values, key)
-	sh.values[k] = v
-	return !had
-}
-
 // remembered is a remembered value in JSON snapshots (versions 1 and 2).
 type remembered struct {
 	At    int64 `json:"at"`
@@ -310,39 +282,6 @@ func (s *ruleState) lockPrevious(key string) *previousShard {
 	sh := &s.previous[shardOf(key)]
 	sh.mu.Lock()
 	return sh
-}
-
-// lookup returns the value remembered for key, unless it is older than ttl
-// before t. The shard must be locked.
-func (sh *previousShard) lookup(key string, t, ttl int64) (any, bool) {
-	held, ok := sh.values[key]
-	if !ok {
-		return nil, false
-	}
-	r := prevOf(held)
-	if r.at < t-ttl {
-		return nil, false
-	}
-	d := decoder{b: stringBytes(r.enc), alias: true}
-	v := decodeValue(&d, 0)
-	if d.end() != nil {
-		return nil, false // never: entries are checked as they are restored
-	}
-	return v, true
-}
-
-// remember stores enc, an encoded value (encodeValue), for key unless a
-// later value is already remembered (kept for ttl). The shard must be
-// locked.
-func (sh *previousShard) remember(key string, t, ttl int64, enc []byte) {
-	if r, ok := sh.values[key]; ok && t < prevOf(r).at {
-		return
-	}
-	if sh.put(key, t, enc, sh.book.now()) {
-		sh.book.keys.Add(1)
-	}
-	sh.gate.lower(t + ttl + 1) // expirePrevious drops it from then on
-	sh.dirty.mark(key)
 }
 
 // retention says how long, in event time, each kind of entry must be kept.

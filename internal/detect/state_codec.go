@@ -199,12 +199,29 @@ func appendEntry(e *encoder, kind byte, ent *stateEntry) error {
 	case entryDedup:
 		e.times(ent.Times)
 	case entryPrevious:
+		// The time and the value; then, when known, the uuid hash of its
+		// event and the value it replaced (entries written before them end
+		// after the value).
 		e.varint(ent.At)
-		if ent.prevEnc != nil {
-			e.b = append(e.b, ent.prevEnc...)
+		if ent.prevEnc == nil {
+			return encodeValue(e, ent.Value, 0)
+		}
+		e.b = append(e.b, ent.prevEnc...)
+		if ent.prevID == 0 && len(ent.prevOlder) == 0 && !ent.prevPruned {
 			return nil
 		}
-		return encodeValue(e, ent.Value, 0)
+		e.uvarint(ent.prevID)
+		flags := byte(0)
+		if ent.prevPruned {
+			flags |= prevPruned
+		}
+		e.byte1(flags)
+		e.uvarint(uint64(len(ent.prevOlder)))
+		for _, r := range ent.prevOlder {
+			e.varint(r.at)
+			e.uvarint(r.id)
+			e.b = append(e.b, r.enc...)
+		}
 	case entrySequence:
 		encodeSeq(e, ent.Seq)
 	case entryFirstSeen:
@@ -217,6 +234,26 @@ func appendEntry(e *encoder, kind byte, ent *stateEntry) error {
 	return nil
 }
 
+// decodePrevHistory reads a remembered value's event and the values it
+// replaced (appendEntry).
+func decodePrevHistory(d *decoder, ent *stateEntry) {
+	ent.prevID = d.uvarint()
+	ent.prevPruned = d.byte1()&prevPruned != 0
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each record takes bytes: a bound before allocating
+		d.fail(errors.New("remembered value: history longer than its entry"))
+		return
+	}
+	for range n {
+		r := prevRecord{at: d.varint(), id: d.uvarint()}
+		r.enc = bytesView(valueSpan(d))
+		if d.err != nil {
+			return
+		}
+		ent.prevOlder = append(ent.prevOlder, r)
+	}
+}
+
 // decodeEntry decodes a body written by appendEntry.
 func decodeEntry(d *decoder, kind byte, ent *stateEntry) error {
 	switch kind {
@@ -227,6 +264,9 @@ func decodeEntry(d *decoder, kind byte, ent *stateEntry) error {
 	case entryPrevious:
 		ent.At = d.varint()
 		ent.prevEnc = valueSpan(d)
+		if len(d.b) > 0 { // the event and history (entries written before them end here)
+			decodePrevHistory(d, ent)
+		}
 	case entrySequence:
 		ent.Seq = decodeSeq(d)
 	case entryFirstSeen:

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -116,6 +117,33 @@ func TestRememberedValueRoundTrip(t *testing.T) {
 	}
 }
 
+// A remembered value's event and history survive the entry encoding; an
+// entry written before they existed decodes without them.
+func TestRememberedHistoryRoundTrip(t *testing.T) {
+	ent := &stateEntry{Fingerprint: "fp", At: 42, prevEnc: []byte{valString, 1, 'x'}, prevID: 7, prevPruned: true,
+		prevOlder: []prevRecord{{at: 40, id: 5, enc: string([]byte{valTrue})}, {at: 41, id: 0, enc: string([]byte{valNull})}}}
+	b, err := encodeEntryValue(entryPrevious, ent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got stateEntry
+	if err := decodeEntryValue(entryPrevious, b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.At != 42 || !bytes.Equal(got.prevEnc, ent.prevEnc) || got.prevID != 7 || !got.prevPruned || !reflect.DeepEqual(got.prevOlder, ent.prevOlder) {
+		t.Fatalf("got %+v, want %+v", got, ent)
+	}
+	plain := &stateEntry{Fingerprint: "fp", At: 42, prevEnc: ent.prevEnc}
+	b, err = encodeEntryValue(entryPrevious, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = stateEntry{}
+	if err := decodeEntryValue(entryPrevious, b, &got); err != nil || got.prevID != 0 || got.prevOlder != nil || got.prevPruned {
+		t.Fatalf("an entry without history: %+v %v", got, err)
+	}
+}
+
 // seedEntries are compact entries of every kind, for the fuzzers.
 func seedEntries(t testing.TB) []Change {
 	rs := compileRules(t, append(correlationRules, previousRule, dedupRule)...)
@@ -124,6 +152,9 @@ func seedEntries(t testing.TB) []Change {
 		of(0, "f1", "fail", "ann", nil), spray(0, "s1", "a"), deny(0, "d1"), approve(time.Minute, "a1"),
 		loginOn(0, "l1", "mac"), start(0, "st1"), login(0, "u", "Paris"),
 		ev(0, map[string]any{"kind": "login", "user": "z"}),
+		// A remembered value with its event and history (state_previous.go).
+		ev(0, map[string]any{"kind": "login", "user": "h", "city": "Oslo", "uuid": "h1"}),
+		ev(time.Minute, map[string]any{"kind": "login", "user": "h", "city": "Rome", "uuid": "h2"}),
 	} {
 		processIn(t, e, "acme", raw)
 	}

@@ -44,8 +44,13 @@ type stateEntry struct {
 	First       *firstKey `json:"fs,omitempty"`
 	Abs         *absKey   `json:"a,omitempty"`
 	// prevEnc is the remembered value in its compact encoding (Value is
-	// read from JSON entries only).
-	prevEnc []byte
+	// read from JSON entries only), prevID the uuid hash of its event, and
+	// prevOlder the values it replaced that are kept, oldest first, with
+	// prevPruned: older ones were dropped (state_previous.go).
+	prevEnc    []byte
+	prevID     uint64
+	prevOlder  []prevRecord
+	prevPruned bool
 	// touched is the key's update stamp, when aged (read from a snapshot
 	// that keeps each key's age); other entries are restored as updated
 	// at the restore.
@@ -123,8 +128,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 			if !ok {
 				return nil, false
 			}
-			p := prevOf(v)
-			return &stateEntry{Fingerprint: fp, At: p.at, prevEnc: stringBytes(p.enc)}, true
+			return prevStateEntry(fp, prevOf(v)), true
 		})
 		pv.mu.Unlock()
 		if err != nil {
@@ -306,7 +310,8 @@ func (s *ruleState) restoreEntry(kind byte, key string, ent *stateEntry) {
 		}
 		sh := &s.previous[shardOf(key)]
 		sh.mu.Lock()
-		if sh.put(key, ent.At, enc, s.stamp(ent)) {
+		recs := append(ent.prevOlder[:len(ent.prevOlder):len(ent.prevOlder)], prevRecord{at: ent.At, id: ent.prevID, enc: bytesView(enc)})
+		if sh.put(key, recs, ent.prevPruned, s.stamp(ent)) {
 			sh.book.keys.Add(1)
 		}
 		sh.gate.lower(minTime)
@@ -398,4 +403,9 @@ func (e *Engine) setWatermark(w int64) (from, to int64, moved bool) {
 			return cur, w, true
 		}
 	}
+}
+
+// prevStateEntry is the entry of a remembered value as held.
+func prevStateEntry(fingerprint string, p prevEntry) *stateEntry {
+	return &stateEntry{Fingerprint: fingerprint, At: p.at, prevEnc: stringBytes(p.enc), prevID: p.id, prevOlder: p.olderRecords(), prevPruned: p.pruned}
 }

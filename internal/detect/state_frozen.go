@@ -56,14 +56,19 @@ func frozenEntry(key string, touched uint32, due int64, body []byte) (k, v strin
 	return keyedValue(key, head[:], body)
 }
 
-// keyedValue builds a map key and its value (head, then body) in one
+// keyedValue builds a map key and its value (the parts in order) in one
 // allocation of exactly their size. The bytes are never written again, so
 // they are viewed as strings, not copied.
-func keyedValue(key string, head, body []byte) (k, v string) {
-	b := make([]byte, 0, len(key)+len(head)+len(body))
+func keyedValue(key string, parts ...[]byte) (k, v string) {
+	n := len(key)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, key...)
-	b = append(b, head...)
-	b = append(b, body...)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
 	all := unsafe.String(unsafe.SliceData(b), len(b))
 	return all[:len(key)], all[len(key):]
 }
