@@ -366,14 +366,7 @@ func TestPreviousRedeliveryReadsWhatItRead(t *testing.T) {
 	}
 	changes, err := e.TakeBatchChanges()
 	must(t, err)
-	fromLog := NewEngine(rs, EngineOptions{TrackChanges: true})
-	r, err := NewStateRestore(fromLog)
-	must(t, err)
-	for _, c := range changes {
-		must(t, r.Apply(c.Key, c.Value))
-	}
-	_, err = r.Finish()
-	must(t, err)
+	fromLog := restoredFromChanges(t, rs, changes)
 	fromSnapshot := restoredCopy(t, e, rs)
 	for _, c := range []struct {
 		name  string

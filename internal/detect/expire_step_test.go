@@ -85,14 +85,7 @@ func TestRestoredEngineTagsAsUninterrupted(t *testing.T) {
 			must(t, err)
 			log = append(log, changes...)
 		}
-		fromLog := NewEngine(rs, EngineOptions{TrackChanges: true})
-		r, err := NewStateRestore(fromLog)
-		must(t, err)
-		for _, c := range log {
-			must(t, r.Apply(c.Key, c.Value))
-		}
-		_, err = r.Finish()
-		must(t, err)
+		fromLog := restoredFromChanges(t, rs, log)
 		compare("the state log", cut, append(got, tags(fromLog, evs[cut:])...))
 	}
 }

@@ -130,3 +130,18 @@ func testStreams(t *testing.T, withCorpus, withPeers bool) [][][]byte {
 	}
 	return streams
 }
+
+// restoredFromChanges is a fresh engine of rs restored from a state log
+// (changes in order), as state_topic restores one at start.
+func restoredFromChanges(t testing.TB, rs *RuleSet, changes []Change) *Engine {
+	t.Helper()
+	e := NewEngine(rs, EngineOptions{TrackChanges: true})
+	r, err := NewStateRestore(e)
+	must(t, err)
+	for _, c := range changes {
+		must(t, r.Apply(c.Key, c.Value))
+	}
+	_, err = r.Finish()
+	must(t, err)
+	return e
+}

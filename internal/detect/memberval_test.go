@@ -1,49 +1,12 @@
 package detect
 
 import (
-	"encoding/json"
-	"reflect"
 	"testing"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
-
-	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 )
-
-// TestMemberValuesMatchJSONAcrossPooledEvents: every member read through
-// CEL's map interface (and so through the per-event caches of boxed
-// values and optionals), twice, gives encoding/json's value, on documents
-// reused from the pool event after event: nothing cached for one event is
-// seen by the next.
-func TestMemberValuesMatchJSONAcrossPooledEvents(t *testing.T) {
-	evs := corpus.Events(300)
-	for _, s := range oddEvents {
-		evs = append(evs, []byte(s))
-	}
-	for round := range 2 {
-		for i, raw := range evs {
-			var want map[string]any
-			if err := json.Unmarshal(raw, &want); err != nil {
-				t.Fatal(err)
-			}
-			pe, err := acquireEvent(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for read := range 2 {
-				if got := readThroughCEL(t, pe.ev.root); !reflect.DeepEqual(got, want) {
-					t.Fatalf("round %d event %d read %d: got %v, want %v", round, i, read, got, want)
-				}
-			}
-			releaseEvent(pe)
-			if len(pe.doc.vals)+len(pe.doc.opts)+len(pe.doc.optArena) != 0 {
-				t.Fatalf("round %d event %d: a released document keeps cached values", round, i)
-			}
-		}
-	}
-}
 
 // readThroughCEL rebuilds an object member by member with Find, checking
 // that each member's cached optional holds the same value.

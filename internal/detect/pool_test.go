@@ -21,7 +21,7 @@ var oddEvents = []string{
 }
 
 // TestPooledParseMatchesJSON: documents decoded from the pool, reused event
-// after event, give exactly encoding/json's values.
+// after event, give exactly encoding/json's values, also read as CEL does.
 func TestPooledParseMatchesJSON(t *testing.T) {
 	evs := corpus.Events(600)
 	for _, s := range oddEvents {
@@ -40,7 +40,18 @@ func TestPooledParseMatchesJSON(t *testing.T) {
 			if got := pe.ev.root.native(); !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d event %d: got %v, want %v", round, i, got, want)
 			}
+			// Through CEL's map interface too, twice: the second read comes
+			// from the per-event caches of boxed values (memberval.go),
+			// which must hold nothing of the event before.
+			for read := range 2 {
+				if got := readThroughCEL(t, pe.ev.root); !reflect.DeepEqual(got, want) {
+					t.Fatalf("round %d event %d, read %d through CEL: got %v, want %v", round, i, read, got, want)
+				}
+			}
 			releaseEvent(pe)
+			if len(pe.doc.vals)+len(pe.doc.opts)+len(pe.doc.optArena) != 0 {
+				t.Fatalf("round %d event %d: a released document keeps cached values", round, i)
+			}
 		}
 	}
 	for _, bad := range []string{`[1]`, `{"a":01}`, `{"a":1}x`, `{"a"`, `null`, ``} {

@@ -45,7 +45,7 @@ func configMap(t *testing.T, dir, stamp string, files map[string]string) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

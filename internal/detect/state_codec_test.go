@@ -102,14 +102,7 @@ func TestSnapshotReadsJSONVersion2(t *testing.T) {
 func TestRememberedValueRoundTrip(t *testing.T) {
 	v := map[string]any{"s": "x", "n": 1.5, "t": true, "f": false, "z": nil, "l": []any{"a", 2.0, map[string]any{}}}
 	ent := &stateEntry{Fingerprint: "fp", At: 42, Value: v}
-	b, err := encodeEntryValue(entryPrevious, ent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got stateEntry
-	if err := decodeEntryValue(entryPrevious, b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := entryRoundTrip(t, entryPrevious, ent)
 	got.Value = got.value()
 	want, _ := json.Marshal(ent)
 	if have, _ := json.Marshal(&got); !bytes.Equal(have, want) {
@@ -122,26 +115,28 @@ func TestRememberedValueRoundTrip(t *testing.T) {
 func TestRememberedHistoryRoundTrip(t *testing.T) {
 	ent := &stateEntry{Fingerprint: "fp", At: 42, prevEnc: []byte{valString, 1, 'x'}, prevID: 7, prevPruned: true,
 		prevOlder: []prevRecord{{at: 40, id: 5, enc: string([]byte{valTrue})}, {at: 41, id: 0, enc: string([]byte{valNull})}}}
-	b, err := encodeEntryValue(entryPrevious, ent)
+	got := entryRoundTrip(t, entryPrevious, ent)
+	if got.At != 42 || !bytes.Equal(got.prevEnc, ent.prevEnc) || got.prevID != 7 || !got.prevPruned || !reflect.DeepEqual(got.prevOlder, ent.prevOlder) {
+		t.Fatalf("got %+v, want %+v", got, ent)
+	}
+	plain := entryRoundTrip(t, entryPrevious, &stateEntry{Fingerprint: "fp", At: 42, prevEnc: ent.prevEnc})
+	if plain.prevID != 0 || plain.prevOlder != nil || plain.prevPruned {
+		t.Fatalf("an entry without history: %+v", plain)
+	}
+}
+
+// entryRoundTrip encodes ent as an entry value of kind and decodes it.
+func entryRoundTrip(t *testing.T, kind byte, ent *stateEntry) stateEntry {
+	t.Helper()
+	b, err := encodeEntryValue(kind, ent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got stateEntry
-	if err := decodeEntryValue(entryPrevious, b, &got); err != nil {
+	if err := decodeEntryValue(kind, b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.At != 42 || !bytes.Equal(got.prevEnc, ent.prevEnc) || got.prevID != 7 || !got.prevPruned || !reflect.DeepEqual(got.prevOlder, ent.prevOlder) {
-		t.Fatalf("got %+v, want %+v", got, ent)
-	}
-	plain := &stateEntry{Fingerprint: "fp", At: 42, prevEnc: ent.prevEnc}
-	b, err = encodeEntryValue(entryPrevious, plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = stateEntry{}
-	if err := decodeEntryValue(entryPrevious, b, &got); err != nil || got.prevID != 0 || got.prevOlder != nil || got.prevPruned {
-		t.Fatalf("an entry without history: %+v %v", got, err)
-	}
+	return got
 }
 
 // seedEntries are compact entries of every kind, for the fuzzers.
