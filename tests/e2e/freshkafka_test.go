@@ -256,7 +256,15 @@ func TestKafkaConnectionFailuresNameTheirCause(t *testing.T) {
 			testkit.Until(t, "the log naming the cause: "+tc.want, func() (bool, string) {
 				return strings.Contains(p.String(), tc.want), tail(p.String(), 800)
 			})
-			if code := readyStatus(httpAddr); code != http.StatusServiceUnavailable {
+			// Benthos registers /ready once the stream is built, which can be
+			// just after the output logs its first failure (a 404 before):
+			// wait for the endpoint; then it must say not ready.
+			var code int
+			testkit.Until(t, "/ready to be served", func() (bool, string) {
+				code = readyStatus(httpAddr)
+				return code != 0 && code != http.StatusNotFound, fmt.Sprintf("/ready %d", code)
+			})
+			if code != http.StatusServiceUnavailable {
 				t.Errorf("/ready answers %d while Kafka cannot be reached, want 503", code)
 			}
 			if strings.Contains(p.String(), "Wr0ngPassw0rd") {
