@@ -201,11 +201,17 @@ func costLimitOf(opts CompileOptions) uint64 {
 	return opts.CostLimit
 }
 
-// listsValue is the `lists` variable rules read.
+// listsValue is the `lists` variable rules read, built of CEL values once:
+// a Go map would be converted on every read (`lists.x` made a new list, and
+// `in` boxed each of its strings), on every event of the rules using it.
 func listsValue(lists map[string][]string) ref.Val {
-	m := make(map[string][]string, len(lists))
+	m := make(map[ref.Val]ref.Val, len(lists))
 	for k, v := range lists {
-		m[k] = slices.Clone(v)
+		items := make([]ref.Val, len(v))
+		for i, s := range v {
+			items[i] = types.String(s)
+		}
+		m[types.String(k)] = types.NewRefValList(types.DefaultTypeAdapter, items)
 	}
-	return types.DefaultTypeAdapter.NativeToValue(m)
+	return types.NewRefValMap(types.DefaultTypeAdapter, m)
 }

@@ -117,6 +117,23 @@ func TestTuningLists(t *testing.T) {
 	if detOf(process(t, e, login(0, "a", "Mordor")), "L") == nil || detOf(process(t, e, login(0, "a", "Paris")), "L") != nil {
 		t.Fatal("lists.bad not read")
 	}
+	// lists behaves as a map of lists of strings in every way a rule reads
+	// it; a name no list has is an error.
+	rs, err = tunedRules(t, Tuning{Lists: map[string][]string{"bad": {"Oz", "Mordor"}, "none": {}}},
+		"// id: M\nlists.bad.size() == 2 && lists.bad[1] == 'Mordor' && 'bad' in lists && lists.size() == 2 &&\n"+
+			"lists.exists(k, k == 'none') && lists.none == [] && lists.bad == ['Oz', 'Mordor'] && lists.?bad.hasValue() && !lists.?zz.hasValue()\n",
+		"// id: X\nevent.city in lists.missing\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, rec := NewEngine(rs, EngineOptions{}), &recorder{}
+	e.hooks = rec.hooks()
+	if detOf(process(t, e, login(0, "a", "Oz")), "M") == nil {
+		t.Fatal("lists read as a map of lists: no match")
+	}
+	if len(rec.errors["X"]) != 1 {
+		t.Fatalf("a missing list: errors %v, want one", rec.errors)
+	}
 }
 
 // `builtin` beside paths: a rule file with a built-in rule's id replaces
