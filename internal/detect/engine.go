@@ -567,23 +567,24 @@ func (e *Engine) condition(r activeRule, ev *event, act *activation) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("previous.key: %w", err)
 	}
-	key = ev.stateKey(key)
+	key, id := ev.stateKey(key), ev.eventID()
 	sh := r.state.lockPrevious(key)
 	defer sh.mu.Unlock()
-	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL), ev.eventID()); ok {
+	if v, ok := sh.lookup(key, ev.at, int64(r.Previous.TTL), id); ok {
 		act.previous = types.DefaultTypeAdapter.NativeToValue(v)
 		act.prevSize = jsonSize(v, untrackedMaxEvent)
 	}
 	matched, condErr := evalBool(r.condition, act)
-	if err := e.rememberLocked(r, sh, key, ev, act); err != nil {
+	if err := e.rememberLocked(r, sh, key, id, ev, act); err != nil {
 		return false, errors.Join(condErr, err)
 	}
 	return matched, condErr
 }
 
-// rememberLocked stores this event's value when `when` holds (default: the
-// condition's own inputs are irrelevant; every event is remembered).
-func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev *event, act *activation) error {
+// rememberLocked stores this event's value (id: its uuid hash) when `when`
+// holds (default: the condition's own inputs are irrelevant; every event is
+// remembered).
+func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, id uint64, ev *event, act *activation) error {
 	if r.prevWhen != nil {
 		when, err := evalBool(r.prevWhen, act)
 		if err != nil {
@@ -613,7 +614,7 @@ func (e *Engine) rememberLocked(r activeRule, sh *previousShard, key string, ev 
 	} else if err := encodeValue(&enc, ev.root.native(), 0); err != nil {
 		return fmt.Errorf("previous.value: %w", err)
 	}
-	sh.remember(key, ev.at, int64(r.Previous.TTL), e.maxLateness, ev.eventID(), enc.b)
+	sh.remember(key, ev.at, int64(r.Previous.TTL), e.maxLateness, id, enc.b)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"unsafe"
 )
 
 // The compact snapshot (version 5; 4 is read too, and 3, whose entries are
@@ -390,7 +389,7 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 	if sr.format == entryFormat && freezable(kind) {
 		// Kept as read, frozen (state_frozen.go), once checked; the key
 		// is copied into the frozen entry.
-		key := unsafe.String(unsafe.SliceData(sr.key), len(sr.key))
+		key := bytesView(sr.key)
 		if err := sr.scratch.check(kind, body); err != nil {
 			return fmt.Errorf("state snapshot: entry %q: %w", key, err)
 		}
@@ -399,7 +398,7 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 	}
 	var key string
 	if kind == entryPrevious { // copied with its value into one allocation
-		key = unsafe.String(unsafe.SliceData(sr.key), len(sr.key))
+		key = bytesView(sr.key)
 	} else {
 		key = string(sr.key)
 	}

@@ -134,7 +134,7 @@ func (sh *dedupShard) sample(i, per int, now uint32, v *victim) {
 }
 
 func (sh *previousShard) sample(i, per int, now uint32, v *victim) {
-	sampleMap(&sh.mu, sh.values, func(r string) uint32 { return prevOf(r).touched }, entryPrevious, i, per, now, v)
+	sampleMap(&sh.mu, sh.values, prevTouched, entryPrevious, i, per, now, v)
 }
 
 // sampleMap considers up to per keys of m (all: per < 0) under mu; Go's

@@ -130,7 +130,7 @@ func (d *decoder) raw() []byte {
 func (d *decoder) str() string {
 	p := d.raw()
 	if d.alias && len(p) > 0 {
-		return unsafe.String(unsafe.SliceData(p), len(p))
+		return bytesView(p)
 	}
 	return string(p)
 }
@@ -629,3 +629,7 @@ func (ent *stateEntry) value() any {
 
 // stringBytes views s as bytes, for reading only.
 func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// bytesView is b viewed as a string, without a copy: for bytes never
+// written again, or read only within a call that copies what it keeps.
+func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

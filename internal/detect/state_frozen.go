@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"unsafe"
 )
 
 // Idle keys are kept frozen: encoded in the compact form of snapshots
@@ -56,20 +55,15 @@ func frozenEntry(key string, touched uint32, due int64, body []byte) (k, v strin
 	return keyedValue(key, head[:], body)
 }
 
-// keyedValue builds a map key and its value (the parts in order) in one
+// keyedValue builds a map key and its value (head, then body) in one
 // allocation of exactly their size. The bytes are never written again, so
 // they are viewed as strings, not copied.
-func keyedValue(key string, parts ...[]byte) (k, v string) {
-	n := len(key)
-	for _, p := range parts {
-		n += len(p)
-	}
-	b := make([]byte, 0, n)
+func keyedValue(key string, head, body []byte) (k, v string) {
+	b := make([]byte, 0, len(key)+len(head)+len(body))
 	b = append(b, key...)
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	all := unsafe.String(unsafe.SliceData(b), len(b))
+	b = append(b, head...)
+	b = append(b, body...)
+	all := bytesView(b)
 	return all[:len(key)], all[len(key):]
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // State in a log committed by someone else: an engine whose state changes
@@ -65,7 +64,7 @@ func NewStateRestore(e *Engine) (*StateRestore, error) {
 func (r *StateRestore) Apply(key, value []byte) error {
 	// A view, not a copy: most keys are copied into their state entry
 	// anyway (restoreEntryOf), and a log holds millions of them.
-	k := unsafe.String(unsafe.SliceData(key), len(key))
+	k := bytesView(key)
 	r.records++
 	r.bytes += int64(len(k) + len(value))
 	if k == watermarkKey {

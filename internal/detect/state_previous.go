@@ -2,7 +2,7 @@ package detect
 
 import (
 	"encoding/binary"
-	"unsafe"
+	"slices"
 )
 
 // A remembered key holds its latest value by event time and, before it,
@@ -53,8 +53,11 @@ type prevEntry struct {
 	older string
 }
 
+// prevTouched is the held value's update stamp, without parsing its records.
+func prevTouched(v string) uint32 { return binary.LittleEndian.Uint32(stringBytes(v)) }
+
 func prevOf(v string) prevEntry {
-	p := prevEntry{touched: binary.LittleEndian.Uint32(stringBytes(v)), pruned: v[4]&prevPruned != 0}
+	p := prevEntry{touched: prevTouched(v), pruned: v[4]&prevPruned != 0}
 	rest, last := v[prevHeader:], ""
 	for {
 		r, next := nextPrevRecord(rest, last)
@@ -96,10 +99,6 @@ func (p prevEntry) appendOlder(dst []prevRecord) []prevRecord {
 func (p prevEntry) appendRecords(dst []prevRecord) []prevRecord {
 	return append(p.appendOlder(dst), p.prevRecord)
 }
-
-// bytesView is b viewed as a string, for reading within a call that copies
-// what it keeps.
-func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // is says whether the record came from the event published at at whose
 // uuid hashes to id: an event is the same event when both match, as for
@@ -164,7 +163,7 @@ func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(enc)))
 		b = append(b, enc...)
 	}
-	all := unsafe.String(unsafe.SliceData(b), len(b)) // never written again
+	all := bytesView(b) // never written again
 	k, v := all[:len(key)], all[len(key):]
 	_, had := sh.values[key]
 	delete(sh.values, key)
@@ -198,8 +197,8 @@ func (sh *previousShard) lookup(key string, t, ttl int64, id uint64) (any, bool)
 // event's is held (kept for ttl). The values it replaces stay in the
 // history while within keep of t. The shard must be locked.
 func (sh *previousShard) remember(key string, t, ttl, keep int64, id uint64, enc []byte) {
-	// enc is read, and copied, within this call only.
-	recs := []prevRecord{{at: t, id: id, enc: bytesView(enc)}}
+	latest := prevRecord{at: t, id: id, enc: bytesView(enc)} // copied by put
+	recs := []prevRecord{latest}
 	pruned := false
 	if held, ok := sh.values[key]; ok {
 		cur := prevOf(held)
@@ -221,7 +220,7 @@ func (sh *previousShard) remember(key string, t, ttl, keep int64, id uint64, enc
 			kept = kept[len(kept)-maxPrevHistory:]
 		}
 		pruned = cur.pruned || len(kept) < len(old)
-		recs = append(kept, recs[0])
+		recs = append(kept, latest)
 	}
 	if sh.put(key, recs, pruned, sh.book.now()) {
 		sh.book.keys.Add(1)
@@ -231,10 +230,5 @@ func (sh *previousShard) remember(key string, t, ttl, keep int64, id uint64, enc
 }
 
 func hasRecord(recs []prevRecord, at int64, id uint64) bool {
-	for _, r := range recs {
-		if r.is(at, id) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(recs, func(r prevRecord) bool { return r.is(at, id) })
 }
