@@ -75,7 +75,7 @@ func (s *ruleState) kindSizes() [len(entryKinds)]int {
 	for i := range stateShards {
 		n[0] += lockedLen(&s.threshold[i].mu, s.threshold[i].count)
 		n[1] += lockedLen(&s.dedup[i].mu, func() int { return len(s.dedup[i].openings) })
-		n[2] += lockedLen(&s.previous[i].mu, func() int { return len(s.previous[i].values) })
+		n[2] += lockedLen(&s.previous[i].mu, func() int { return s.previous[i].values.Len() })
 		n[3] += lockedLen(&s.sequence[i].mu, s.sequence[i].count)
 		n[4] += lockedLen(&s.firstSeen[i].mu, s.firstSeen[i].count)
 		n[5] += lockedLen(&s.absence.shards[i].mu, s.absence.shards[i].count)
@@ -121,7 +121,7 @@ func (s *ruleState) writeEntries(w io.Writer, enc *encoder) error {
 				sh := &s.previous[i]
 				sh.mu.Lock()
 				defer sh.mu.Unlock()
-				for k, v := range sh.values {
+				for k, v := range sh.values.All() {
 					p := prevOf(v)
 					if err := writeEntry(enc, entryPrevious, k, now-p.touched, prevStateEntry("", p)); err != nil {
 						return err
@@ -159,7 +159,7 @@ func writeShard[T any, P keyPtr[T]](enc *encoder, now uint32, sh *keyShard[T, P]
 			return err
 		}
 	}
-	for k, v := range sh.frozen { // the body as frozen
+	for k, v := range sh.frozen.All() { // the body as frozen
 		enc.byte1(kind)
 		enc.str(k)
 		enc.uvarint(uint64(now - frozenTouched(v)))
@@ -422,21 +422,13 @@ func (s *ruleState) presize(sizes [len(entryKinds)]uint64, size int64) {
 	most := uint64(size / 3)
 	per := func(n uint64) int { return int(min(n, most)/stateShards) + 1 }
 	for i := range stateShards {
-		if len(s.threshold[i].frozen) == 0 {
-			s.threshold[i].frozen = make(map[string]string, per(sizes[0]))
-		}
+		s.threshold[i].frozen.reserve(per(sizes[0]))
 		if len(s.dedup[i].openings) == 0 {
 			s.dedup[i].openings = make(map[string]dedupKey, per(sizes[1]))
 		}
-		if len(s.previous[i].values) == 0 {
-			s.previous[i].values = make(map[string]string, per(sizes[2]))
-		}
-		if len(s.sequence[i].frozen) == 0 {
-			s.sequence[i].frozen = make(map[string]string, per(sizes[3]))
-		}
-		if len(s.firstSeen[i].frozen) == 0 {
-			s.firstSeen[i].frozen = make(map[string]string, per(sizes[4]))
-		}
+		s.previous[i].values.reserve(per(sizes[2]))
+		s.sequence[i].frozen.reserve(per(sizes[3]))
+		s.firstSeen[i].frozen.reserve(per(sizes[4]))
 		if len(s.absence.shards[i].keys) == 0 {
 			s.absence.shards[i].keys = make(map[string]*absKey, per(sizes[5]))
 		}

@@ -50,7 +50,6 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 		s.dedup[i].book = s.book
 		s.dedup[i].gate.up = s.kindGate(entryDedup)
 		s.dedup[i].gate.lower(minTime)
-		s.previous[i].values = map[string]string{}
 		s.previous[i].book = s.book
 		s.previous[i].gate.up = s.kindGate(entryPrevious)
 		s.previous[i].gate.lower(minTime)
@@ -75,7 +74,7 @@ func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 type keyShard[T any, P keyPtr[T]] struct {
 	mu      sync.Mutex
 	keys    map[string]*T
-	frozen  map[string]string
+	frozen  packedMap
 	codec   *frozenCodec[T] // nil: never frozen
 	due     func(*T, retention) int64
 	gate    sweepGate
@@ -265,7 +264,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 // (state_previous.go).
 type previousShard struct {
 	mu     sync.Mutex
-	values map[string]string
+	values packedMap
 	gate   sweepGate
 	dirty  dirtyKeys
 	book   *keyBook
@@ -366,10 +365,10 @@ func expirePrevious(sh *previousShard, h horizons, ttl int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	next := int64(math.MaxInt64)
-	for k, r := range sh.values {
+	for k, r := range sh.values.All() {
 		at := prevOf(r).at
 		if at < h.of(k)-ttl {
-			delete(sh.values, k)
+			sh.values.Delete(k)
 			sh.book.keys.Add(-1)
 			sh.dirty.mark(k)
 			continue
@@ -377,6 +376,7 @@ func expirePrevious(sh *previousShard, h horizons, ttl int64) {
 		// Dropped once the horizon passes at+ttl.
 		next = min(next, at+ttl+1)
 	}
+	sh.values.tidy(0)
 	sh.gate.next.Store(next)
 }
 
@@ -387,7 +387,7 @@ func (s *ruleState) size() (times, openings, values int) {
 		for _, k := range s.threshold[i].keys {
 			times += len(k.At)
 		}
-		for name, v := range s.threshold[i].frozen {
+		for name, v := range s.threshold[i].frozen.All() {
 			times += len(s.threshold[i].decodeFrozen(name, v).At)
 		}
 		s.threshold[i].mu.Unlock()
@@ -397,7 +397,7 @@ func (s *ruleState) size() (times, openings, values int) {
 		}
 		s.dedup[i].mu.Unlock()
 		s.previous[i].mu.Lock()
-		values += len(s.previous[i].values)
+		values += s.previous[i].values.Len()
 		s.previous[i].mu.Unlock()
 	}
 	return times, openings, values

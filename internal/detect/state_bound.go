@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"iter"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -125,24 +127,24 @@ func (s *ruleState) oldestKey() victim {
 }
 
 func sampleShard[T any, P keyPtr[T]](sh *keyShard[T, P], kind byte, i, per int, now uint32, v *victim) {
-	sampleMap(&sh.mu, sh.keys, func(k *T) uint32 { return P(k).meta().touched }, kind, i, per, now, v)
-	sampleMap(&sh.mu, sh.frozen, frozenTouched, kind, i, per, now, v)
+	sample(&sh.mu, maps.All(sh.keys), func(k *T) uint32 { return P(k).meta().touched }, kind, i, per, now, v)
+	sample(&sh.mu, sh.frozen.All(), frozenTouched, kind, i, per, now, v)
 }
 
 func (sh *dedupShard) sample(i, per int, now uint32, v *victim) {
-	sampleMap(&sh.mu, sh.openings, func(k dedupKey) uint32 { return k.touched }, entryDedup, i, per, now, v)
+	sample(&sh.mu, maps.All(sh.openings), func(k dedupKey) uint32 { return k.touched }, entryDedup, i, per, now, v)
 }
 
 func (sh *previousShard) sample(i, per int, now uint32, v *victim) {
-	sampleMap(&sh.mu, sh.values, prevTouched, entryPrevious, i, per, now, v)
+	sample(&sh.mu, sh.values.All(), prevTouched, entryPrevious, i, per, now, v)
 }
 
-// sampleMap considers up to per keys of m (all: per < 0) under mu; Go's
-// map iteration starts at a random place.
-func sampleMap[V any](mu *sync.Mutex, m map[string]V, touched func(V) uint32, kind byte, i, per int, now uint32, v *victim) {
+// sample considers up to per keys of all (all: per < 0) under mu; Go's
+// maps and packedMaps range from a random place.
+func sample[V any](mu *sync.Mutex, all iter.Seq2[string, V], touched func(V) uint32, kind byte, i, per int, now uint32, v *victim) {
 	mu.Lock()
 	defer mu.Unlock()
-	for name, x := range m {
+	for name, x := range all {
 		if per == 0 {
 			return
 		}
@@ -168,7 +170,14 @@ func (s *ruleState) evict(v victim) bool {
 		return evictFrom(&sh.mu, sh.openings, v.key, sh.dirty, s.book)
 	case entryPrevious:
 		sh := &s.previous[v.shard]
-		return evictFrom(&sh.mu, sh.values, v.key, sh.dirty, s.book)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if !sh.values.Delete(v.key) {
+			return false
+		}
+		s.book.keys.Add(-1)
+		sh.dirty.mark(v.key)
+		return true
 	}
 	return false
 }

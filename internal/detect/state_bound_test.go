@@ -54,7 +54,7 @@ func thresholdKeys(e *Engine, rule string) []string {
 			for k := range r.state.threshold[i].keys {
 				out = append(out, k)
 			}
-			for k := range r.state.threshold[i].frozen {
+			for k := range r.state.threshold[i].frozen.Keys() {
 				out = append(out, k)
 			}
 		}
@@ -108,7 +108,7 @@ func TestMaxStateKeysBoundIsExact(t *testing.T) {
 		}
 		counted := 0
 		for i := range stateShards {
-			counted += r.state.threshold[i].count() + len(r.state.previous[i].values) + len(r.state.dedup[i].openings)
+			counted += r.state.threshold[i].count() + r.state.previous[i].values.Len() + len(r.state.dedup[i].openings)
 		}
 		if counted != max {
 			t.Errorf("%s: %d keys in its maps, counter says %d", r.ID, counted, max)
@@ -248,7 +248,7 @@ func TestMaxStateKeysConcurrent(t *testing.T) {
 	for _, r := range e.active.Load().rules {
 		counted := 0
 		for i := range stateShards {
-			counted += r.state.threshold[i].count() + len(r.state.previous[i].values)
+			counted += r.state.threshold[i].count() + r.state.previous[i].values.Len()
 		}
 		if n := r.state.book.keys.Load(); n != max || counted != max {
 			t.Errorf("%s: counter %d, maps %d, want %d", r.ID, n, counted, max)

@@ -66,7 +66,7 @@ func jsonSnapshotV2(t *testing.T, e *Engine) []byte {
 			for k, o := range s.dedup[i].openings {
 				rs.Dedup[k] = o.times
 			}
-			for k, held := range s.previous[i].values {
+			for k, held := range s.previous[i].values.All() {
 				v := prevOf(held)
 				ent := stateEntry{At: v.at, prevEnc: stringBytes(v.enc)}
 				rs.Previous[k] = remembered{At: v.at, Value: ent.value()}

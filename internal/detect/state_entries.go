@@ -124,7 +124,7 @@ func (s *ruleState) takeChanges(recs []Change, ruleID, fp string) ([]Change, err
 		pv := &s.previous[i]
 		pv.mu.Lock()
 		recs, err = appendChanges(recs, pv.dirty, entryPrevious, ruleID, func(k string) (*stateEntry, bool) {
-			v, ok := pv.values[k]
+			v, ok := pv.values.Get(k)
 			if !ok {
 				return nil, false
 			}
@@ -358,8 +358,7 @@ func (s *ruleState) deleteEntry(kind byte, key string) {
 	case entryPrevious:
 		sh := &s.previous[i]
 		sh.mu.Lock()
-		if _, ok := sh.values[key]; ok {
-			delete(sh.values, key)
+		if sh.values.Delete(key) {
 			sh.book.keys.Add(-1)
 		}
 		sh.mu.Unlock()

@@ -41,40 +41,16 @@ var (
 	firstCodec = &frozenCodec[firstKey]{encode: encodeFirst, decode: decodeFirst, due: (*firstKey).due}
 )
 
-// A frozen value: touched (4 bytes), due (8 bytes), the entry's body. Its
-// key and value are one allocation: the map's key and value are two views
-// of it (frozenEntry), so a frozen key costs one object besides its slot.
+// A frozen value: touched (4 bytes), due (8 bytes), the entry's body,
+// held in the shard's packedMap.
 const frozenHead = 12
 
-// frozenEntry builds the key and value of a frozen entry in one
-// allocation of exactly their size.
-func frozenEntry(key string, touched uint32, due int64, body []byte) (k, v string) {
-	var head [frozenHead]byte
-	binary.LittleEndian.PutUint32(head[:], touched)
-	binary.LittleEndian.PutUint64(head[4:], uint64(due))
-	return keyedValue(key, head[:], body)
-}
-
-// keyedValue builds a map key and its value (head, then body) in one
-// allocation of exactly their size. The bytes are never written again, so
-// they are viewed as strings, not copied.
-func keyedValue(key string, head, body []byte) (k, v string) {
-	b := make([]byte, 0, len(key)+len(head)+len(body))
-	b = append(b, key...)
-	b = append(b, head...)
-	b = append(b, body...)
-	all := bytesView(b)
-	return all[:len(key)], all[len(key):]
-}
-
-// setFrozen stores a frozen entry, replacing the key string too (Go keeps
-// a map's old key on assignment, which would keep the old entry's bytes).
-func (sh *keyShard[T, P]) setFrozen(k, v string) {
-	if sh.frozen == nil {
-		sh.frozen = map[string]string{}
-	}
-	delete(sh.frozen, k)
-	sh.frozen[k] = v
+// setFrozen stores key's frozen entry.
+func (sh *keyShard[T, P]) setFrozen(key string, touched uint32, due int64, body []byte) {
+	b := sh.frozen.Put(key, frozenHead+len(body))
+	binary.LittleEndian.PutUint32(b, touched)
+	binary.LittleEndian.PutUint64(b[4:], uint64(due))
+	copy(b[frozenHead:], body)
 }
 
 func frozenTouched(v string) uint32 { return binary.LittleEndian.Uint32(stringBytes(v[:4])) }
@@ -87,7 +63,7 @@ func frozenBody(v string) []byte { return stringBytes(v[frozenHead:]) }
 func (sh *keyShard[T, P]) freeze(name string, v *T, keep retention) {
 	e := encoder{b: sh.scratch[:0]}
 	sh.codec.encode(&e, v)
-	sh.setFrozen(frozenEntry(name, P(v).meta().touched, sh.codec.due(v, keep), e.b))
+	sh.setFrozen(name, P(v).meta().touched, sh.codec.due(v, keep), e.b)
 	if cap(e.b) <= 64<<10 { // one huge group's buffer is not kept
 		sh.scratch = e.b
 	}
@@ -109,13 +85,13 @@ func (sh *keyShard[T, P]) decodeFrozen(name, v string) *T {
 // thaw moves key's frozen state, if any, back among the live keys and
 // returns it. The shard must be locked.
 func (sh *keyShard[T, P]) thaw(key string) *T {
-	v, ok := sh.frozen[key]
+	v, ok := sh.frozen.Get(key)
 	if !ok {
 		return nil
 	}
 	name := strings.Clone(key)
 	k := sh.decodeFrozen(name, v)
-	delete(sh.frozen, key)
+	sh.frozen.Delete(key)
 	sh.keys[name] = k
 	return k
 }
@@ -135,14 +111,14 @@ func (sh *keyShard[T, P]) peek(key string) (*T, bool) {
 	if v, ok := sh.keys[key]; ok {
 		return v, true
 	}
-	if v, ok := sh.frozen[key]; ok {
+	if v, ok := sh.frozen.Get(key); ok {
 		return sh.decodeFrozen(key, v), true
 	}
 	return nil, false
 }
 
 // count is the number of keys, live and frozen. The shard must be locked.
-func (sh *keyShard[T, P]) count() int { return len(sh.keys) + len(sh.frozen) }
+func (sh *keyShard[T, P]) count() int { return len(sh.keys) + sh.frozen.Len() }
 
 // remove deletes key, live or frozen, and reports whether it was there.
 // The shard must be locked.
@@ -151,11 +127,7 @@ func (sh *keyShard[T, P]) remove(key string) bool {
 		delete(sh.keys, key)
 		return true
 	}
-	if _, ok := sh.frozen[key]; ok {
-		delete(sh.frozen, key)
-		return true
-	}
-	return false
+	return sh.frozen.Delete(key)
 }
 
 // freezeIdle freezes every rule's keys idle for e.freezeAfter events.
@@ -197,7 +169,7 @@ func (sh *keyShard[T, P]) freezeIdle(now, idle uint32, keep retention) {
 func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32) bool {
 	sh.gate.lower(minTime)
 	had := sh.remove(key)
-	sh.setFrozen(frozenEntry(key, touched, minTime, body))
+	sh.setFrozen(key, touched, minTime, body)
 	return !had
 }
 
@@ -208,7 +180,7 @@ func (sh *keyShard[T, P]) restoreFrozen(key string, body []byte, touched uint32)
 func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(name string, v *T) (changed, empty bool)) int64 {
 	next := int64(math.MaxInt64)
 	var refreeze []*T // frozen again after the loop, which must not see them again
-	for name, v := range sh.frozen {
+	for name, v := range sh.frozen.All() {
 		if h.of(name) < frozenDue(v) {
 			next = min(next, frozenDue(v))
 			continue
@@ -217,7 +189,7 @@ func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(nam
 		changed, empty := drop(name, k)
 		switch {
 		case empty:
-			delete(sh.frozen, name)
+			sh.frozen.Delete(name)
 			sh.book.keys.Add(-1)
 		case changed || frozenDue(v) == minTime:
 			refreeze = append(refreeze, k)

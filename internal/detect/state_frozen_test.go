@@ -16,9 +16,9 @@ import (
 func (s *ruleState) frozenKeys() int {
 	n := 0
 	for i := range stateShards {
-		n += lockedLen(&s.threshold[i].mu, func() int { return len(s.threshold[i].frozen) })
-		n += lockedLen(&s.sequence[i].mu, func() int { return len(s.sequence[i].frozen) })
-		n += lockedLen(&s.firstSeen[i].mu, func() int { return len(s.firstSeen[i].frozen) })
+		n += lockedLen(&s.threshold[i].mu, func() int { return s.threshold[i].frozen.Len() })
+		n += lockedLen(&s.sequence[i].mu, func() int { return s.sequence[i].frozen.Len() })
+		n += lockedLen(&s.firstSeen[i].mu, func() int { return s.firstSeen[i].frozen.Len() })
 	}
 	return n
 }
@@ -204,7 +204,7 @@ func (sh *keyShard[T, P]) all() map[string]*T {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	out := maps.Clone(sh.keys)
-	for name, v := range sh.frozen {
+	for name, v := range sh.frozen.All() {
 		out[name] = sh.decodeFrozen(name, v)
 	}
 	return out

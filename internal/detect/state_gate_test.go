@@ -146,7 +146,7 @@ func stateEntries(t *testing.T, e *Engine) map[string]string {
 			for key, o := range s.dedup[i].openings {
 				add(r.ID, entryDedup, key, &stateEntry{Times: o.times})
 			}
-			for key, v := range s.previous[i].values {
+			for key, v := range s.previous[i].values.All() {
 				// Decoded: a map's encoding follows Go's map order.
 				p := prevOf(v)
 				d := decoder{b: stringBytes(p.enc)}
@@ -161,7 +161,7 @@ func entriesOf[T any, P keyPtr[T]](sh *keyShard[T, P], f func(string, *T)) {
 	for key, v := range sh.keys {
 		f(key, v)
 	}
-	for key, v := range sh.frozen {
+	for key, v := range sh.frozen.All() {
 		f(key, sh.decodeFrozen(key, v))
 	}
 }

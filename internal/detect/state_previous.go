@@ -131,20 +131,19 @@ func (p prevEntry) readBy(at int64, id uint64) (prevRecord, bool) {
 	return p.prevRecord, true
 }
 
-// put stores the records (oldest first; copied: keys may point into an
-// event's bytes) for key and reports whether the key is new. Key and
-// value are one allocation; an old key is replaced with the value, so
-// that it keeps no old bytes.
+// put stores the records (oldest first; copied: they and key may point
+// into an event's bytes or the value held) for key and reports whether
+// the key is new.
 func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched uint32) bool {
-	n, last := len(key)+prevHeader, ""
+	n, last := prevHeader, ""
 	for _, r := range recs {
 		if n += prevRecordHead; r.enc != last {
 			n += len(r.enc)
 		}
 		last = r.enc
 	}
-	b := make([]byte, 0, n)
-	b = append(b, key...)
+	had := sh.values.Has(key)
+	b := sh.values.Put(key, n)[:0]
 	b = binary.LittleEndian.AppendUint32(b, touched)
 	flags := byte(0)
 	if pruned {
@@ -163,11 +162,6 @@ func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(enc)))
 		b = append(b, enc...)
 	}
-	all := bytesView(b) // never written again
-	k, v := all[:len(key)], all[len(key):]
-	_, had := sh.values[key]
-	delete(sh.values, key)
-	sh.values[k] = v
 	return !had
 }
 
@@ -176,7 +170,7 @@ func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched
 // the key's history (a re-delivery), the one it read the first time;
 // unless that is older than ttl before t. The shard must be locked.
 func (sh *previousShard) lookup(key string, t, ttl int64, id uint64) (any, bool) {
-	held, ok := sh.values[key]
+	held, ok := sh.values.Get(key)
 	if !ok {
 		return nil, false
 	}
@@ -200,7 +194,7 @@ func (sh *previousShard) remember(key string, t, ttl, keep int64, id uint64, enc
 	latest := prevRecord{at: t, id: id, enc: bytesView(enc)} // copied by put
 	recs := []prevRecord{latest}
 	pruned := false
-	if held, ok := sh.values[key]; ok {
+	if held, ok := sh.values.Get(key); ok {
 		cur := prevOf(held)
 		if t < cur.at {
 			return // a later value is remembered
