@@ -66,6 +66,10 @@ type decoder struct {
 	// alias: strings share b's memory instead of copying it (b is an
 	// immutable string's bytes: a remembered value being looked up).
 	alias bool
+	// checkMemos, when set, is where tag memos are decoded to be checked
+	// and not kept (reused from entry to entry: a restore checks every
+	// entry it keeps frozen).
+	checkMemos *[]tagMemo
 }
 
 func (d *decoder) fail(err error) {
@@ -310,9 +314,9 @@ func decodeEntryValue(kind byte, v []byte, ent *stateEntry) error {
 // take a byte or two and are shared again when decoded.
 func encodeTags(e *encoder, tags tagMemos, vals []string) {
 	var index map[string]int
-	e.uvarint(uint64(len(tags)))
-	for i := range tags {
-		m := &tags[i]
+	e.uvarint(uint64(tags.Len()))
+	for memo := range tags.all() {
+		m := &memo
 		e.u64(m.id)
 		e.varint(m.At)
 		e.varint(int64(m.Count))
@@ -365,23 +369,24 @@ func tagValues(d *decoder, vals, dst []string) []string {
 	return out
 }
 
-func decodeTags(d *decoder, vals []string, dst tagMemos) tagMemos {
+func decodeTags(d *decoder, vals []string) tagMemos {
 	n := d.count(12)
 	if n == 0 {
-		return dst[:0]
+		return nil
 	}
-	tags := grown(dst, n)
+	var tags []tagMemo
+	if d.checkMemos != nil {
+		tags = grown(*d.checkMemos, n)
+		clear(tags)
+	} else {
+		tags = make([]tagMemo, n)
+	}
 	for i := range tags {
 		m := &tags[i]
 		m.id, m.At = d.u64(), d.varint()
 		m.Count = int32(d.varint())
 		m.Opening = m.At + d.varint()
-		var lists tagLists
-		if m.tagLists != nil {
-			lists = *m.tagLists
-		}
-		m.setLists(tagValues(d, vals, lists.Values), d.strsInto(lists.Sequence))
-		m.Seen, m.From, m.To = 0, 0, 0
+		m.setLists(tagValues(d, vals, nil), d.strsInto(nil))
 		if d.format < 2 {
 			continue
 		}
@@ -390,11 +395,15 @@ func decodeTags(d *decoder, vals []string, dst tagMemos) tagMemos {
 			m.To = m.At + d.varint()
 		}
 	}
+	if d.checkMemos != nil {
+		*d.checkMemos = tags
+		return nil
+	}
 	if d.err != nil {
 		return nil
 	}
-	sortTags(tags) // format 1 kept them in arrival order; garbled ones any
-	return tags
+	// Format 1 kept them in arrival order; garbled ones any.
+	return packMemos(sortMemos(tags))
 }
 
 // countKey: times; identities (0: none kept) and values (0: none) as
@@ -438,7 +447,7 @@ func decodeCountInto(d *decoder, k *countKey) {
 			}
 		}
 	}
-	k.Tags = decodeTags(d, k.Vals, k.Tags)
+	k.Tags = decodeTags(d, k.Vals)
 }
 
 func encodeSeqEvents(e *encoder, evs []seqEvent) {
@@ -505,7 +514,7 @@ func decodeSeqInto(d *decoder, k *seqKey, finals []seqEvent) []seqEvent {
 			k.Finals[i] = seqFinal{seqEvent: finals[i], Done: d.boolean()}
 		}
 	}
-	k.Tags = decodeTags(d, nil, k.Tags)
+	k.Tags = decodeTags(d, nil)
 	return finals
 }
 
@@ -563,7 +572,7 @@ func decodeFirstInto(d *decoder, k *firstKey) {
 			k.Pending[i] = pendingFirst{At: d.varint(), Value: d.str()}
 		}
 	}
-	k.Tags = decodeTags(d, nil, k.Tags)
+	k.Tags = decodeTags(d, nil)
 }
 
 func encodeAbs(e *encoder, k *absKey) error {

@@ -1,8 +1,6 @@
 package detect
 
 import (
-	"cmp"
-	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -103,101 +101,6 @@ func (m *tagMemo) evidence() *evidence {
 	return &evidence{count: int(m.Count), opening: m.Opening, values: m.values(), sequence: m.sequence()}
 }
 
-// tagMemos are the first tags of a key's tagged events, sorted by time and
-// identity: a slice, as most keys hold one or two (a map costs hundreds of
-// bytes per key), and a group under attack holds thousands, found by
-// binary search.
-type tagMemos []tagMemo
-
-// find returns where the memo of the event (at, id) is or would go.
-func (t tagMemos) find(at int64, id uint64) (int, bool) {
-	return slices.BinarySearchFunc(t, tagMemo{At: at, id: id}, func(a, b tagMemo) int {
-		if c := cmp.Compare(a.At, b.At); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-}
-
-// get returns the memo of the event (at, id), or nil.
-func (t tagMemos) get(at int64, id uint64) *tagMemo {
-	if i, ok := t.find(at, id); ok {
-		return &t[i]
-	}
-	return nil
-}
-
-// sortTags orders memos read from storage that did not keep them sorted.
-func sortTags(t tagMemos) {
-	order := func(a, b tagMemo) int {
-		if c := cmp.Compare(a.At, b.At); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	}
-	if !slices.IsSortedFunc(t, order) {
-		slices.SortFunc(t, order)
-	}
-}
-
-// dropFunc removes the memos drop says to.
-func (t tagMemos) dropFunc(drop func(*tagMemo) bool) tagMemos {
-	t = slices.DeleteFunc(t, func(m tagMemo) bool { return drop(&m) })
-	if len(t) == 0 {
-		return nil
-	}
-	return t
-}
-
-// MarshalJSON and UnmarshalJSON keep the JSON of snapshots and entries
-// written before (an object by id).
-func (t tagMemos) MarshalJSON() ([]byte, error) {
-	m := make(map[uint64]*tagMemo, len(t))
-	for i := range t {
-		m[t[i].id] = &t[i]
-	}
-	return json.Marshal(m)
-}
-
-func (t *tagMemos) UnmarshalJSON(b []byte) error {
-	var m map[uint64]*tagMemo
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	*t = nil
-	for id, x := range m {
-		if x != nil {
-			x.id = id
-			*t = append(*t, *x)
-		}
-	}
-	sortTags(*t)
-	return nil
-}
-
-// withTag records how the event (at, id) was tagged, unless it has no
-// uuid (id 0) or was not tagged.
-func withTag(tags tagMemos, id uint64, at int64, ev *evidence) tagMemos {
-	tags, _ = withTagMemo(tags, id, at, ev)
-	return tags
-}
-
-// withTagMemo is withTag that also returns the memo (nil: none kept).
-func withTagMemo(tags tagMemos, id uint64, at int64, ev *evidence) (tagMemos, *tagMemo) {
-	if id == 0 || ev == nil {
-		return tags, nil
-	}
-	m := tagMemo{id: id, At: at, Count: int32(min(ev.count, math.MaxInt32)), Opening: ev.opening}
-	m.setLists(ev.values, ev.sequence)
-	i, found := tags.find(at, id)
-	if found {
-		tags[i] = m
-	} else {
-		tags = slices.Insert(tags, i, m)
-	}
-	return tags, &tags[i]
-}
-
 // countObservation is one matching event of a threshold rule.
 type countObservation struct {
 	at       int64
@@ -243,9 +146,8 @@ func (s *ruleState) observe(group string, o countObservation, lim countLimits) *
 	ev.values = k.values(from, to)
 	if o.id != 0 {
 		// Named by time range and arrival, not listed.
-		var m *tagMemo
-		k.Tags, m = withTagMemo(k.Tags, o.id, o.at, &evidence{count: n, opening: ev.opening})
-		m.From, m.To, m.Seen = k.At[from], k.At[to], k.Arrivals
+		k.Tags.put(tagMemo{id: o.id, At: o.at, Count: int32(min(n, math.MaxInt32)), Opening: ev.opening,
+			From: k.At[from], To: k.At[to], Seen: k.Arrivals})
 	}
 	return ev
 }
@@ -337,10 +239,10 @@ func maxWindowCount(times []int64, t, window int64) (best, from, to int) {
 // at or before cutoff that no tag left names; it reports whether the group
 // is left empty.
 func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
-	before := len(k.Tags)
-	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= cutoff })
-	changed = len(k.Tags) != before
-	for _, m := range k.Tags {
+	before := k.Tags.Len()
+	k.Tags.dropThrough(cutoff)
+	changed = k.Tags.Len() != before
+	for m := range k.Tags.all() {
 		if m.Seen != 0 && m.From <= cutoff {
 			cutoff = m.From - 1
 		}
@@ -368,7 +270,7 @@ func (k *countKey) dropUpTo(cutoff int64) (changed, empty bool) {
 
 func (k *countKey) clone() *countKey {
 	c := *k
-	c.At, c.IDs, c.Vals, c.Arrived, c.Tags = slices.Clone(k.At), slices.Clone(k.IDs), slices.Clone(k.Vals), slices.Clone(k.Arrived), slices.Clone(k.Tags)
+	c.At, c.IDs, c.Vals, c.Arrived, c.Tags = slices.Clone(k.At), slices.Clone(k.IDs), slices.Clone(k.Vals), slices.Clone(k.Arrived), k.Tags.clone()
 	c.tail = nil
 	return &c
 }

@@ -155,17 +155,17 @@ func (k *firstKey) dropOld(horizon, cutoff int64, learns bool) (changed, empty b
 			sv.Times = slices.Clone(sv.Times[n:])
 		}
 	}
-	before := len(k.Recent) + len(k.Pending) + len(k.Tags)
+	before := len(k.Recent) + len(k.Pending) + k.Tags.Len()
 	k.Recent = slices.DeleteFunc(k.Recent, func(r idAt) bool { return r.At < horizon })
 	k.Pending = slices.DeleteFunc(k.Pending, func(p pendingFirst) bool { return p.At < horizon })
-	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At < horizon })
-	changed = changed || len(k.Recent)+len(k.Pending)+len(k.Tags) != before
+	k.Tags.dropBefore(horizon)
+	changed = changed || len(k.Recent)+len(k.Pending)+k.Tags.Len() != before
 	return changed, len(k.Values) == 0 && !learns && len(k.Pending) == 0
 }
 
 func (k *firstKey) clone() *firstKey {
 	c := &firstKey{keyMeta: k.keyMeta, First: k.First, Values: slices.Clone(k.Values),
-		Recent: slices.Clone(k.Recent), Pending: slices.Clone(k.Pending), Tags: slices.Clone(k.Tags)}
+		Recent: slices.Clone(k.Recent), Pending: slices.Clone(k.Pending), Tags: k.Tags.clone()}
 	for i := range c.Values {
 		c.Values[i].Times = slices.Clone(c.Values[i].Times)
 	}

@@ -214,8 +214,8 @@ func (k *countKey) due(keep retention) int64 {
 	if len(k.At) > 0 {
 		t = k.At[0]
 	}
-	if len(k.Tags) > 0 {
-		t = min(t, k.Tags[0].At)
+	if at, ok := k.Tags.firstAt(); ok {
+		t = min(t, at)
 	}
 	if t == math.MaxInt64 {
 		return minTime
@@ -232,8 +232,8 @@ func (k *seqKey) due(keep retention) int64 {
 			t = min(t, list[0].At)
 		}
 	}
-	if len(k.Tags) > 0 {
-		t = min(t, k.Tags[0].At)
+	if at, ok := k.Tags.firstAt(); ok {
+		t = min(t, at)
 	}
 	due := int64(math.MaxInt64)
 	if t != math.MaxInt64 {
@@ -265,8 +265,8 @@ func (k *firstKey) due(keep retention) int64 {
 	for _, p := range k.Pending {
 		due = min(due, p.At)
 	}
-	if len(k.Tags) > 0 {
-		due = min(due, k.Tags[0].At)
+	if at, ok := k.Tags.firstAt(); ok {
+		due = min(due, at)
 	}
 	if due == math.MaxInt64 && !keep.learns {
 		return minTime
@@ -279,6 +279,7 @@ func (k *firstKey) due(keep retention) int64 {
 // refuses a garbled entry as it always did, without allocating a decoded
 // copy of every key.
 type frozenScratch struct {
+	memos  []tagMemo
 	count  countKey
 	seq    seqKey
 	finals []seqEvent
@@ -292,7 +293,7 @@ func freezable(kind byte) bool {
 
 // check decodes body, an entry of a freezable kind in the current format.
 func (f *frozenScratch) check(kind byte, body []byte) error {
-	d := decoder{b: body, format: entryFormat, alias: true}
+	d := decoder{b: body, format: entryFormat, alias: true, checkMemos: &f.memos}
 	switch kind {
 	case entryThreshold:
 		decodeCountInto(&d, &f.count)

@@ -187,9 +187,9 @@ func (k *seqKey) dropOld(stepCutoff, finalCutoff int64) (changed, empty bool) {
 		k.Finals = slices.Clone(k.Finals[n:])
 		changed = true
 	}
-	before := len(k.Tags)
-	k.Tags = k.Tags.dropFunc(func(m *tagMemo) bool { return m.At <= stepCutoff })
-	changed = changed || len(k.Tags) != before
+	before := k.Tags.Len()
+	k.Tags.dropThrough(stepCutoff)
+	changed = changed || k.Tags.Len() != before
 	empty = len(k.Finals) == 0 && len(k.Tags) == 0
 	for _, list := range k.Steps {
 		empty = empty && len(list) == 0
@@ -198,7 +198,7 @@ func (k *seqKey) dropOld(stepCutoff, finalCutoff int64) (changed, empty bool) {
 }
 
 func (k *seqKey) clone() *seqKey {
-	c := &seqKey{keyMeta: k.keyMeta, Finals: slices.Clone(k.Finals), Tags: slices.Clone(k.Tags)}
+	c := &seqKey{keyMeta: k.keyMeta, Finals: slices.Clone(k.Finals), Tags: k.Tags.clone()}
 	for _, list := range k.Steps {
 		c.Steps = append(c.Steps, slices.Clone(list))
 	}
