@@ -25,6 +25,8 @@ import (
 // event per line), each run once per benchmark iteration:
 //
 //	file → drop                                   the floor of any pipeline
+//	file → noop → drop                            Benthos' processor stage alone
+//	file → cel_detect (one rule) → drop           + decoding each event, the adapter
 //	file → mapping: root = this → drop            the baseline
 //	file → cel_detect (seed | pack) → drop
 //	file → mutation (seed rules in Bloblang) → drop   the Benthos-native peer
@@ -191,6 +193,7 @@ func splitLines(s string) []string {
 
 const (
 	dropProcessors    = "    []"
+	noopProcessors    = "    - noop: {}"
 	mappingProcessors = "    - mapping: 'root = this'"
 	packProcessors    = "    - cel_detect:\n        rules: [ ../../rules/okta ]\n        watch: false"
 )
@@ -226,6 +229,17 @@ func seedProcessors(b *testing.B) string {
 	return fmt.Sprintf("    - cel_detect:\n        rules: [ %q ]\n        watch: false", dir)
 }
 
+// oneRuleProcessors is cel_detect over one rule that matches no event: the
+// cost of decoding each event and of the processor, without rules.
+func oneRuleProcessors(b *testing.B) string {
+	dir := b.TempDir()
+	const rule = "// id: Bench.Never\n// title: never\n// severity: LOW\nevent.eventType == 'bench.never'\n"
+	if err := os.WriteFile(filepath.Join(dir, "never.cel"), []byte(rule), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return fmt.Sprintf("    - cel_detect:\n        rules: [ %q ]\n        watch: false", dir)
+}
+
 func BenchmarkPipelineBloblangSeed(b *testing.B) {
 	runPipeline(b, bloblangProcessors)
 }
@@ -241,6 +255,8 @@ func BenchmarkPipelineInterleaved(b *testing.B) {
 	path, n := writeCorpus(b)
 	shapes := []struct{ name, processors string }{
 		{"drop", dropProcessors},
+		{"noop", noopProcessors},
+		{"one-rule", oneRuleProcessors(b)},
 		{"mapping", mappingProcessors},
 		{"pack", packProcessors},
 		{"seed", seedProcessors(b)},
@@ -276,6 +292,8 @@ func BenchmarkPipelineInterleaved(b *testing.B) {
 	slices.Sort(roundRatios)
 	b.ReportMetric(roundRatios[len(roundRatios)/2], "cpu-pack/drop-median-round")
 	b.ReportMetric(per("pack")/per("mapping"), "pack/mapping")
+	b.ReportMetric(per("noop")/per("drop"), "noop/drop")
+	b.ReportMetric(per("one-rule")/per("drop"), "one-rule/drop")
 	b.ReportMetric(per("pack")/per("drop"), "pack/drop")
 	b.ReportMetric(per("seed")/per("bloblang"), "seed/bloblang")
 }
