@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -222,7 +223,8 @@ func (p *parser) syntax(what string) error {
 }
 
 func (p *parser) skipWS() {
-	for p.i < len(p.s) {
+	// One comparison for the usual case: no whitespace at all.
+	for p.i < len(p.s) && p.s[p.i] <= ' ' {
 		switch p.s[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
@@ -369,15 +371,18 @@ func (d *jsonDoc) endArray(base int) jnode {
 func (p *parser) str() (string, error) {
 	start := p.i
 	p.i++ // "
-	// Fast path: printable ASCII without escapes, eight bytes at a time.
+	// Fast path: printable ASCII without escapes, eight bytes at a time,
+	// to the first byte that is not (the closing quote, if plain).
 	for s := p.s; p.i+8 <= len(s); p.i += 8 {
-		if strSpecial(binary.LittleEndian.Uint64(s[p.i:])) {
-			break
+		if m := strSpecial(binary.LittleEndian.Uint64(s[p.i:])); m != 0 {
+			p.i += bits.TrailingZeros64(m) / 8
+			goto special
 		}
 	}
 	for p.i < len(p.s) && plainASCII[p.s[p.i]] {
 		p.i++
 	}
+special:
 	if p.i < len(p.s) && p.s[p.i] == '"' {
 		p.i++
 		body := p.s[start+1 : p.i-1]
@@ -441,15 +446,17 @@ var plainASCII = func() (t [256]bool) {
 	return t
 }()
 
-// strSpecial reports whether one of the eight bytes of w is a quote, a
-// backslash, a control character or not ASCII (SWAR: no false negatives).
-func strSpecial(w uint64) bool {
+// strSpecial marks, in the high bit of each of the eight bytes of w, the
+// bytes that are a quote, a backslash, a control character or not ASCII
+// (SWAR). Marks above the lowest may be false (a borrow runs upwards), the
+// lowest never is: it is the first such byte.
+func strSpecial(w uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q := w ^ (lo * '"')
 	b := w ^ (lo * '\\')
 	zero := (q-lo)&^q | (b-lo)&^b
 	ctrl := (w - lo*0x20) &^ w
-	return (zero|ctrl|w)&hi != 0
+	return (zero | ctrl | w) & hi
 }
 
 func isHex(c byte) bool {
