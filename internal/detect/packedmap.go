@@ -215,7 +215,7 @@ func (m *packedMap) tidy(more int) {
 	old, oldChunks := m.slots, m.chunks
 	m.slots, m.used = make([]uint64, size), 0
 	if compact {
-		m.chunks, m.bytes, m.dead = nil, 0, 0
+		m.chunks, m.fill, m.bytes, m.dead = nil, 0, 0, 0
 	}
 	mask := size - 1
 	for _, s := range old {

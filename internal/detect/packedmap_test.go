@@ -19,12 +19,13 @@ func TestPackedMapMatchesMap(t *testing.T) {
 		type view struct{ k, v, wantV string }
 		var views []view
 		keys := 50 + int(seed)*400
+		bigEvery := []int{200, 20, 5}[seed%3] // records with chunks of their own
 		for step := range 6000 {
 			k := fmt.Sprintf("k%d", rng.IntN(keys))
 			switch op := rng.IntN(10); {
 			case op < 5:
 				n := rng.IntN(40)
-				if rng.IntN(200) == 0 {
+				if rng.IntN(bigEvery) == 0 {
 					n = packedMaxChunk/4 + rng.IntN(packedMaxChunk) // a chunk of its own
 				}
 				v := strings.Repeat(string(rune('a'+step%26)), n)
@@ -113,4 +114,40 @@ func TestPackedMapCompacts(t *testing.T) {
 	if len(m.slots) > 512 {
 		t.Fatalf("%d slots for 100 keys", len(m.slots))
 	}
+}
+
+// FuzzPackedMap drives puts (small, large and chunk-sized values),
+// deletes, deletes while ranging and tidies from the input's bytes,
+// checking the map against a Go map after each.
+func FuzzPackedMap(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{0x13, 0x93, 0x53, 0xd3, 0x23, 0x41, 0x42, 0x43, 0x44, 0x93})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var m packedMap
+		want := map[string]string{}
+		for i, op := range ops {
+			k := fmt.Sprintf("k%d", op&0x0f)
+			switch op >> 4 {
+			case 0, 1, 2, 3, 4, 5:
+				n := int(op>>4) * 7
+				if op>>4 == 5 {
+					n = packedMaxChunk/4 + i // a chunk of its own
+				}
+				v := strings.Repeat(string(rune('a'+i%26)), n)
+				m.Set(k, v)
+				want[k] = v
+			case 6, 7, 8, 9:
+				m.Delete(k)
+				delete(want, k)
+			case 10:
+				for k := range m.Keys() {
+					m.Delete(k)
+					delete(want, k)
+				}
+			default:
+				m.tidy(int(op & 3))
+			}
+			checkPacked(t, &m, want)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,6 +99,7 @@ type committedContents struct {
 	alerts      map[string]int            // rule id + "/" + event uuid → records
 	alertRules  map[string]int            // rule id → records
 	byAlertID   map[string]map[string]int // alert_id → "rule id/event uuid/count" → records
+	orgRules    map[string]int            // okta_org + " " + rule id → records (configs that name the org)
 	checkpoints int
 }
 
@@ -107,8 +109,22 @@ type committedContents struct {
 // spell, so a slow machine makes it slower, never short.
 func readCommitted(t *testing.T, brokers []string) *committedContents {
 	t.Helper()
+	return readCommittedKeyed(t, brokers, keyedByUUID)
+}
+
+// eventKeyCheck says whether an event record's key is the one its config
+// gives the event of that uuid.
+type eventKeyCheck func(key []byte, uuid string) bool
+
+func keyedByUUID(key []byte, uuid string) bool { return string(key) == uuid }
+
+// readCommittedKeyed is readCommitted for a config that keys events as
+// keyOK says.
+func readCommittedKeyed(t *testing.T, brokers []string, keyOK eventKeyCheck) *committedContents {
+	t.Helper()
 	topics := []string{eventsTopic, alertsTopic, checkpointsTopic}
-	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{}, byAlertID: map[string]map[string]int{}}
+	got := &committedContents{events: map[string]int{}, alerts: map[string]int{}, alertRules: map[string]int{},
+		byAlertID: map[string]map[string]int{}, orgRules: map[string]int{}}
 	for _, topic := range topics {
 		for _, r := range testkit.CommittedRecords(t, brokers, topic) {
 			switch r.Topic {
@@ -116,7 +132,7 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 				var ev struct {
 					UUID string `json:"uuid"`
 				}
-				if err := json.Unmarshal(r.Value, &ev); err != nil || string(r.Key) != ev.UUID {
+				if err := json.Unmarshal(r.Value, &ev); err != nil || !keyOK(r.Key, ev.UUID) {
 					t.Errorf("bad event record key %q: %.200s", r.Key, r.Value)
 				}
 				got.events[ev.UUID]++
@@ -125,6 +141,7 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 					ID      string          `json:"id"`
 					AlertID string          `json:"alert_id"`
 					Count   json.RawMessage `json:"count"`
+					OktaOrg string          `json:"okta_org"`
 					Event   struct {
 						UUID       string          `json:"uuid"`
 						Detections json.RawMessage `json:"detections"`
@@ -138,6 +155,9 @@ func readCommitted(t *testing.T, brokers []string) *committedContents {
 				}
 				got.alerts[a.ID+"/"+a.Event.UUID]++
 				got.alertRules[a.ID]++
+				if a.OktaOrg != "" {
+					got.orgRules[a.OktaOrg+" "+a.ID]++
+				}
 				if got.byAlertID[a.AlertID] == nil {
 					got.byAlertID[a.AlertID] = map[string]int{}
 				}
@@ -214,24 +234,7 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 	env := crashEnv(srv.URL, brokers, state)
 
 	progress := func() int { return len(readCommitted(t, brokers).events) }
-	var killedAt []string
-	for i := range kills {
-		run := startPipeline(t, config, env...)
-		// Random instant: anywhere from start-up (cursor read, producer
-		// init) to deep in the backlog.
-		d := time.Duration(300+rnd.IntN(2700)) * time.Millisecond
-		select {
-		case <-run.done:
-			t.Fatalf("run %d exited by itself: %v\n%s", i, run.err, run.output.String())
-		case <-time.After(d):
-		}
-		run.kill()
-		killedAt = append(killedAt, d.Round(time.Millisecond).String())
-		if i%3 == 2 {
-			t.Logf("after kill %d: %d of %d events committed", i+1, progress(), total)
-		}
-	}
-	t.Logf("SIGKILLed %d times, at %v after each start", kills, killedAt)
+	killRepeatedly(t, rnd, kills, func() *pipelineRun { return startPipeline(t, config, env...) }, progress, total)
 
 	// Graceful shutdown mid-backlog.
 	run := startPipeline(t, config, env...)
@@ -251,22 +254,7 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 
 	// The last run drains the backlog.
 	run = startPipeline(t, config, env...)
-	deadline := time.Now().Add(4 * time.Minute)
-	var got *committedContents
-	for {
-		got = readCommitted(t, brokers)
-		if len(got.events) >= total || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	time.Sleep(1500 * time.Millisecond) // let anything extra (a duplicate) land
-	took = run.terminate(t, 15*time.Second)
-	if run.err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", run.err, tail(run.output.String(), 3000))
-	}
-	t.Logf("SIGTERM when idle: exited in %v", took.Round(time.Millisecond))
-	got = readCommitted(t, brokers)
+	got := drain(t, run, func() *committedContents { return readCommitted(t, brokers) }, total)
 
 	missing, dups := 0, 0
 	for _, u := range uuids {
@@ -311,11 +299,53 @@ func runCrashSuite(t *testing.T, config string, exactlyOnce bool) {
 	// under way at any instant of the backlog), and the alerts are those of
 	// an uninterrupted run on the same events — the same alert_ids with the
 	// same events and counts; exactly as many of each in exactly-once mode.
-	want := uninterruptedAlerts(t, config, srv.URL, total)
+	want := uninterruptedAlerts(t, config, func(brokers []string, state string) []string {
+		return crashEnv(srv.URL, brokers, state)
+	}, total, keyedByUUID)
 	compareAlerts(t, want, got.byAlertID, exactlyOnce)
 	if t.Failed() {
 		t.Logf("last run output:\n%s", tail(run.output.String(), 5000))
 	}
+}
+
+// killRepeatedly starts a run and SIGKILLs it at a random instant, kills
+// times: anywhere from start-up (cursor read, producer init) to deep in the
+// backlog. progress counts the events committed so far.
+func killRepeatedly(t *testing.T, rnd *rand.Rand, kills int, start func() *pipelineRun, progress func() int, total int) {
+	t.Helper()
+	var killedAt []string
+	for i := range kills {
+		run := start()
+		d := time.Duration(300+rnd.IntN(2700)) * time.Millisecond
+		select {
+		case <-run.done:
+			t.Fatalf("run %d exited by itself: %v\n%s", i, run.err, run.output.String())
+		case <-time.After(d):
+		}
+		run.kill()
+		killedAt = append(killedAt, d.Round(time.Millisecond).String())
+		if i%3 == 2 {
+			t.Logf("after kill %d: %d of %d events committed", i+1, progress(), total)
+		}
+	}
+	t.Logf("SIGKILLed %d times, at %v after each start", kills, killedAt)
+}
+
+// drain waits (up to 4 minutes) until read sees total events, lets anything
+// extra (a duplicate) land, SIGTERMs run, and returns what is committed.
+func drain(t *testing.T, run *pipelineRun, read func() *committedContents, total int) *committedContents {
+	t.Helper()
+	deadline := time.Now().Add(4 * time.Minute)
+	for len(read().events) < total && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	took := run.terminate(t, 15*time.Second)
+	if run.err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", run.err, tail(run.output.String(), 3000))
+	}
+	t.Logf("SIGTERM when idle: exited in %v", took.Round(time.Millisecond))
+	return read()
 }
 
 // stateTopic is cel_detect's state topic in config/okta-to-kafka.yaml.
@@ -333,10 +363,10 @@ func crashEnv(orgURL string, brokers []string, state string) []string {
 		"OKTADETECT_STATE_DIR=" + state,
 		"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
 		"OKTADETECT_SHUTDOWN_TIMEOUT=10s",
-		// The backlog's attack bursts are persisted up to five hours late:
-		// alerts are the same whatever the arrival order only for events
-		// within max_lateness (rules/README.md), and the two runs compared
-		// here poll the late bursts at different moments.
+		// Above the backlog's span (5 hours): alerts are the same whatever
+		// the arrival order only for events within max_lateness
+		// (rules/README.md), and a run restarted mid-backlog re-reads the
+		// pages in flight.
 		"OKTADETECT_MAX_LATENESS=6h",
 	}
 }
@@ -355,10 +385,11 @@ func stateRecords(t *testing.T, brokers []string) int64 {
 	return n
 }
 
-// uninterruptedAlerts runs config once, without a crash, over the same org
-// (alert ids are scoped by it) on a Kafka of its own, and returns its alerts
-// by alert_id.
-func uninterruptedAlerts(t *testing.T, config, orgURL string, total int) map[string]map[string]int {
+// uninterruptedAlerts runs config once, without a crash, over the same orgs
+// (alert ids are scoped by them) on a Kafka of its own and a fresh state
+// directory (env gives the environment for both), and returns its alerts by
+// alert_id.
+func uninterruptedAlerts(t *testing.T, config string, env func(brokers []string, state string) []string, total int, keyOK eventKeyCheck) map[string]map[string]int {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -366,14 +397,14 @@ func uninterruptedAlerts(t *testing.T, config, orgURL string, total int) map[str
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	run := startPipeline(t, config, crashEnv(orgURL, brokers, t.TempDir())...)
+	run := startPipeline(t, config, env(brokers, t.TempDir())...)
 	testkit.Until(t, "the uninterrupted run to commit every event", func() (bool, string) {
-		n := len(readCommitted(t, brokers).events)
+		n := len(readCommittedKeyed(t, brokers, keyOK).events)
 		return n >= total, fmt.Sprintf("%d of %d events", n, total)
 	})
 	time.Sleep(1500 * time.Millisecond) // let anything extra land
 	run.terminate(t, 15*time.Second)
-	return readCommitted(t, brokers).byAlertID
+	return readCommittedKeyed(t, brokers, keyOK).byAlertID
 }
 
 // compareAlerts checks the crashed runs' alerts against the uninterrupted
@@ -431,7 +462,11 @@ func compareAlerts(t *testing.T, want, got map[string]map[string]int, exactlyOnc
 // attack — a brute force of 5 failures spread over 13 minutes starts every
 // 10 minutes, an impossible travel (30 minutes between its logins) every 15.
 func crashBacklog(g *oktasim.Generator, n int) []oktasim.LogEvent {
-	now := time.Now()
+	return crashBacklogUntil(g, n, time.Now())
+}
+
+// crashBacklogUntil is crashBacklog over the 5 hours before now.
+func crashBacklogUntil(g *oktasim.Generator, n int, now time.Time) []oktasim.LogEvent {
 	start := now.Add(-5 * time.Hour)
 	step := 5 * time.Hour / time.Duration(n+1)
 	evs := g.Backlog(n, start, step)
@@ -450,6 +485,11 @@ func crashBacklog(g *oktasim.Generator, n int) []oktasim.LogEvent {
 	for i, at := 0, start.Add(2*time.Minute); at.Before(end.Add(-15 * time.Minute)); i, at = i+1, at.Add(15*time.Minute) {
 		evs = append(evs, g.ImpossibleTravel(fmt.Sprintf("roamer%d@example.com", i), at)...)
 	}
+	// In time order, the attacks among the ordinary events: persisted
+	// after them, they would all be late (the simulator persists an event
+	// published before the log's tail when it is appended), served in the
+	// last pages, and no kill but one in those pages would split one.
+	slices.SortStableFunc(evs, func(a, b oktasim.LogEvent) int { return a.Published.Compare(b.Published) })
 	return evs
 }
 
