@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +32,8 @@ func TestManyOrgsCrashWithLaggingOrg(t *testing.T) {
 	}
 	const perOrg, kills = 6000, 5
 	// The second org's log ends 8 hours before the first's: further behind
-	// than max_lateness (6h), so the first org's time is past all of it.
+	// than max_lateness (crashEnv's 6h), so the first org's time is past
+	// all of it.
 	const lag, lookback = 8 * time.Hour, "14h"
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("OKTADETECT_CRASH_SEED"); s != "" {
@@ -60,20 +60,13 @@ func TestManyOrgsCrashWithLaggingOrg(t *testing.T) {
 		orgURLs, hosts, counts = append(orgURLs, srv.URL), append(hosts, u.Host), append(counts, len(uuidsOf(backlog)))
 	}
 	total := len(orgOf)
+	// crashEnv's settings (its single org's are not read by this config),
+	// the two orgs, and a lookback over both logs.
 	env := func(brokers []string, state string) []string {
-		return []string{
-			"OKTA_ORG1_URL=" + orgURLs[0], "OKTA_ORG1_API_TOKEN=" + token,
-			"OKTA_ORG2_URL=" + orgURLs[1], "OKTA_ORG2_API_TOKEN=" + token,
-			"OKTA_POLL_INTERVAL=300ms",
-			"OKTA_INITIAL_LOOKBACK=" + lookback,
-			"OKTA_PAGE_LIMIT=200",
-			"OKTA_RATE_LIMIT_SHARE=1",
-			"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-			"OKTADETECT_STATE_DIR=" + state,
-			"OKTADETECT_HTTP_ADDRESS=127.0.0.1:0",
-			"OKTADETECT_SHUTDOWN_TIMEOUT=10s",
-			"OKTADETECT_MAX_LATENESS=6h", // as crashEnv; below the lag
-		}
+		return append(crashEnv(orgURLs[0], brokers, state),
+			"OKTA_ORG1_URL="+orgURLs[0], "OKTA_ORG1_API_TOKEN="+token,
+			"OKTA_ORG2_URL="+orgURLs[1], "OKTA_ORG2_API_TOKEN="+token,
+			"OKTA_INITIAL_LOOKBACK="+lookback)
 	}
 	keyedByOrg := func(key []byte, uuid string) bool { return string(key) == orgOf[uuid] }
 
