@@ -208,8 +208,8 @@ func (m *packedMap) tidy(more int) {
 	if (m.used+more)*4 <= len(m.slots)*3 && !compact {
 		return
 	}
-	size := len(m.slots)
-	for (m.live+more)*2 > size { // at most half full after a rebuild
+	size := 8 // at most half full after a rebuild, which shrinks a table emptied by expiry
+	for (m.live+more)*2 > size {
 		size *= 2
 	}
 	old, oldChunks := m.slots, m.chunks

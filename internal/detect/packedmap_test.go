@@ -151,3 +151,27 @@ func FuzzPackedMap(f *testing.F) {
 		}
 	})
 }
+
+// TestPackedMapShrinks: a table most of whose keys are deleted is rebuilt
+// smaller once the dead bytes are compacted.
+func TestPackedMapShrinks(t *testing.T) {
+	var m packedMap
+	for i := range 20_000 {
+		m.Set(fmt.Sprintf("user%d", i), strings.Repeat("x", 40))
+	}
+	big := len(m.slots)
+	for i := range 19_990 {
+		m.Delete(fmt.Sprintf("user%d", i))
+	}
+	m.Set("one more", "x")
+	if len(m.slots) >= big/100 {
+		t.Fatalf("%d slots for %d keys (%d at the peak)", len(m.slots), m.Len(), big)
+	}
+	checkPacked(t, &m, func() map[string]string {
+		want := map[string]string{"one more": "x"}
+		for i := 19_990; i < 20_000; i++ {
+			want[fmt.Sprintf("user%d", i)] = strings.Repeat("x", 40)
+		}
+		return want
+	}())
+}
