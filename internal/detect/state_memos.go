@@ -282,7 +282,10 @@ func (t tagMemos) clone() tagMemos {
 // sortMemos orders memos read from storage that did not keep them sorted
 // and keeps one memo of an event (garbled storage may hold two).
 func sortMemos(ms []tagMemo) []tagMemo {
-	slices.SortStableFunc(ms, func(a, b tagMemo) int { return memoKey{a.At, a.id}.compare(memoKey{b.At, b.id}) })
+	order := func(a, b tagMemo) int { return memoKey{a.At, a.id}.compare(memoKey{b.At, b.id}) }
+	if !slices.IsSortedFunc(ms, order) {
+		slices.SortStableFunc(ms, order)
+	}
 	return slices.CompactFunc(ms, func(a, b tagMemo) bool { return a.At == b.At && a.id == b.id })
 }
 
