@@ -103,9 +103,6 @@ func (m *packedMap) Get(key string) (string, bool) {
 	return v, true
 }
 
-// Has reports whether key is held.
-func (m *packedMap) Has(key string) bool { return m.find(key) >= 0 }
-
 // Delete removes key and reports whether it was held. It may be called
 // while ranging over the map.
 func (m *packedMap) Delete(key string) bool {
@@ -127,16 +124,16 @@ func (m *packedMap) recordLen(ref uint64) int {
 func uvarintLen(n int) int { return (bits.Len64(uint64(n)|1) + 6) / 7 }
 
 // Put makes key's value n bytes, returned for the caller to fill before
-// any other call on the map; it replaces key's value if it had one. Put
-// must not be called while ranging over the map.
-func (m *packedMap) Put(key string, n int) []byte {
+// any other call on the map, and reports whether key is new (else its
+// value is replaced). Put must not be called while ranging over the map.
+func (m *packedMap) Put(key string, n int) (val []byte, isNew bool) {
 	m.tidy(1)
 	size := uvarintLen(len(key)) + len(key) + uvarintLen(n) + n
 	ref, b := m.alloc(size)
 	b = binary.AppendUvarint(b[:0], uint64(len(key)))
 	b = append(b, key...)
 	b = binary.AppendUvarint(b, uint64(n))
-	val := b[len(b) : len(b)+n : len(b)+n]
+	val = b[len(b) : len(b)+n : len(b)+n]
 
 	tag, h := packedTag(key)
 	mask := len(m.slots) - 1
@@ -156,12 +153,12 @@ func (m *packedMap) Put(key string, n int) []byte {
 			}
 			m.slots[free] = tag | ref
 			m.live++
-			return val
+			return val, true
 		case s&^(1<<refBits-1) == tag:
 			if k, _ := m.record(m.chunks, refOf(s)); k == key {
 				m.dead += m.recordLen(refOf(s))
 				m.slots[i] = tag | ref
-				return val
+				return val, false
 			}
 		}
 	}
@@ -263,20 +260,6 @@ func (m *packedMap) All() iter.Seq2[string, string] {
 		}
 	}
 }
-
-// Keys ranges over the keys (see All).
-func (m *packedMap) Keys() iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range m.All() {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// Set stores val for key (a copy).
-func (m *packedMap) Set(key, val string) { copy(m.Put(key, len(val)), val) }
 
 // reserve sizes an empty map's table for n keys (a hint: restores know
 // how many keys they will add).

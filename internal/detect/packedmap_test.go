@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -174,4 +175,21 @@ func TestPackedMapShrinks(t *testing.T) {
 		}
 		return want
 	}())
+}
+
+// Keys ranges over the keys (see All).
+func (m *packedMap) Keys() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range m.All() {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Set stores val for key (a copy).
+func (m *packedMap) Set(key, val string) {
+	b, _ := m.Put(key, len(val))
+	copy(b, val)
 }

@@ -397,7 +397,7 @@ func (sr *snapshotReader) entry(kind byte, s *ruleState) error {
 		return nil
 	}
 	var key string
-	if kind == entryPrevious { // copied with its value into one allocation
+	if kind == entryPrevious { // copied with its value into the shard's packedMap
 		key = bytesView(sr.key)
 	} else {
 		key = string(sr.key)

@@ -260,8 +260,7 @@ func (s *ruleState) assign(key string, t, period int64) int64 {
 // previousShard holds, per key, the latest remembered value by event time
 // and the recent values it replaced, each in its compact encoding
 // (state_codec.go: a fraction of the Go maps it decodes to, decoded when an
-// event looks it up), as one string sharing one allocation with the key
-// (state_previous.go).
+// event looks it up), held in a packedMap (state_previous.go).
 type previousShard struct {
 	mu     sync.Mutex
 	values packedMap

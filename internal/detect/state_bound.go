@@ -167,43 +167,32 @@ func (s *ruleState) evict(v victim) bool {
 		return evictKey(&s.absence.shards[v.shard].keyShard, v.key)
 	case entryDedup:
 		sh := &s.dedup[v.shard]
-		return evictFrom(&sh.mu, sh.openings, v.key, sh.dirty, s.book)
+		return evictWith(&sh.mu, func(k string) bool {
+			_, ok := sh.openings[k]
+			delete(sh.openings, k)
+			return ok
+		}, v.key, sh.dirty, s.book)
 	case entryPrevious:
 		sh := &s.previous[v.shard]
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		if !sh.values.Delete(v.key) {
-			return false
-		}
-		s.book.keys.Add(-1)
-		sh.dirty.mark(v.key)
-		return true
+		return evictWith(&sh.mu, sh.values.Delete, v.key, sh.dirty, s.book)
 	}
 	return false
 }
 
-// evictFrom deletes key from m under mu, marking it changed.
-func evictFrom[V any](mu *sync.Mutex, m map[string]V, key string, dirty dirtyKeys, book *keyBook) bool {
+// evictWith deletes key with remove under mu, marking it changed.
+func evictWith(mu *sync.Mutex, remove func(string) bool, key string, dirty dirtyKeys, book *keyBook) bool {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, ok := m[key]; !ok {
+	if !remove(key) {
 		return false
 	}
-	delete(m, key)
 	book.keys.Add(-1)
 	dirty.mark(key)
 	return true
 }
 
 func evictKey[T any, P keyPtr[T]](sh *keyShard[T, P], key string) bool {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if !sh.remove(key) {
-		return false
-	}
-	sh.book.keys.Add(-1)
-	sh.dirty.mark(key)
-	return true
+	return evictWith(&sh.mu, sh.remove, key, sh.dirty, sh.book)
 }
 
 // keysDelta returns how the rule's key count changed since the last call.

@@ -349,12 +349,12 @@ func encodeTags(e *encoder, tags tagMemos, vals []string) {
 }
 
 // tagValues reads the values encodeTags wrote.
-func tagValues(d *decoder, vals, dst []string) []string {
+func tagValues(d *decoder, vals []string) []string {
 	n := d.count(1)
 	if n == 0 {
-		return dst[:0]
+		return nil
 	}
-	out := grown(dst, n)
+	out := make([]string, n)
 	for i := range out {
 		switch j := d.uvarint(); {
 		case j == 0:
@@ -386,7 +386,7 @@ func decodeTags(d *decoder, vals []string) tagMemos {
 		m.id, m.At = d.u64(), d.varint()
 		m.Count = int32(d.varint())
 		m.Opening = m.At + d.varint()
-		m.setLists(tagValues(d, vals, nil), d.strsInto(nil))
+		m.setLists(tagValues(d, vals), d.strs())
 		if d.format < 2 {
 			continue
 		}

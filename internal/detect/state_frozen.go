@@ -47,7 +47,7 @@ const frozenHead = 12
 
 // setFrozen stores key's frozen entry.
 func (sh *keyShard[T, P]) setFrozen(key string, touched uint32, due int64, body []byte) {
-	b := sh.frozen.Put(key, frozenHead+len(body))
+	b, _ := sh.frozen.Put(key, frozenHead+len(body))
 	binary.LittleEndian.PutUint32(b, touched)
 	binary.LittleEndian.PutUint64(b[4:], uint64(due))
 	copy(b[frozenHead:], body)

@@ -142,8 +142,8 @@ func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched
 		}
 		last = r.enc
 	}
-	had := sh.values.Has(key)
-	b := sh.values.Put(key, n)[:0]
+	b, isNew := sh.values.Put(key, n)
+	b = b[:0]
 	b = binary.LittleEndian.AppendUint32(b, touched)
 	flags := byte(0)
 	if pruned {
@@ -162,7 +162,7 @@ func (sh *previousShard) put(key string, recs []prevRecord, pruned bool, touched
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(enc)))
 		b = append(b, enc...)
 	}
-	return !had
+	return isNew
 }
 
 // lookup returns the value the event (at t, uuid hash id) reads for key:
