@@ -74,6 +74,9 @@ func (w *Writer) Commit(ctx context.Context, recs []Record) error {
 	}
 	err := w.cl.ProduceSync(ctx, krecs...).FirstErr()
 	if err == nil {
+		err = kafkax.AwaitProducedPartitions(ctx, w.cl, krecs...)
+	}
+	if err == nil {
 		err = w.cl.EndTransaction(ctx, kgo.TryCommit)
 		if err == nil {
 			return nil

@@ -352,7 +352,7 @@ func (k *kafkaProducer) produceTxn(ctx context.Context, cl *kgo.Client, tb *txnB
 			return err
 		}
 	}
-	return nil
+	return kafkax.AwaitProducedPartitions(ctx, cl, recs...)
 }
 
 // noteRefusal records a refused-for-good record i of the attempt: a suspect

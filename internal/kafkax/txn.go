@@ -1,0 +1,58 @@
+package kafkax
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// AwaitProducedPartitions returns once the client's producer lists every
+// partition the produced records went to, so that EndTransaction can see
+// them. Call it after the records' produce succeeded and before committing.
+//
+// Why: the first time a franz-go client (v1.22.3) produces to a topic, the
+// metadata update that learns the topic's partitions hands the waiting
+// records to the partitions, and so to the brokers, before it publishes the
+// partitions to the rest of the client. On a busy machine the records can be
+// acknowledged in between. EndTransaction then finds no partition in the
+// transaction: a commit becomes an abort that reports success (the records
+// are lost), and the epoch bump that ends the transaction does not reset the
+// unseen partitions' sequence numbers, so the next transaction fails with
+// OUT_OF_ORDER_SEQUENCE_NUMBER. The partitions are published microseconds
+// later; this waits for that, bounded by ctx.
+func AwaitProducedPartitions(ctx context.Context, cl *kgo.Client, recs ...*kgo.Record) error {
+	seen := make(map[TopicPartition]bool, 1)
+	for _, r := range recs {
+		tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if seen[tp] {
+			continue
+		}
+		seen[tp] = true
+		if err := awaitPartition(ctx, cl, tp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitPartition waits until the client's producer lists tp.
+func awaitPartition(ctx context.Context, cl *kgo.Client, tp TopicPartition) error {
+	pause := 20 * time.Microsecond
+	for {
+		// A listed partition has a leader, or the error of its last load.
+		leader, _, err := cl.PartitionLeader(tp.Topic, tp.Partition)
+		if leader >= 0 || err != nil {
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("the kafka client has not listed %s, which it wrote to, so it cannot commit the transaction: %w", tp, ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 5*time.Millisecond)
+	}
+}
