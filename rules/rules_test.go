@@ -30,7 +30,9 @@ func TestRulePack(t *testing.T) {
 }
 
 func TestRulePackLints(t *testing.T) {
-	for _, p := range detect.LintFS(rules.FS, rules.Root, lintOptions()) {
+	opts := lintOptions()
+	opts.Warn = func(w error) { t.Error(w) }
+	for _, p := range detect.LintFS(rules.FS, rules.Root, opts) {
 		t.Error(p)
 	}
 }

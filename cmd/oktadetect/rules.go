@@ -88,19 +88,24 @@ func runRulesTest(paths []string, format string, w, errW io.Writer) error {
 }
 
 func runRulesLint(paths []string, w, errW io.Writer) error {
-	var problems []error
+	var problems, warnings []error
 	opts := packOptions()
 	opts.Vocabulary = oktaschema.Vocabulary{}
+	opts.Warn = func(err error) { warnings = append(warnings, err) }
 	if len(paths) == 0 {
 		problems = detect.LintFS(plugin.Detection.Pack, plugin.Detection.PackRoot, opts)
 	} else {
 		problems = detect.Lint(paths, opts)
 	}
-	for _, p := range problems {
+	for _, p := range append(problems, warnings...) {
 		fmt.Fprintln(errW, p)
 	}
 	if len(problems) > 0 {
 		return cli.Exit(fmt.Sprintf("%d problem(s)", len(problems)), 1)
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(w, "rules ok, %d warning(s)\n", len(warnings))
+		return nil
 	}
 	fmt.Fprintln(w, "rules ok")
 	return nil

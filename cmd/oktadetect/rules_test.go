@@ -91,6 +91,38 @@ event.debugContext.debugData.anything == 'x' && event.target[0].alternateId == '
 	}
 }
 
+// A rule that remembers under one key and alerts under another is legal and
+// exact in one process, but not scaled out: lint warns, naming the fields
+// and the fix, and still passes.
+func TestRulesLintWarnsOfKeysThatDoNotFollowPreviousKey(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "travel.cel"), []byte(`// id: Local.Travel
+// title: New city for a user
+// previous: {key: event.actor.id, value: event.client.geographicalContext.city, ttl: 24h}
+previous != null && previous != event.client.geographicalContext.city
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "same.cel"), []byte(`// id: Local.Same
+// title: "New city for {{ event.actor.alternateId }}"
+// previous: {key: "[event.?actor.?id.orValue(''), event.client.ipAddress]", value: event.client.geographicalContext.city, ttl: 24h}
+// dedup: {key: "[event.actor.id, event.client.ipAddress, event.outcome.result]"}
+previous != null && previous != event.client.geographicalContext.city
+`), 0o600)
+	var out, errOut strings.Builder
+	if err := runRulesLint([]string{dir}, &out, &errOut); err != nil {
+		t.Fatalf("lint failed on legal rules: %v\n%s", err, errOut.String())
+	}
+	want := "travel.cel:2:11: warning: the dedup key (the title, dedup.key being unset) does not read event.actor.id, which previous.key reads"
+	if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "set dedup.key to the expression of previous.key") {
+		t.Errorf("lint output lacks %q and the fix:\n%s", want, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "same.cel") || strings.Count(errOut.String(), "\n") != 1 {
+		t.Errorf("want one warning, for travel.cel only:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "rules ok, 1 warning(s)") {
+		t.Errorf("summary: %q", out.String())
+	}
+}
+
 // The mistakes a rule author makes are loud: each one fails `rules test`
 // with a line saying what is wrong.
 func TestRulesTestFailsOnAuthorMistakes(t *testing.T) {

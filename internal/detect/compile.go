@@ -32,6 +32,10 @@ type CompileOptions struct {
 	// Vocabulary, when set, checks every `event.…` path and eventType
 	// literal against what events can hold (rules lint); nil: no checks.
 	Vocabulary Vocabulary
+	// Warn, when set, receives what is legal but likely wrong (rules lint):
+	// a rule that remembers whose other state keys do not follow
+	// previous.key, which is inexact scaled out (lint_keys.go).
+	Warn func(error)
 	// Tuning adapts the set to a site: rules switched on and off, their
 	// severity, threshold or dedup period changed, exceptions, lists.
 	Tuning Tuning
@@ -162,6 +166,11 @@ func Compile(r *Rule, opts CompileOptions) (*compiledRule, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
+	if opts.Warn != nil {
+		for _, w := range c.stateKeyWarnings() {
+			opts.Warn(w)
+		}
+	}
 	return cr, nil
 }
 
@@ -252,7 +261,24 @@ func (c *compiler) program(ast *cel.Ast) cel.Program {
 // template splits "text {{ expr }} text" into parts and compiles each expr.
 func (c *compiler) template(e exprText) *template {
 	t := &template{}
-	rest, offset := e.Text, 0
+	unclosed := scanTemplate(e.Text,
+		func(literal string) { t.parts = append(t.parts, templatePart{literal: literal}) },
+		func(expr string, offset int) {
+			t.parts = append(t.parts, templatePart{expr: c.expr(e, expr, offset)})
+		})
+	if unclosed >= 0 {
+		line, col := c.rule.filePos(e, 1, unclosed)
+		c.errs = append(c.errs, c.rule.errAt(line, col, "template: {{ without a closing }}"))
+	}
+	return t
+}
+
+// scanTemplate splits template text into literals and {{ expressions }}
+// (with the offset of each expression's text), in order; a text without
+// any is one literal, even empty. It returns the offset of a {{ without a
+// closing }}, which ends the scan, or -1.
+func scanTemplate(text string, literal func(string), expr func(text string, offset int)) (unclosed int) {
+	rest, offset, parts := text, 0, 0
 	for {
 		open := strings.Index(rest, "{{")
 		if open < 0 {
@@ -260,22 +286,21 @@ func (c *compiler) template(e exprText) *template {
 		}
 		end := strings.Index(rest[open:], "}}")
 		if end < 0 {
-			line, col := c.rule.filePos(e, 1, offset+open)
-			c.errs = append(c.errs, c.rule.errAt(line, col, "template: {{ without a closing }}"))
-			return t
+			return offset + open
 		}
 		if open > 0 {
-			t.parts = append(t.parts, templatePart{literal: rest[:open]})
+			literal(rest[:open])
+			parts++
 		}
-		exprText := rest[open+2 : open+end]
-		t.parts = append(t.parts, templatePart{expr: c.expr(e, exprText, offset+open+2)})
+		expr(rest[open+2:open+end], offset+open+2)
+		parts++
 		offset += open + end + 2
 		rest = rest[open+end+2:]
 	}
-	if rest != "" || len(t.parts) == 0 {
-		t.parts = append(t.parts, templatePart{literal: rest})
+	if rest != "" || parts == 0 {
+		literal(rest)
 	}
-	return t
+	return -1
 }
 
 // toJSONNative converts a CEL value into plain Go JSON values
