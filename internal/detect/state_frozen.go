@@ -200,6 +200,7 @@ func (sh *keyShard[T, P]) expireFrozen(h horizons, keep retention, drop func(nam
 			sh.dirty.mark(name)
 		}
 	}
+	sh.frozen.tidy(0) // an arena emptied by the sweep is freed now, not at the next write
 	for _, k := range refreeze {
 		sh.freeze(P(k).meta().name, k, keep)
 		next = min(next, sh.codec.due(k, keep))

@@ -209,3 +209,31 @@ func (sh *keyShard[T, P]) all() map[string]*T {
 	}
 	return out
 }
+
+// A sweep that expires every frozen key frees their arenas at once: a
+// shard that sees no more writes does not hold its expired keys' bytes.
+func TestExpiredFrozenKeysFreeTheirMemory(t *testing.T) {
+	rs := compileRules(t, thresholdRule)
+	e := NewEngine(rs, EngineOptions{MaxLateness: time.Minute})
+	e.freezeAfter = 1
+	for i := range 2000 {
+		process(t, e, fail(0, "user"+itoa(i)))
+	}
+	e.freezeIdle()
+	held := func() (keys, chunks int) {
+		st := e.active.Load().rules[0].state
+		for i := range st.threshold {
+			keys += st.threshold[i].frozen.Len()
+			chunks += len(st.threshold[i].frozen.chunks)
+		}
+		return keys, chunks
+	}
+	if keys, chunks := held(); keys < 1900 || chunks == 0 {
+		t.Fatalf("before expiry: %d frozen keys in %d chunks, want them frozen", keys, chunks)
+	}
+	process(t, e, of(3*time.Hour, "", "tick", "clock", nil))
+	e.Expire()
+	if keys, chunks := held(); keys != 0 || chunks != 0 {
+		t.Fatalf("after expiry: %d frozen keys, %d chunks held", keys, chunks)
+	}
+}

@@ -17,7 +17,27 @@ type recordedMetrics struct {
 	series map[string]int64
 }
 
-var testMetrics = &recordedMetrics{series: map[string]int64{}}
+// lastTestMetrics is what the stream built last records into: each stream
+// gets its own, so that counts never carry over from an earlier run of a
+// test (-count, .ci/stress).
+var lastTestMetrics struct {
+	sync.Mutex
+	m *recordedMetrics
+}
+
+func newTestMetrics() *recordedMetrics {
+	m := &recordedMetrics{series: map[string]int64{}}
+	lastTestMetrics.Lock()
+	lastTestMetrics.m = m
+	lastTestMetrics.Unlock()
+	return m
+}
+
+func builtTestMetrics() *recordedMetrics {
+	lastTestMetrics.Lock()
+	defer lastTestMetrics.Unlock()
+	return lastTestMetrics.m
+}
 
 func (m *recordedMetrics) get(s string) (int64, bool) {
 	m.mu.Lock()
@@ -69,7 +89,7 @@ func (m *recordedMetrics) NewGaugeCtor(name string, _ ...string) service.Metrics
 
 func init() {
 	err := service.RegisterMetricsExporter("detect_test_metrics", service.NewConfigSpec(),
-		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return testMetrics, nil })
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return newTestMetrics(), nil })
 	if err != nil {
 		panic(err)
 	}
@@ -92,6 +112,7 @@ func TestMaxStateKeysMetrics(t *testing.T) {
 	must(b.AddConsumerFunc(func(context.Context, *service.Message) error { return nil }))
 	stream, err := b.Build()
 	must(err)
+	testMetrics := builtTestMetrics()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
