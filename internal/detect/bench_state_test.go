@@ -33,7 +33,7 @@ func packStatePerUser(b *testing.B, spread time.Duration) {
 	}
 	rs := packRules(b)
 	mk := func(i int, result string) []byte {
-		return ev(spread*time.Duration(i)/time.Duration(users), map[string]any{
+		return ev(time.Duration(float64(spread)*float64(i)/float64(users)), map[string]any{
 			"uuid":      result + itoa(i),
 			"eventType": "user.session.start",
 			"actor":     map[string]any{"id": "00u" + itoa(i), "alternateId": "user" + itoa(i) + "@acme.example"},

@@ -17,7 +17,7 @@ const evictionLogEvery = time.Minute
 
 func maxStateKeysField() *service.ConfigField {
 	return service.NewIntField(fieldMaxStateKeys).
-		Description("The most keys one rule's state holds (threshold groups, dedup keys, remembered values, sequences, first_seen keys and absences together; per partition with `changelog`). Beyond it the keys least recently updated are evicted (a sampled approximation of LRU; the bound itself is exact), counted in `cel_detect_state_evictions_total` and logged at WARN at most once a minute per rule. `cel_detect_state_keys` shows each rule's keys. 0 means no bound. For sizing memory: keys idle for a few thousand events are held in their compact encoding, so a one-event threshold group costs about 150 bytes and the whole pack about 1.5 KB per user active within its windows (`BenchmarkPackStatePerUser`).").
+		Description("The most keys one rule's state holds (threshold groups, dedup keys, remembered values, sequences, first_seen keys and absences together; per partition with `changelog`). Beyond it the keys least recently updated are evicted (a sampled approximation of LRU; the bound itself is exact), counted in `cel_detect_state_evictions_total` and logged at WARN at most once a minute per rule. `cel_detect_state_keys` shows each rule's keys. 0 means no bound. For sizing memory: keys idle for a few thousand events are held in their compact encoding, so a one-event threshold group costs about 100 bytes and the whole pack about 1 KB per user active within its windows, and about 250 bytes per user beyond them: a remembered sign-in and first sightings (`BenchmarkPackStatePerUser`, `BenchmarkPackStatePerUserOverADay`).").
 		Default(detect.DefaultMaxStateKeys).
 		Advanced()
 }
