@@ -89,7 +89,9 @@ func (m *recordedMetrics) NewGaugeCtor(name string, _ ...string) service.Metrics
 
 func init() {
 	err := service.RegisterMetricsExporter("detect_test_metrics", service.NewConfigSpec(),
-		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return newTestMetrics(), nil })
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) {
+			return newTestMetrics(), nil
+		})
 	if err != nil {
 		panic(err)
 	}
