@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +205,39 @@ func checkContainer(t *testing.T, c any, podSec any, volumes map[string]bool) {
 	}
 	checkArgs(t, c, mounts)
 	checkSecretRefs(t, c)
+	checkMemoryLimit(t, c)
+}
+
+// checkMemoryLimit: GOMEMLIMIT, in Go's syntax, is 85–95% of the
+// container's memory limit, so the runtime collects before the kernel kills.
+func checkMemoryLimit(t *testing.T, c any) {
+	limit, err := byteSize(str(get(c, "resources", "limits", "memory")), map[string]uint64{"Mi": 1 << 20, "Gi": 1 << 30})
+	if err != nil {
+		t.Errorf("resources.limits.memory: %v", err)
+		return
+	}
+	soft, err := byteSize(envValues(c)["GOMEMLIMIT"], map[string]uint64{"MiB": 1 << 20, "GiB": 1 << 30})
+	if err != nil {
+		t.Errorf("GOMEMLIMIT: %v (set it to about 90%% of resources.limits.memory, e.g. 460MiB for 512Mi)", err)
+		return
+	}
+	if ratio := float64(soft) / float64(limit); ratio < 0.85 || ratio > 0.95 {
+		t.Errorf("GOMEMLIMIT is %.0f%% of resources.limits.memory, want 85–95%%", 100*ratio)
+	}
+}
+
+// byteSize parses a whole number followed by one of units.
+func byteSize(s string, units map[string]uint64) (uint64, error) {
+	for suffix, mult := range units {
+		if num, ok := strings.CutSuffix(s, suffix); ok {
+			n, err := strconv.ParseUint(num, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%q: %w", s, err)
+			}
+			return n * mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: not a whole number of %v", s, slices.Sorted(maps.Keys(units)))
 }
 
 // checkArgs: `-c <config>` names a config the image ships (/config/…) or a
