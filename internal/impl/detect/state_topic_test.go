@@ -80,6 +80,7 @@ func writeState(t *testing.T, c *kfake.Cluster, recs service.MessageBatch, commi
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
+	var produced []*kgo.Record
 	for _, m := range recs {
 		topic, _ := m.MetaGet(meta.KafkaTopic)
 		key, _ := m.MetaGet(meta.KafkaKey)
@@ -87,9 +88,16 @@ func writeState(t *testing.T, c *kfake.Cluster, recs service.MessageBatch, commi
 		if v, _ := m.MetaGet(meta.KafkaTombstone); v == "true" {
 			value = nil
 		}
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+		r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+		produced = append(produced, r)
+	}
+	// As the output does: a fresh client's first commit can otherwise turn
+	// into an abort (kafkax.AwaitProducedPartitions).
+	if err := kafkax.AwaitProducedPartitions(ctx, cl, produced...); err != nil {
+		t.Fatal(err)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 		t.Fatal(err)

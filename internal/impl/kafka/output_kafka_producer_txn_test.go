@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 	"github.com/oktadetect/oktadetect/internal/testkit"
 )
 
@@ -126,7 +127,12 @@ func TestCheckpointCacheReadsCommittedOnly(t *testing.T) {
 		if err := cl.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
-		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "cp", Key: []byte("okta-cursor-org"), Value: []byte(value)}).FirstErr(); err != nil {
+		r := &kgo.Record{Topic: "cp", Key: []byte("okta-cursor-org"), Value: []byte(value)}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		// A fresh client's first commit can otherwise turn into an abort.
+		if err := kafkax.AwaitProducedPartitions(context.Background(), cl, r); err != nil {
 			t.Fatal(err)
 		}
 		end(cl)
