@@ -9,8 +9,10 @@ import (
 )
 
 // AwaitProducedPartitions returns once the client's producer lists every
-// partition the produced records went to, so that EndTransaction can see
-// them. Call it after the records' produce succeeded and before committing.
+// partition the produced records went to, with its leader, so that
+// EndTransaction can see them. Call it after the records' produce succeeded
+// and before committing. It gives up after partitionListWait (or when ctx
+// ends) with an error naming the partition: do not commit then.
 //
 // Why: the first time a franz-go client (v1.22.3) produces to a topic, the
 // metadata update that learns the topic's partitions hands the waiting
@@ -21,8 +23,10 @@ import (
 // are lost), and the epoch bump that ends the transaction does not reset the
 // unseen partitions' sequence numbers, so the next transaction fails with
 // OUT_OF_ORDER_SEQUENCE_NUMBER. The partitions are published microseconds
-// later; this waits for that, bounded by ctx.
+// later; this waits for that.
 func AwaitProducedPartitions(ctx context.Context, cl *kgo.Client, recs ...*kgo.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, partitionListWait)
+	defer cancel()
 	seen := make(map[TopicPartition]bool, 1)
 	for _, r := range recs {
 		tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
@@ -37,13 +41,18 @@ func AwaitProducedPartitions(ctx context.Context, cl *kgo.Client, recs ...*kgo.R
 	return nil
 }
 
-// awaitPartition waits until the client's producer lists tp.
+// partitionListWait bounds AwaitProducedPartitions: far beyond the
+// microseconds the client takes, short enough that a stuck client fails the
+// transaction (which is then retried) rather than stall the pipeline.
+const partitionListWait = 10 * time.Second
+
+// awaitPartition waits until the client's producer lists tp with a leader.
+// A topic's earlier failed load (a topic being auto-created) is no answer:
+// the partition must be listed.
 func awaitPartition(ctx context.Context, cl *kgo.Client, tp TopicPartition) error {
 	pause := 20 * time.Microsecond
 	for {
-		// A listed partition has a leader, or the error of its last load.
-		leader, _, err := cl.PartitionLeader(tp.Topic, tp.Partition)
-		if leader >= 0 || err != nil {
+		if leader, _, _ := cl.PartitionLeader(tp.Topic, tp.Partition); leader >= 0 {
 			return nil
 		}
 		t := time.NewTimer(pause)

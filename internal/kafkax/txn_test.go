@@ -3,9 +3,11 @@ package kafkax_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,21 +33,60 @@ func (h holdPublication) OnProduceRecordPartitioned(r *kgo.Record, _ int32) {
 // machine) commits: AwaitProducedPartitions holds the commit until the client
 // lists them. Without it, EndTransaction returns nil having aborted.
 func TestCommitAfterFirstWriteToATopic(t *testing.T) {
-	c := testkit.KafkaCluster(t, kfake.NumBrokers(2), kfake.SeedTopics(2, "t"))
+	commitFirstWrite(t, false)
+}
+
+// The same when the topic did not exist at the first write and was created
+// meanwhile (as a pipeline's topics are on a fresh broker): the client then
+// holds the failed load's error for the topic, which must not pass for the
+// partitions being listed.
+func TestCommitAfterFirstWriteToATopicCreatedMeanwhile(t *testing.T) {
+	commitFirstWrite(t, true)
+}
+
+// commitFirstWrite writes one record to each of two partitions of topic t
+// with a fresh transactional client, stalling the client's publication of
+// t's partitions until the first record is acknowledged, and checks that
+// the transaction commits. With create, t does not exist at the first
+// write: the client's first load of it fails, and t is created before the
+// next.
+func commitFirstWrite(t *testing.T, create bool) {
+	opts := []kfake.Opt{kfake.NumBrokers(2)}
+	if !create {
+		opts = append(opts, kfake.SeedTopics(2, "t"))
+	}
+	c := testkit.KafkaCluster(t, opts...)
 	// The two partitions on two brokers, so the stalled one does not hold up
 	// the other's request.
-	for p := range int32(2) {
-		if err := c.MoveTopicPartition("t", p, p); err != nil {
-			t.Fatal(err)
+	placed := make(chan struct{})
+	place := func() {
+		testkit.KafkaAdmin(t, c, func(ctx context.Context, adm *kadm.Client) {
+			if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); create && err != nil {
+				t.Fatal(err)
+			}
+		})
+		for p := range int32(2) {
+			if err := c.MoveTopicPartition("t", p, p); err != nil {
+				t.Fatal(err)
+			}
 		}
+		close(placed)
 	}
-	// Both records wait for the topic's partitions, so one metadata update
-	// hands both over.
+	if !create {
+		place()
+	}
+	// Both records wait for the topic's first load, so one metadata update
+	// hands both over; a later load waits until t is placed.
 	buffered := make(chan struct{})
+	var loads atomic.Int32
 	c.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		for _, rt := range req.(*kmsg.MetadataRequest).Topics {
 			if rt.Topic != nil && *rt.Topic == "t" {
-				c.SleepControl(func() { <-buffered })
+				if loads.Add(1) == 1 {
+					c.SleepControl(func() { <-buffered })
+				} else {
+					c.SleepControl(func() { <-placed })
+				}
 			}
 		}
 		return nil, nil, false
@@ -76,6 +117,19 @@ func TestCommitAfterFirstWriteToATopic(t *testing.T) {
 	})
 	cl.Produce(ctx, &kgo.Record{Topic: "t", Partition: 1, Value: []byte("held")}, nil)
 	close(buffered)
+	if create {
+		deadline := time.Now().Add(10 * time.Second)
+		for { // the client has met the missing topic
+			if _, _, err := cl.PartitionLeader("t", 0); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the client never loaded the missing topic")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		place()
+	}
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
