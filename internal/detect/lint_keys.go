@@ -54,25 +54,39 @@ func (c *compiler) stateKeyWarnings() []error {
 			key, strings.Join(missing, ", "), field)))
 	}
 	c.checkDedupKey(check)
-	for _, k := range []struct {
-		name string
-		e    *exprText
-		on   bool
-	}{
-		{"threshold.group_by", thresholdGroupBy(r), r.Threshold != nil},
-		{"sequence.by", sequenceBy(r), r.Sequence != nil},
-		{"first_seen.key", firstSeenKey(r), r.FirstSeen != nil},
-		{"absence.by", absenceBy(r), r.Absence != nil},
-	} {
-		switch {
-		case !k.on:
-		case k.e == nil: // no key: one group for every event
+	for _, k := range stateKeys(r) {
+		if k.e == nil { // no key: one group for every event
 			check(k.name+" (unset: one group for every event)", k.name, *r.Previous.Key)
-		default:
+		} else {
 			check(k.name, k.name, *k.e, k.e.Text)
 		}
 	}
 	return warns
+}
+
+// stateKey is a key of a rule's state, by its header name; nil when unset.
+type stateKey struct {
+	name string
+	e    *exprText
+}
+
+// stateKeys are the keys of the rule's state other than previous.key and
+// the dedup key.
+func stateKeys(r *Rule) []stateKey {
+	var keys []stateKey
+	if r.Threshold != nil {
+		keys = append(keys, stateKey{"threshold.group_by", r.Threshold.GroupBy})
+	}
+	if r.Sequence != nil {
+		keys = append(keys, stateKey{"sequence.by", r.Sequence.By})
+	}
+	if r.FirstSeen != nil {
+		keys = append(keys, stateKey{"first_seen.key", r.FirstSeen.Key})
+	}
+	if r.Absence != nil {
+		keys = append(keys, stateKey{"absence.by", r.Absence.By})
+	}
+	return keys
 }
 
 // checkDedupKey checks dedup.key, or the title, which is the dedup key when
@@ -86,34 +100,6 @@ func (c *compiler) checkDedupKey(check func(key, field string, e exprText, texts
 	var exprs []string
 	scanTemplate(r.Title.Text, func(string) {}, func(text string, _ int) { exprs = append(exprs, text) })
 	check("the dedup key (the title, dedup.key being unset)", "dedup.key", r.Title, exprs...)
-}
-
-func thresholdGroupBy(r *Rule) *exprText {
-	if r.Threshold == nil {
-		return nil
-	}
-	return r.Threshold.GroupBy
-}
-
-func sequenceBy(r *Rule) *exprText {
-	if r.Sequence == nil {
-		return nil
-	}
-	return r.Sequence.By
-}
-
-func firstSeenKey(r *Rule) *exprText {
-	if r.FirstSeen == nil {
-		return nil
-	}
-	return r.FirstSeen.Key
-}
-
-func absenceBy(r *Rule) *exprText {
-	if r.Absence == nil {
-		return nil
-	}
-	return r.Absence.By
 }
 
 // eventFields lists the `event.…` paths text reads, dotted and sorted (a
