@@ -48,6 +48,9 @@ var corpusFile string
 
 func writeCorpus(b *testing.B) (string, int) {
 	n := benchEventCount()
+	if path := os.Getenv("BENCH_CORPUS"); path != "" {
+		return path, countLines(b, path)
+	}
 	if corpusFile == "" {
 		dir, err := os.MkdirTemp("", "oktadetect-bench-")
 		if err != nil {
@@ -191,11 +194,17 @@ func splitLines(s string) []string {
 	return append(lines, s[start:])
 }
 
+var packProcessors = packProcessorsFor("../../rules/okta")
+
+// packProcessorsFor is cel_detect with the rules of dir.
+func packProcessorsFor(dir string) string {
+	return fmt.Sprintf("    - cel_detect:\n        rules: [ %q ]\n        watch: false", dir)
+}
+
 const (
 	dropProcessors    = "    []"
 	noopProcessors    = "    - noop: {}"
 	mappingProcessors = "    - mapping: 'root = this'"
-	packProcessors    = "    - cel_detect:\n        rules: [ ../../rules/okta ]\n        watch: false"
 )
 
 func BenchmarkPipelineFileDrop(b *testing.B) {
@@ -262,6 +271,12 @@ func BenchmarkPipelineInterleaved(b *testing.B) {
 		{"seed", seedProcessors(b)},
 		{"bloblang", bloblangProcessors},
 	}
+	// BENCH_OTHER_PACK names another rule directory measured beside the
+	// pack, on the same engine and events (an older pack, a trimmed one).
+	other := os.Getenv("BENCH_OTHER_PACK")
+	if other != "" {
+		shapes = append(shapes, struct{ name, processors string }{"other-pack", packProcessorsFor(other)})
+	}
 	best, bestCPU := map[string]time.Duration{}, map[string]time.Duration{}
 	keepBest := func(m map[string]time.Duration, name string, d time.Duration) {
 		if cur, ok := m[name]; !ok || d < cur {
@@ -296,4 +311,23 @@ func BenchmarkPipelineInterleaved(b *testing.B) {
 	b.ReportMetric(per("one-rule")/per("drop"), "one-rule/drop")
 	b.ReportMetric(per("pack")/per("drop"), "pack/drop")
 	b.ReportMetric(per("seed")/per("bloblang"), "seed/bloblang")
+	if other != "" {
+		b.ReportMetric(per("other-pack")/per("drop"), "other-pack/drop")
+	}
+}
+
+// countLines is the number of events in a corpus file given by
+// BENCH_CORPUS: the same events measured by two versions of the code.
+func countLines(b *testing.B, path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, c := range data {
+		if c == '\n' {
+			n++
+		}
+	}
+	return n
 }
