@@ -367,13 +367,16 @@ func TestAbsenceFiresOnlyPastWithinAndGrace(t *testing.T) {
 	if res := process(t, e, start(0, "s1")); len(res.Detections) != 0 || len(res.Deferred) != 0 {
 		t.Fatalf("the opening event was tagged: %+v", res)
 	}
-	// within 10m + grace 5m: time must pass 12:15 itself.
-	if res := process(t, e, tick(15*time.Minute)); len(res.Deferred) != 0 {
-		t.Fatal("fired when event time reached within+grace exactly")
+	// within 10m + grace 5m: time must reach the first whole minute after
+	// 12:15 (absenceTick), 12:16.
+	for _, at := range []time.Duration{15 * time.Minute, 15*time.Minute + time.Nanosecond, 16*time.Minute - time.Nanosecond} {
+		if res := process(t, e, tick(at)); len(res.Deferred) != 0 {
+			t.Fatalf("fired at %v, before the first whole minute past within+grace", at)
+		}
 	}
-	res := process(t, e, tick(15*time.Minute+time.Nanosecond))
+	res := process(t, e, tick(16*time.Minute))
 	if len(res.Deferred) != 1 || len(res.Detections) != 0 {
-		t.Fatalf("not fired once time passed within+grace: %+v", res)
+		t.Fatalf("not fired once time reached the minute after within+grace: %+v", res)
 	}
 	dfr := res.Deferred[0]
 	var out struct {
@@ -435,5 +438,72 @@ func TestAbsenceOrgs(t *testing.T) {
 	res := processIn(t, e, "a", tick(time.Hour))
 	if len(res.Deferred) != 1 || !slices.Equal(res.Deferred[0].Meta, inOrg("a")) {
 		t.Fatalf("org B's closing event closed org A's expectation, or the org was lost: %+v", res.Deferred)
+	}
+}
+
+// An org catching up a backlog runs behind the others: its expectations
+// fire by its own event time, never by another org's, or its closing
+// events, still to be read, would come too late (an invented alert).
+func TestAbsenceFiresByItsOrgsTime(t *testing.T) {
+	e, _ := newTestEngine(t, absenceRule)
+	steps := []struct {
+		org   string // "" unscoped
+		raw   []byte
+		fires int
+	}{
+		{"lagging", start(0, "s"), 0},
+		{"ahead", tick(3 * time.Hour), 0},
+		{"", tick(4 * time.Hour), 0},
+		// the lagging org's backlog goes on, and reaches the closing event
+		{"lagging", tick(time.Minute), 0},
+		{"lagging", done(5*time.Minute, "d"), 0},
+		{"lagging", tick(time.Hour), 0},
+		// without a closing event, its own time fires it, once, and only
+		// past its deadline (within 10m + grace 5m)
+		{"lagging", start(2*time.Hour, "s2"), 0},
+		{"ahead", tick(5 * time.Hour), 0},
+		{"lagging", tick(2*time.Hour + 15*time.Minute), 0},
+		{"lagging", tick(2*time.Hour + 16*time.Minute), 1},
+		{"lagging", tick(6 * time.Hour), 0},
+	}
+	for i, st := range steps {
+		var res Result
+		if st.org == "" {
+			res = process(t, e, st.raw)
+		} else {
+			res = processIn(t, e, st.org, st.raw)
+		}
+		if len(res.Deferred) != st.fires {
+			t.Fatalf("step %d (%s): %d absences fired, want %d", i, st.org, len(res.Deferred), st.fires)
+		}
+		for _, d := range res.Deferred {
+			if !slices.Equal(d.Meta, inOrg("lagging")) {
+				t.Fatalf("fired with the metadata of another org: %+v", d.Meta)
+			}
+		}
+	}
+}
+
+// Expectations of several orgs restored from a snapshot fire each by its
+// own org's time.
+func TestRestoredAbsencesFireByTheirOrgsTime(t *testing.T) {
+	rs := compileRules(t, absenceRule)
+	e := NewEngine(rs, EngineOptions{})
+	processIn(t, e, "a", start(0, "sa"))
+	processIn(t, e, "b", start(time.Hour, "sb"))
+	r := restoredCopy(t, e, rs)
+	for _, st := range []struct {
+		org string
+		at  time.Duration
+	}{{"b", time.Hour + 10*time.Minute}, {"a", time.Minute}} {
+		if res := processIn(t, r, st.org, tick(st.at)); len(res.Deferred) != 0 {
+			t.Fatalf("org B's time fired org A's absence (or its own too early): %s", res.Deferred[0].Out)
+		}
+	}
+	if res := processIn(t, r, "a", tick(16*time.Minute)); len(res.Deferred) != 1 || !slices.Equal(res.Deferred[0].Meta, inOrg("a")) {
+		t.Fatalf("org A's absence: %+v", res.Deferred)
+	}
+	if res := processIn(t, r, "b", tick(time.Hour+16*time.Minute)); len(res.Deferred) != 1 || !slices.Equal(res.Deferred[0].Meta, inOrg("b")) {
+		t.Fatalf("org B's absence: %+v", res.Deferred)
 	}
 }

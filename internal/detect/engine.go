@@ -141,6 +141,7 @@ type Engine struct {
 	hooks       Hooks
 	maxLateness int64
 	orgs        *orgMarks    // each org's event time, for sweeping (watermark_org.go)
+	routed      *orgMarks    // each org's event time as routed (RouteEvent's watermarks), not state
 	watermark   atomic.Int64 // newest event time seen
 	events      atomic.Uint64
 	freezeAfter uint64     // events between freezing passes, and the idleness frozen (state_frozen.go)
@@ -155,7 +156,7 @@ type Engine struct {
 
 // NewEngine starts an engine with fresh state.
 func NewEngine(rs *RuleSet, opts EngineOptions) *Engine {
-	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now, orgs: newOrgMarks(), freezeAfter: freezeEvery}
+	e := &Engine{hooks: opts.Hooks, maxLateness: int64(opts.MaxLateness), noIndex: opts.noIndex, track: opts.TrackChanges, now: opts.Now, orgs: newOrgMarks(), routed: newOrgMarks(), freezeAfter: freezeEvery}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -308,7 +309,7 @@ func (e *Engine) process(raw []byte, meta []MetaField, only string) (Result, err
 			}
 		}
 	}
-	deferred := e.fireAbsences(set)
+	deferred := e.fireAbsences(set, ev)
 	if len(dets) == 0 {
 		return Result{Out: raw, Deferred: deferred}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The evaluation of the rules that count or order events: threshold (and
@@ -134,13 +135,37 @@ func (e *Engine) evalAbsence(r activeRule, ev *event, act *activation, matched b
 	return errors.Join(errs...)
 }
 
+// absenceTick: absences fire at whole minutes of event time. An expectation
+// fires once its org's event time has reached the first whole minute after
+// its within+grace, so it fires after the event that first moves the org's
+// time into a new minute. A scaled-out worker is sent each org's time as
+// it enters a new minute (RouteEvent's watermarks), and so fires each
+// absence after the same event of the org as one process does, whatever
+// else its partition receives.
+const absenceTick = int64(time.Minute)
+
+// tickOf is the start of the absence tick t falls in.
+func tickOf(t int64) int64 {
+	if t == minTime {
+		return minTime
+	}
+	return floorDiv(t, absenceTick) * absenceTick
+}
+
 // fireAbsences emits the absences that event time has made due: open
-// expectations whose within+grace ended before the watermark.
-func (e *Engine) fireAbsences(set *activeSet) []Deferred {
+// expectations whose within+grace ended before the tick their org's event
+// time is in (the watermark's, for unscoped ones). Only ev's org can have
+// moved.
+func (e *Engine) fireAbsences(set *activeSet, ev *event) []Deferred {
 	var out []Deferred
+	org := ev.org()
 	for _, i := range set.absences {
 		r := set.rules[i]
-		for _, x := range r.state.absence.fire(e.watermark.Load(), r.limits.abs) {
+		due := r.state.absence.fire("", tickOf(e.watermark.Load()), r.limits.abs)
+		if org != "" {
+			due = append(due, r.state.absence.fire(org, tickOf(e.orgs.mark(org)), r.limits.abs)...)
+		}
+		for _, x := range due {
 			// The rule as it is now: a detection restored from state has
 			// none (RuleInfo is not stored).
 			det := *x.Det

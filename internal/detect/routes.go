@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -40,12 +41,63 @@ func (r Route) PartitionKey() string { return r.Rule + "\x00" + r.Key }
 // uses. A malformed event has none (every rule would pass it on untagged);
 // rule errors leave the rule out, as they leave it untagged.
 func (e *Engine) Routes(raw []byte, meta []MetaField) ([]Route, error) {
+	routes, _, err := e.RouteEvent(raw, meta)
+	return routes, err
+}
+
+// WatermarkRule is the rule a repartition topic's watermark records name:
+// no rule has it (ids starting with @ are refused), so a worker evaluates
+// none on them, and only its event time moves.
+const WatermarkRule = "@watermark"
+
+// Watermark is an org's event time, for every partition of a repartition
+// topic. A worker's absences fire by the event time of their org that its
+// partition has seen (fireAbsences); a partition that receives nothing of
+// an org for a while would fire them late, and after other events than one
+// process would. So the route step sends each org's time to every partition
+// as it enters a new absence tick: a record whose body is this one (the
+// event's published time) and whose rule is WatermarkRule, after the
+// event's own routes.
+type Watermark struct {
+	Body []byte // {"published": …}
+}
+
+// RouteEvent is Routes, with the watermark to send to every partition when
+// the event moves its org's time (as the detecting engine clamps it) into a
+// new absence tick. Call it on each org's events in order, as a worker
+// would see them.
+func (e *Engine) RouteEvent(raw []byte, meta []MetaField) ([]Route, *Watermark, error) {
 	pe, err := e.acquire(raw, meta)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer releaseEvent(pe)
 	ev := &pe.ev
+	routes := e.routes(ev)
+	return routes, e.watermarkOf(ev), nil
+}
+
+// watermarkOf is the watermark ev sends, if it moves its org into a new
+// absence tick.
+func (e *Engine) watermarkOf(ev *event) *Watermark {
+	if ev.timeErr != nil {
+		return nil
+	}
+	at := min(ev.at, e.now().UnixNano()+e.maxLateness)
+	if prev := e.routed.raiseFrom(ev.org(), at); tickOf(at) <= tickOf(prev) {
+		return nil
+	}
+	n, _ := ev.root.lookup("published")
+	body, err := json.Marshal(struct {
+		Published string `json:"published"`
+	}{n.str})
+	if err != nil {
+		return nil
+	}
+	return &Watermark{Body: body}
+}
+
+func (e *Engine) routes(ev *event) []Route {
 	set := e.active.Load()
 	ev.act.lists = set.lists
 	var out []Route
@@ -58,7 +110,7 @@ func (e *Engine) Routes(raw []byte, meta []MetaField) ([]Route, error) {
 			out = append(out, Route{Rule: r.ID, Key: strings.Clone(ev.scoped(key))})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // routeKey is the key the rule keeps the event's state under, and whether

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
 	"github.com/oktadetect/oktadetect/internal/testkit"
@@ -231,4 +234,155 @@ func BenchmarkRoutesPack(b *testing.B) {
 	}
 	reportRate(b)
 	b.ReportMetric(float64(routes)/float64(b.N), "routes/event")
+}
+
+// firing is an absence fired after the event at source index at.
+type firing struct {
+	alertID, opening string
+	at               int
+}
+
+// Absences at scale: the route step sends each org's event time to every
+// partition as it enters a new minute (RouteEvent's watermarks), so that a
+// partition that receives nothing else of the org fires each absence after
+// the same event of the source as one engine does: the same alert, at the
+// same point of the stream, with closing events that arrive late counted
+// alike. Without the watermarks, quiet partitions fire later, after other
+// events, and a late closing event can then cancel what one engine fired.
+func TestRoutedAbsencesFireAfterTheSameEvent(t *testing.T) {
+	rs := compileRules(t, absenceRule)
+	const partitions = 4
+	run := func(seed uint64, watermarks bool) (one, scaled []firing) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		single, router := NewEngine(rs, EngineOptions{}), NewEngine(rs, EngineOptions{})
+		parts := make([]*Engine, partitions)
+		for p := range parts {
+			parts[p] = NewEngine(rs, EngineOptions{})
+		}
+		note := func(out *[]firing, at int, res Result) {
+			for _, d := range res.Deferred {
+				var ev struct {
+					UUID string `json:"uuid"`
+				}
+				if err := json.Unmarshal(d.Out, &ev); err != nil {
+					t.Fatal(err)
+				}
+				*out = append(*out, firing{d.Detections[0].AlertID, ev.UUID, at})
+			}
+		}
+		base := time.Duration(0)
+		for i := range 300 {
+			base += time.Duration(rng.IntN(20)) * time.Second     // several events a minute
+			at := base - time.Duration(rng.IntN(180))*time.Second // Okta persists some events late
+			user, kind := fmt.Sprintf("u%d", rng.IntN(6)), "tick"
+			switch n := rng.IntN(20); {
+			case n < 3:
+				kind = "start"
+			case n < 6:
+				kind = "done"
+			case n < 14:
+				user = "zed" // concerns no key: routed nowhere
+			}
+			raw := of(at, fmt.Sprintf("e%d", i), kind, user, nil)
+			meta := inOrg(fmt.Sprintf("org%d", rng.IntN(2)))
+			note(&one, i, mustProcess(t, single, "", raw, meta))
+			routes, wm, err := router.RouteEvent(raw, meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range routes {
+				note(&scaled, i, mustProcess(t, parts[partitionOf(r.PartitionKey(), partitions)], r.Rule, raw, meta))
+			}
+			if wm != nil && watermarks {
+				for _, p := range parts {
+					note(&scaled, i, mustProcess(t, p, WatermarkRule, wm.Body, meta))
+				}
+			}
+		}
+		return one, scaled
+	}
+	sortFirings := func(f []firing) {
+		sort.Slice(f, func(i, j int) bool { return fmt.Sprint(f[i]) < fmt.Sprint(f[j]) })
+	}
+	fired, differWithout := 0, 0
+	for seed := range uint64(40) {
+		one, scaled := run(seed, true)
+		sortFirings(one)
+		sortFirings(scaled)
+		if fmt.Sprint(one) != fmt.Sprint(scaled) {
+			t.Fatalf("seed %d: one engine fired %v, the partitions %v", seed, one, scaled)
+		}
+		fired += len(one)
+		_, without := run(seed, false)
+		sortFirings(without)
+		if fmt.Sprint(one) != fmt.Sprint(without) {
+			differWithout++
+		}
+	}
+	if fired < 40 || differWithout == 0 {
+		t.Fatalf("%d absences fired over 40 streams, %d streams differ without watermarks: the streams do not exercise quiet partitions", fired, differWithout)
+	}
+	t.Logf("%d absences fired over 40 streams, identical with watermarks; without them %d streams differ", fired, differWithout)
+}
+
+func mustProcess(t *testing.T, e *Engine, rule string, raw []byte, meta []MetaField) Result {
+	t.Helper()
+	var res Result
+	var err error
+	if rule == "" {
+		res, err = e.ProcessWithMeta(raw, meta)
+	} else {
+		res, err = e.ProcessRule(rule, raw, meta)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A watermark is sent when an event moves its org into a new minute, and
+// only then; each org has its own time.
+func TestRouteEventWatermarks(t *testing.T) {
+	e := NewEngine(compileRules(t, absenceRule), EngineOptions{})
+	steps := []struct {
+		org  string
+		at   time.Duration
+		want bool
+	}{
+		{"a", 10 * time.Second, true}, // the org's first event
+		{"a", 50 * time.Second, false},
+		{"b", 20 * time.Second, true}, // another org's own time
+		{"a", 5 * time.Second, false}, // late: time does not move back
+		{"a", 61 * time.Second, true},
+		{"a", 119 * time.Second, false},
+		{"a", 10 * time.Minute, true},
+		{"b", 30 * time.Second, false},
+	}
+	for i, st := range steps {
+		raw := of(st.at, fmt.Sprintf("e%d", i), "tick", "zed", nil)
+		_, wm, err := e.RouteEvent(raw, inOrg(st.org))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (wm != nil) != st.want {
+			t.Fatalf("step %d (org %s at %v): watermark %v, want %v", i, st.org, st.at, wm != nil, st.want)
+		}
+		if wm != nil {
+			var body map[string]any
+			if err := json.Unmarshal(wm.Body, &body); err != nil || len(body) != 1 || body["published"] != base.Add(st.at).Format(time.RFC3339Nano) {
+				t.Fatalf("step %d: watermark body %s (%v)", i, wm.Body, err)
+			}
+		}
+	}
+	if _, wm, _ := e.RouteEvent([]byte(`{"uuid":"x","published":"yesterday"}`), inOrg("a")); wm != nil {
+		t.Fatal("an event without a usable time sent a watermark")
+	}
+}
+
+// No rule may take the watermark records' rule id.
+func TestWatermarkRuleIDIsReserved(t *testing.T) {
+	_, err := ParseRule("w.cel", []byte("// id: \""+WatermarkRule+"\"\ntrue\n"))
+	if err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("a rule named %s compiled (%v)", WatermarkRule, err)
+	}
 }

@@ -234,6 +234,8 @@ func (r *Rule) fill(raw *rawHeader, addErr func(line, col int, format string, ar
 	r.ID = strings.TrimSpace(raw.ID)
 	if r.ID == "" {
 		addErr(r.header.first, 1, "header: id is required")
+	} else if strings.HasPrefix(r.ID, "@") {
+		addErr(r.header.first, 1, "header: id %q: ids starting with @ are reserved (%s names the repartition topic's watermark records); rename the rule", r.ID, WatermarkRule)
 	}
 	r.Description, r.References = raw.Description, raw.References
 	if raw.Enabled != nil {

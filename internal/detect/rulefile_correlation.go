@@ -44,7 +44,7 @@ type FirstSeenSpec struct {
 
 // AbsenceSpec opens an expectation per By key on each event of the
 // condition, closed by an event for which FollowedBy holds within Within;
-// one still open once event time passes Within+Grace fires.
+// one still open once its org's event time passes Within+Grace fires.
 type AbsenceSpec struct {
 	By         *exprText
 	Within     time.Duration

@@ -37,6 +37,17 @@ func (ev *event) scoped(key string) string {
 	return "\x00" + org + "\x00" + key
 }
 
+// scopedOrg is the org a state key is scoped by, and whether it is scoped
+// (the inverse of scoped).
+func scopedOrg(key string) (string, bool) {
+	if len(key) > 1 && key[0] == 0 {
+		if i := strings.IndexByte(key[1:], 0); i >= 0 {
+			return key[1 : 1+i], true
+		}
+	}
+	return "", false
+}
+
 // stateKey is scoped(key) as a copy that state may keep: keys may point
 // into the event's bytes, and storing under an existing map key replaces
 // the map's key too.

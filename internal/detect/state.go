@@ -43,7 +43,6 @@ type ruleState struct {
 // updates (the engine's event count), maxKeys bounds the keys (0: no bound).
 func newRuleState(track bool, clock *atomic.Uint64, maxKeys int64) *ruleState {
 	s := &ruleState{book: &keyBook{clock: clock, max: maxKeys}}
-	s.absence.next.Store(noDeadline)
 	for i := range stateShards {
 		s.threshold[i].init(s.book, countCodec, countCodec.due, s.kindGate(entryThreshold))
 		s.dedup[i].openings = map[string]dedupKey{}

@@ -6,24 +6,70 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync/atomic"
+	"sync"
 )
 
 // noDeadline: no absence is waiting to fire.
 const noDeadline = math.MaxInt64
 
-// absenceState holds an absence rule's expectations, and the earliest time
-// one of them may fire, so that each event checks one number.
+// absenceState holds an absence rule's expectations, and per org the
+// earliest time one of them may fire, so that each event checks one number.
+//
+// An expectation fires by its own org's event time (watermark_org.go), not
+// by the newest event of any org: an org whose poller is catching up a
+// backlog runs hours behind the others, and the closing events of its
+// expectations are still to come. Firing them by another org's progress
+// would invent alerts, and make the tags depend on how orgs interleave.
 type absenceState struct {
 	shards [stateShards]absenceShard
-	next   atomic.Int64 // earliest deadline of an open expectation, or noDeadline
+	nextMu sync.RWMutex
+	next   map[string]int64 // org ("" unscoped) → earliest deadline of an open expectation; absent: none
 }
 
 // absenceShard holds the expectations of its keys, and their deadlines in
-// a heap (entries of expectations closed since are skipped when popped).
+// a heap per org (entries of expectations closed since are skipped when
+// popped).
 type absenceShard struct {
 	keyShard[absKey, *absKey]
-	due deadlines
+	due map[string]*deadlines // org of the keys → their deadlines
+}
+
+// nextOf is the earliest deadline of org's open expectations.
+func (s *absenceState) nextOf(org string) int64 {
+	s.nextMu.RLock()
+	defer s.nextMu.RUnlock()
+	if d, ok := s.next[org]; ok {
+		return d
+	}
+	return noDeadline
+}
+
+// lower makes d org's earliest deadline if it is earlier. org must not
+// point into an event's bytes: it may become a map key.
+func (s *absenceState) lower(org string, d int64) {
+	s.nextMu.Lock()
+	defer s.nextMu.Unlock()
+	if cur, ok := s.next[org]; !ok || d < cur {
+		if s.next == nil {
+			s.next = map[string]int64{}
+		}
+		s.next[org] = d
+	}
+}
+
+// push queues key's deadline d in the heap of its org.
+func (sh *absenceShard) push(key string, d int64) string {
+	org, _ := scopedOrg(key)
+	h := sh.due[org]
+	if h == nil {
+		if sh.due == nil {
+			sh.due = map[string]*deadlines{}
+		}
+		h = &deadlines{}
+		sh.due[org] = h
+	}
+	heap.Push(h, deadline{at: d, key: key})
+	return org
 }
 
 // absKey is one `by` key of an absence rule: its expectations in time
@@ -82,9 +128,7 @@ func (s *absenceState) open(key string, x expectation, lim absLimits) {
 	k.Open = slices.Insert(k.Open, i, x)
 	if x.State == expectOpen {
 		d := lim.deadline(x.At)
-		heap.Push(&sh.due, deadline{at: d, key: k.name})
-		for cur := s.next.Load(); d < cur && !s.next.CompareAndSwap(cur, d); cur = s.next.Load() {
-		}
+		s.lower(sh.push(k.name, d), d)
 	}
 }
 
@@ -108,23 +152,33 @@ func (s *absenceState) close(key string, at int64, lim absLimits) {
 
 func newAbsKey(name string) *absKey { return &absKey{keyMeta: keyMeta{name: name}} }
 
-// fire takes the open expectations whose deadline is before watermark:
-// each fires once.
-func (s *absenceState) fire(watermark int64, lim absLimits) []expectation {
-	if watermark <= s.next.Load() {
+// fire takes the open expectations of org ("" for unscoped keys) whose
+// deadline is before watermark, that org's event time: each fires once.
+func (s *absenceState) fire(org string, watermark int64, lim absLimits) []expectation {
+	if watermark <= s.nextOf(org) {
 		return nil
 	}
-	s.next.Store(noDeadline)
+	// Forget org's earliest deadline before the shards are scanned: an
+	// expectation opened meanwhile lowers it again, whether its shard was
+	// scanned already or not.
+	s.nextMu.Lock()
+	delete(s.next, org)
+	s.nextMu.Unlock()
 	var out []expectation
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for len(sh.due) > 0 && sh.due[0].at < watermark {
-			d := heap.Pop(&sh.due).(deadline)
-			out = sh.fireKey(d.key, watermark, lim, out)
-		}
-		if len(sh.due) > 0 {
-			for cur := s.next.Load(); sh.due[0].at < cur && !s.next.CompareAndSwap(cur, sh.due[0].at); cur = s.next.Load() {
+		if h := sh.due[org]; h != nil {
+			for len(*h) > 0 && (*h)[0].at < watermark {
+				d := heap.Pop(h).(deadline)
+				out = sh.fireKey(d.key, watermark, lim, out)
+			}
+			if len(*h) > 0 {
+				// The org of a stored key: the event's may point into its bytes.
+				stored, _ := scopedOrg((*h)[0].key)
+				s.lower(stored, (*h)[0].at)
+			} else {
+				delete(sh.due, org)
 			}
 		}
 		sh.mu.Unlock()
@@ -191,25 +245,23 @@ func expireAbsences(sh *absenceShard, h horizons) {
 
 // restoreDeadlines rebuilds the heaps after a restore.
 func (s *absenceState) restoreDeadlines(lim absLimits) {
-	next := int64(noDeadline)
+	s.nextMu.Lock()
+	clear(s.next)
+	s.nextMu.Unlock()
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		sh.due = sh.due[:0]
+		clear(sh.due)
 		for _, k := range sh.keys {
 			for _, x := range k.Open {
 				if x.State == expectOpen {
-					sh.due = append(sh.due, deadline{at: lim.deadline(x.At), key: k.name})
+					d := lim.deadline(x.At)
+					s.lower(sh.push(k.name, d), d)
 				}
 			}
 		}
-		heap.Init(&sh.due)
-		if len(sh.due) > 0 {
-			next = min(next, sh.due[0].at)
-		}
 		sh.mu.Unlock()
 	}
-	s.next.Store(next)
 }
 
 // deadline is when an expectation of key may fire.

@@ -26,6 +26,22 @@ func newOrgMarks() *orgMarks {
 	return &orgMarks{marks: map[string]int64{}, restored: minTime, changed: map[string]struct{}{}}
 }
 
+// raiseFrom is raise, returning org's mark before (minTime for an org
+// not seen before), so that only one of concurrent callers sees a move.
+func (m *orgMarks) raiseFrom(org string, at int64) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.marks[org]
+	switch {
+	case !ok:
+		m.marks[org] = at
+		return minTime
+	case at > cur:
+		m.marks[org] = at
+	}
+	return cur
+}
+
 // raise moves org's mark forward to at.
 func (m *orgMarks) raise(org string, at int64) {
 	m.mu.RLock()
@@ -66,6 +82,16 @@ func (m *orgMarks) restoreOrg(org string, mark int64) {
 	} else if mark > cur {
 		m.marks[org] = mark
 	}
+}
+
+// mark is org's mark, or minTime when no event of org was seen.
+func (m *orgMarks) mark(org string) int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if w, ok := m.marks[org]; ok {
+		return w
+	}
+	return minTime
 }
 
 // all returns every org's mark.
@@ -116,14 +142,12 @@ type horizons struct {
 }
 
 func (h horizons) of(key string) int64 {
-	if len(key) > 1 && key[0] == 0 {
-		if i := strings.IndexByte(key[1:], 0); i >= 0 {
-			w, ok := h.orgs[key[1:1+i]]
-			if !ok {
-				return minTime // no event of the org since the start: keep all
-			}
-			return w - h.lateness
+	if org, ok := scopedOrg(key); ok {
+		w, ok := h.orgs[org]
+		if !ok {
+			return minTime // no event of the org since the start: keep all
 		}
+		return w - h.lateness
 	}
 	return h.global
 }

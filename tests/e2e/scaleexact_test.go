@@ -35,7 +35,51 @@ const repartitionTopic = "oktadetect.repartition"
 // block, in two orgs (a stretch of events each).
 const exactEvents = 12000
 
-func exactOrg(i int) string { return fmt.Sprintf("org%d.okta.com", i/2500%2) }
+func exactOrg(i int) string {
+	if i >= exactEvents {
+		return quietOrg
+	}
+	return fmt.Sprintf("org%d.okta.com", i/2500%2)
+}
+
+// quietOrg's few events end the stream: an MFA factor removed and never
+// re-enrolled, one removed and re-enrolled in time, and 13 hours later an
+// event no rule concerns. In one process, the first absence fires after
+// that last event. A worker holding the removal's partition receives
+// nothing more of the org but cel_route's watermarks: without them it
+// would never fire.
+const quietOrg = "quiet.okta.com"
+
+func quietOrgEvents(t *testing.T, router *detect.Engine) [][]byte {
+	t.Helper()
+	t0 := corpus.Start.Add(corpus.Span(exactEvents) + time.Hour)
+	event := func(uuid string, at time.Duration, eventType, actor, target string) []byte {
+		ev := map[string]any{
+			"uuid": uuid, "published": t0.Add(at).Format(time.RFC3339Nano), "eventType": eventType,
+			"outcome": map[string]any{"result": "SUCCESS"},
+			"actor":   map[string]any{"id": actor, "type": "User", "alternateId": actor + "@quiet.example"},
+		}
+		if target != "" {
+			ev["target"] = []any{map[string]any{"id": target, "type": "User"}}
+		}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	evs := [][]byte{
+		event("quiet-1", 0, "user.mfa.factor.deactivate", "00uadmin", "00uq1"),
+		event("quiet-2", time.Minute, "user.mfa.factor.deactivate", "00uadmin", "00uq2"),
+		event("quiet-3", 2*time.Hour, "user.mfa.factor.activate", "00uq2", ""),
+		event("quiet-4", 12*time.Hour+20*time.Minute, "user.session.end", "00uq3", ""),
+	}
+	routes, err := router.Routes(evs[3], []detect.MetaField{{Name: "org", Value: quietOrg}})
+	if err != nil || len(routes) != 0 {
+		t.Fatalf("the quiet org's last event has routes %v (%v): it must reach the removal's partition only as a watermark", routes, err)
+	}
+	return evs
+}
 
 // alertRecord identifies one alert as a consumer sees it: the rule, its
 // alert_id, the event it is about and the count.
@@ -63,6 +107,12 @@ func oneProcessAlerts(t *testing.T, evs [][]byte) map[alertRecord]int {
 		for _, d := range res.Detections {
 			out[alertRecord{d.ID, d.AlertID, uuid, d.Count}]++
 		}
+		for _, dfr := range res.Deferred { // an absence, on its opening event
+			opening, _, _ := tagsOf(dfr.Out)
+			for _, d := range dfr.Detections {
+				out[alertRecord{d.ID, d.AlertID, opening, d.Count}]++
+			}
+		}
 	}
 	return out
 }
@@ -88,15 +138,22 @@ func decodeAlert(t *testing.T, r *kgo.Record) alertRecord {
 
 func TestScaleOutExactAlerts(t *testing.T) {
 	evs := corpus.SpreadEvents(exactEvents)
+	evs = append(evs, quietOrgEvents(t, packEngine(t))...)
 	want := oneProcessAlerts(t, evs)
 	total, byRule := 0, map[string]int{}
 	for a, n := range want {
 		total += n
 		byRule[a.rule] += n
 	}
-	for _, id := range []string{"Standard.BruteForceByIP", "Okta.Elastic.PasswordSpraySingleSource", "Okta.BruteForceLogins"} {
+	for _, id := range []string{"Standard.BruteForceByIP", "Okta.Elastic.PasswordSpraySingleSource", "Okta.BruteForceLogins", "Okta.Elastic.MFADeactivatedNotReactivated"} {
 		if byRule[id] == 0 {
 			t.Fatalf("one process gives no alert of %s on the corpus (%v): it should hold those attacks", id, byRule)
+		}
+	}
+
+	for a := range want {
+		if a.rule == "Okta.Elastic.MFADeactivatedNotReactivated" && a.uuid != "quiet-1" {
+			t.Fatalf("one process's absence alerts %v: only the factor never re-enrolled (quiet-1) should alert", a)
 		}
 	}
 
@@ -154,6 +211,9 @@ func TestScaleOutExactAlerts(t *testing.T) {
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Errorf("3 workers: %d alert records, one process %d; %d of one process's differ, e.g. %s; %d are not one process's, e.g. %s",
 			n, total, len(missing), first(missing), len(extra), first(extra))
+	}
+	if t.Failed() {
+		return
 	}
 	alerts := map[string]bool{}
 	for a := range got {

@@ -13,8 +13,8 @@ import (
 )
 
 // An absence is emitted as a new message after the event whose time made
-// it due: the opening event with the absence's detection, the opening
-// event's org, detection_deferred = true.
+// it due (an event of its org): the opening event with the absence's
+// detection, the opening event's org, detection_deferred = true.
 func TestProcessorEmitsDeferredAbsence(t *testing.T) {
 	dir := t.TempDir()
 	writeRuleFile(t, dir, "absence.cel", detecttest.AbsenceRule)
@@ -28,8 +28,8 @@ func TestProcessorEmitsDeferredAbsence(t *testing.T) {
 	opening := detecttest.Of(0, "s1", "start", "ann", nil)
 	batches, err := p.ProcessBatch(context.Background(), service.MessageBatch{
 		msg(opening, "a.okta.com", "s1"),
-		msg(detecttest.Of(time.Hour, "t1", "tick", "zed", nil), "b.okta.com", "t1"),
-		msg(detecttest.Of(time.Hour, "t2", "tick", "zed", nil), "b.okta.com", "t2"),
+		msg(detecttest.Of(time.Hour, "t1", "tick", "zed", nil), "a.okta.com", "t1"),
+		msg(detecttest.Of(time.Hour, "t2", "tick", "zed", nil), "a.okta.com", "t2"),
 	})
 	if err != nil {
 		t.Fatal(err)

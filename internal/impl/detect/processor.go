@@ -47,9 +47,9 @@ and the metadata `+"`detection_ids`"+` (matched ids joined by commas, empty when
 matches nothing passes byte for byte unchanged. A rule that fails on an event (a missing field) is
 counted in `+"`cel_detect_rule_errors_total`"+` and logged at WARN (each rule's first error, then at most one line per rule per minute, with the rule's file and the event's uuid); the event is never dropped.
 
-A rule with `+"`absence`"+` tags nothing when its event arrives: once event time has passed the
-expectation's `+"`within`"+` and `+"`grace`"+` with no closing event, cel_detect emits a new message after
-the event that moved time past it: the opening event again, with `+"`detections`"+` holding the absence
+A rule with `+"`absence`"+` tags nothing when its event arrives: once event time (the event's own org's:
+another org's progress never fires it) has passed the expectation's `+"`within`"+` and `+"`grace`"+` with no
+closing event, cel_detect emits a new message after the event that moved time past it: the opening event again, with `+"`detections`"+` holding the absence
 and the metadata `+"`detection_deferred`"+` = `+"`true`"+` (route it as an alert only;
 `+"`detections_to_alerts`"+` does).
 

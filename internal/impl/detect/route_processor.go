@@ -3,12 +3,14 @@ package detect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/oktadetect/oktadetect/internal/detect"
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
@@ -16,6 +18,10 @@ import (
 // event to the state every rule keeps it under (detect.Engine.Routes), so
 // that the cel_detect worker owning a partition of the repartition topic
 // sees every event of each (rule, key) it holds, whatever the event's actor.
+
+// fieldWatermarkPartitions is cel_route's own field: the repartition
+// topic's partition count, for watermarks.
+const fieldWatermarkPartitions = "watermark_partitions"
 
 // routeSpec is cel_route's configuration specification: cel_detect's rule
 // fields, without state.
@@ -47,11 +53,24 @@ rule its `+"`"+meta.DetectRule+"`"+` metadata names (from the Kafka header of th
 exactly those one process holding all the state gives. Give both the same rules, tuning and
 `+"`event_metadata`"+`.
 
+### Watermarks
+
+An absence fires when its org's event time, as its worker has seen it, passes the expectation's
+deadline. A partition that receives nothing of an org for a while would fire it late, after other
+events than one process would. With `+"`"+fieldWatermarkPartitions+"`"+` set to the repartition topic's
+partition count, cel_route also writes, whenever an event moves its org's time into a new minute,
+one message per partition after the event's routes: the body `+"`{\"published\": …}`"+`, the event's
+metadata, `+"`"+meta.DetectRule+"`"+` = `+"`"+detect.WatermarkRule+"`"+` (a rule no rule file may name, so workers evaluate no
+rule on it) and a `+"`"+meta.DetectRouteKey+"`"+` that Kafka's default partitioner (murmur2, `+"`kafka_producer`"+`'s
+default) places in that partition. Every absence then fires after the same event of its org as in
+one process, whatever else its partition receives.
+
 ### Metrics
 
 - `+"`cel_route_events_total`"+`: events routed.
 - `+"`cel_route_records_total`"+`: messages written (one per rule and key).
-- `+"`cel_route_decode_errors_total`"+`: messages that are not JSON objects (dropped).`).
+- `+"`cel_route_decode_errors_total`"+`: messages that are not JSON objects (dropped).
+- `+"`cel_route_watermarks_total`"+`: watermark messages written (one per partition and org minute).`).
 		Fields(routeRuleFields()...).
 		Fields(tuningFields()...).
 		Example("Repartition for exact detection at scale", "Routes the events of okta.system_log to oktadetect.repartition, keyed by rule and state key.", `
@@ -88,6 +107,10 @@ func routeRuleFields() []*service.ConfigField {
 			Description("Message metadata the rules read as `event.oktadetect.<name>`, as cel_detect's `event_metadata`: state keys are scoped by `org`.").
 			Default(map[string]any{"org": meta.OktaOrg}).
 			Advanced(),
+		service.NewIntField(fieldWatermarkPartitions).
+			Description("The repartition topic's partition count: each org's event time is then written to every partition as it enters a new minute (see Watermarks), so that absences fire on time on partitions that receive little. Give the topic's real count (a smaller one leaves partitions without watermarks). 0: no watermarks.").
+			Default(0).
+			Example(12),
 	}
 }
 
@@ -109,7 +132,16 @@ type routeProcessor struct {
 	decodeErr *service.MetricCounter
 	stop      context.CancelFunc
 	done      sync.WaitGroup
+
+	// watermarkKeys holds, per partition of the repartition topic, a
+	// route key that lands in it; empty: no watermarks.
+	watermarkKeys []string
+	watermarks    *service.MetricCounter
 }
+
+// maxWatermarkPartitions bounds watermark_partitions: a topic with more
+// partitions than this is no repartition topic anyone runs.
+const maxWatermarkPartitions = 10_000
 
 func newRouteProcessor(conf *service.ParsedConfig, mgr *service.Resources, product Product) (*routeProcessor, error) {
 	rules, err := conf.FieldStringList(fieldRules)
@@ -126,6 +158,13 @@ func newRouteProcessor(conf *service.ParsedConfig, mgr *service.Resources, produ
 	}
 	if costLimit <= 0 {
 		return nil, errors.New("cost_limit must be positive")
+	}
+	partitions, err := conf.FieldInt(fieldWatermarkPartitions)
+	if err != nil {
+		return nil, err
+	}
+	if partitions < 0 || partitions > maxWatermarkPartitions {
+		return nil, fmt.Errorf("%s %d: give the repartition topic's partition count (1 to %d), or 0 for no watermarks", fieldWatermarkPartitions, partitions, maxWatermarkPartitions)
 	}
 	sources, err := parseEventMetadata(conf)
 	if err != nil {
@@ -149,8 +188,13 @@ func newRouteProcessor(conf *service.ParsedConfig, mgr *service.Resources, produ
 		engine: detect.NewEngine(rs, detect.EngineOptions{}), meta: sources, log: mgr.Logger(),
 		events: m.NewCounter("cel_route_events_total"), records: m.NewCounter("cel_route_records_total"),
 		decodeErr: m.NewCounter("cel_route_decode_errors_total"), stop: func() {},
+		watermarks: m.NewCounter("cel_route_watermarks_total"),
 	}
 	p.decodeErr.Incr(0)
+	p.watermarks.Incr(0)
+	for _, k := range kafkax.KeysForEachPartition(detect.WatermarkRule+"\x00", partitions) {
+		p.watermarkKeys = append(p.watermarkKeys, string(k))
+	}
 	if watch && len(src.Paths) > 0 {
 		if err := p.watch(src, opts); err != nil {
 			return nil, err
@@ -187,13 +231,13 @@ func (p *routeProcessor) Process(_ context.Context, msg *service.Message) (servi
 	if err != nil {
 		return nil, err
 	}
-	routes, err := p.engine.Routes(raw, metaFields(p.meta, msg))
+	routes, wm, err := p.engine.RouteEvent(raw, metaFields(p.meta, msg))
 	if err != nil {
 		p.decodeErr.Incr(1)
 		p.log.Debugf("cel_route: event dropped: %v", err)
 		return nil, nil
 	}
-	out := make(service.MessageBatch, len(routes))
+	out := make(service.MessageBatch, len(routes), len(routes)+len(p.watermarkKeys))
 	for i, r := range routes {
 		m := msg.Copy()
 		m.MetaSetMut(meta.DetectRule, r.Rule)
@@ -201,6 +245,16 @@ func (p *routeProcessor) Process(_ context.Context, msg *service.Message) (servi
 		out[i] = m
 	}
 	p.records.Incr(int64(len(out)))
+	if wm != nil && len(p.watermarkKeys) > 0 {
+		for _, key := range p.watermarkKeys {
+			m := msg.Copy()
+			m.SetBytes(wm.Body)
+			m.MetaSetMut(meta.DetectRule, detect.WatermarkRule)
+			m.MetaSetMut(meta.DetectRouteKey, key)
+			out = append(out, m)
+		}
+		p.watermarks.Incr(int64(len(p.watermarkKeys)))
+	}
 	return out, nil
 }
 

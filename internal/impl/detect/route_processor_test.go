@@ -10,6 +10,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/oktadetect/oktadetect/internal/detect"
+	"github.com/oktadetect/oktadetect/internal/detect/detecttest"
+	"github.com/oktadetect/oktadetect/internal/kafkax"
 	"github.com/oktadetect/oktadetect/internal/meta"
 )
 
@@ -103,5 +106,89 @@ func TestPartitionedDetectorEvaluatesTheRoutedRule(t *testing.T) {
 	}
 	if !strings.Contains(got[2].body, "moved from Paris to Lima") {
 		t.Errorf("P compared Lima with %s, want Paris", got[2].body)
+	}
+}
+
+// With watermark_partitions, an event that moves its org's time into a new
+// minute is followed by one watermark message per partition: the event's
+// time and metadata, the reserved rule, a key landing in that partition.
+func TestRouteWritesWatermarks(t *testing.T) {
+	dir := t.TempDir()
+	writeRuleFile(t, dir, "t.cel", thresholdRule)
+	p := newTestRouter(t, "rules: [ "+dir+" ]\nwatch: false\nwatermark_partitions: 3")
+	want := kafkax.KeysForEachPartition(detect.WatermarkRule+"\x00", 3)
+	route := func(raw []byte, org string) (routes, watermarks service.MessageBatch) {
+		t.Helper()
+		msg := service.NewMessage(raw)
+		msg.MetaSetMut(meta.OktaOrg, org)
+		out, err := p.Process(context.Background(), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out {
+			if rule, _ := m.MetaGet(meta.DetectRule); rule == detect.WatermarkRule {
+				watermarks = append(watermarks, m)
+			} else if len(watermarks) > 0 {
+				t.Fatal("a route after the watermarks: a partition would see the event's time before the event")
+			} else {
+				routes = append(routes, m)
+			}
+		}
+		return routes, watermarks
+	}
+	routes, wms := route(fail(0, "ann"), "a.okta.com")
+	if len(routes) != 1 || len(wms) != 3 {
+		t.Fatalf("%d routes and %d watermarks, want 1 and one per partition", len(routes), len(wms))
+	}
+	for i, m := range wms {
+		body, _ := m.AsBytes()
+		key, _ := m.MetaGet(meta.DetectRouteKey)
+		org, _ := m.MetaGet(meta.OktaOrg)
+		if string(body) != `{"published":"`+detecttest.Base.Format(time.RFC3339Nano)+`"}` || key != string(want[i]) || org != "a.okta.com" {
+			t.Errorf("watermark %d: body %s, key %q, org %q", i, body, key, org)
+		}
+	}
+	if _, wms := route(fail(30*time.Second, "bob"), "a.okta.com"); len(wms) != 0 {
+		t.Errorf("%d watermarks within the same minute", len(wms))
+	}
+	if _, wms := route(fail(30*time.Second, "bob"), "b.okta.com"); len(wms) != 3 {
+		t.Errorf("another org's first event: %d watermarks", len(wms))
+	}
+	// An event no rule concerns still moves time.
+	if routes, wms := route(login(2*time.Minute, "ann", "Paris"), "a.okta.com"); len(routes) != 0 || len(wms) != 3 {
+		t.Errorf("an event of no rule at a new minute: %d routes, %d watermarks", len(routes), len(wms))
+	}
+
+	conf, err := routeSpec().ParseYAML("watermark_partitions: -1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newRouteProcessor(conf, service.MockResources(), testProduct); err == nil || !strings.Contains(err.Error(), "watermark_partitions") {
+		t.Errorf("a negative watermark_partitions: %v", err)
+	}
+}
+
+// A worker evaluates no rule on a watermark record, and its absences fire
+// by the time it carries.
+func TestPartitionedDetectorFiresAbsencesOnWatermarks(t *testing.T) {
+	cl := newTestChangelog(t)
+	w := newTestWorker(t, cl, compileRules(t, detecttest.AbsenceRule, thresholdRule))
+	b := sourceBatch(1, 0, [][]byte{detecttest.Of(0, "s1", "start", "ann", nil), []byte(`{"published":"` + detecttest.Base.Add(time.Hour).Format(time.RFC3339Nano) + `"}`)})
+	b[0].MetaSetMut(meta.DetectRule, "AB")
+	b[1].MetaSetMut(meta.DetectRule, detect.WatermarkRule)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := w.processBatch(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Fatalf("%d messages, want the start, the watermark and the absence", len(out))
+	}
+	if ids, _ := out[1].MetaGet(meta.DetectionIDs); ids != "" {
+		t.Errorf("the watermark record was tagged %q", ids)
+	}
+	if v, _ := out[2].MetaGet(meta.DetectionDeferred); v != "true" {
+		t.Error("no absence after the watermark")
 	}
 }
