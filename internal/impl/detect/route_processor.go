@@ -108,7 +108,7 @@ func routeRuleFields() []*service.ConfigField {
 			Default(map[string]any{"org": meta.OktaOrg}).
 			Advanced(),
 		service.NewIntField(fieldWatermarkPartitions).
-			Description("The repartition topic's partition count: each org's event time is then written to every partition as it enters a new minute (see Watermarks), so that absences fire on time on partitions that receive little. Give the topic's real count (a smaller one leaves partitions without watermarks). 0: no watermarks.").
+			Description("The repartition topic's partition count: each org's event time is then written to every partition as it enters a new minute (see Watermarks), so that absences fire on time on partitions that receive little. Give the topic's real count: with another, some partitions get no watermarks. 0: no watermarks.").
 			Default(0).
 			Example(12),
 	}
