@@ -65,6 +65,7 @@ var help = map[string]string{
 	"cel_route_events_total":        "Events routed to the state keys of the rules they concern.",
 	"cel_route_records_total":       "Messages cel_route wrote, one per rule and state key of an event.",
 	"cel_route_decode_errors_total": "Messages that are not JSON objects, dropped by cel_route.",
+	"cel_route_watermarks_total":    "Watermark messages cel_route wrote: an org's event time, one per repartition partition as it enters a new minute.",
 	// cel_detect.
 	"cel_detect_events_total":                    "Events evaluated against the rule set.",
 	"cel_detect_matches_total":                   "Events tagged, by rule.",
