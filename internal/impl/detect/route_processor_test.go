@@ -30,6 +30,18 @@ func newTestRouter(t *testing.T, yaml string) *routeProcessor {
 	return p
 }
 
+// routeIn routes raw as an event of org.
+func routeIn(t *testing.T, p *routeProcessor, raw []byte, org string) service.MessageBatch {
+	t.Helper()
+	msg := service.NewMessage(raw)
+	msg.MetaSetMut(meta.OktaOrg, org)
+	out, err := p.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // One message per rule and state key, with the event's bytes and metadata;
 // keys differ by org; what is not JSON is dropped.
 func TestRouteWritesOneMessagePerRuleAndKey(t *testing.T) {
@@ -42,12 +54,7 @@ func TestRouteWritesOneMessagePerRuleAndKey(t *testing.T) {
 	p := newTestRouter(t, "rules: [ "+dir+" ]\nwatch: false")
 	route := func(raw []byte, org string) service.MessageBatch {
 		t.Helper()
-		msg := service.NewMessage(raw)
-		msg.MetaSetMut(meta.OktaOrg, org)
-		out, err := p.Process(context.Background(), msg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := routeIn(t, p, raw, org)
 		for _, m := range out {
 			if body, _ := m.AsBytes(); string(body) != string(raw) {
 				t.Errorf("routed bytes %s, want the event's %s", body, raw)
@@ -119,13 +126,7 @@ func TestRouteWritesWatermarks(t *testing.T) {
 	want := kafkax.KeysForEachPartition(detect.WatermarkRule+"\x00", 3)
 	route := func(raw []byte, org string) (routes, watermarks service.MessageBatch) {
 		t.Helper()
-		msg := service.NewMessage(raw)
-		msg.MetaSetMut(meta.OktaOrg, org)
-		out, err := p.Process(context.Background(), msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range out {
+		for _, m := range routeIn(t, p, raw, org) {
 			if rule, _ := m.MetaGet(meta.DetectRule); rule == detect.WatermarkRule {
 				watermarks = append(watermarks, m)
 			} else if len(watermarks) > 0 {
