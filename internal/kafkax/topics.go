@@ -69,7 +69,7 @@ func createTopicsField(description string) *service.ConfigField {
 // reads, created at connect when missing, as Kafka Streams creates its
 // internal topics before it starts.
 func ConsumerCreateTopicsField() *service.ConfigField {
-	return createTopicsField("Create every topic this input reads that does not exist yet, with these settings, when it connects and before it joins its group. A topic that another component creates later (a repartition topic written by this pipeline's own output) would otherwise appear after the group formed and move partitions between members mid-stream. Existing topics are left as they are. The principal needs CREATE on the topics (or the cluster).")
+	return createTopicsField("Create every topic this input reads that does not exist yet, with these settings, when it connects and before it joins its group. A topic that another component creates later (a repartition topic written by this pipeline's own output) would otherwise appear after the group formed and move partitions between members mid-stream. Existing topics are left as they are; one whose partition count is not `partitions` is logged at WARN. The principal needs CREATE on the topics (or the cluster).")
 }
 
 // TopicCreator creates missing topics as a create_topics block says.
@@ -86,22 +86,30 @@ func ParseTopicCreator(conf *service.ParsedConfig) (*TopicCreator, error) {
 
 // Create creates those of topics that do not exist. It asks first: a
 // principal allowed to read the topics but not to create any must still be
-// able to use existing ones.
-func (c *TopicCreator) Create(ctx context.Context, cl *kgo.Client, topics []string) error {
+// able to use existing ones. It returns, for the operator's log, a note
+// for each existing topic whose partition count is not the configured one:
+// such a topic is left as it is, and whatever else was told the count (a
+// repartition step's watermark_partitions) must be given the topic's.
+func (c *TopicCreator) Create(ctx context.Context, cl *kgo.Client, topics []string) ([]string, error) {
 	listed, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("reading metadata of topics %v: %w", topics, explain(err, false, false))
+		return nil, fmt.Errorf("reading metadata of topics %v: %w", topics, explain(err, false, false))
 	}
-	var missing []string
+	var missing, notes []string
 	for _, t := range topics {
-		if d, ok := listed[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		d, ok := listed[t]
+		switch {
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			missing = append(missing, t)
+		case d.Err == nil && c.spec.partitions > 0 && len(d.Partitions) != int(c.spec.partitions):
+			notes = append(notes, fmt.Sprintf("topic %s exists with %d partitions, not the %d of %s.%s; it is used as it is (a setting told the partition count, such as cel_route's watermark_partitions, must be given %d)",
+				t, len(d.Partitions), c.spec.partitions, FieldCreateTopics, createTopicsFieldPartitions, len(d.Partitions)))
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return notes, nil
 	}
-	return createTopics(ctx, cl, c.spec, missing)
+	return notes, createTopics(ctx, cl, c.spec, missing)
 }
 
 // topicSpec is a parsed create_topics block.

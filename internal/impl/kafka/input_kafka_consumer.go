@@ -317,7 +317,11 @@ func (k *kafkaConsumer) createTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := k.create.Create(ctx, cl, k.topics); err != nil {
+	notes, err := k.create.Create(ctx, cl, k.topics)
+	for _, n := range notes {
+		k.log.Warnf("kafka_consumer: %s", n)
+	}
+	if err != nil {
 		return k.conn.Failed(err)
 	}
 	return nil
