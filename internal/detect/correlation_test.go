@@ -3,7 +3,9 @@ package detect
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -505,5 +507,60 @@ func TestRestoredAbsencesFireByTheirOrgsTime(t *testing.T) {
 	}
 	if res := processIn(t, r, "b", tick(time.Hour+16*time.Minute)); len(res.Deferred) != 1 || !slices.Equal(res.Deferred[0].Meta, inOrg("b")) {
 		t.Fatalf("org B's absence: %+v", res.Deferred)
+	}
+}
+
+// Threads opening, closing and firing the absences of several orgs at once
+// (Benthos runs processors on several threads): every unanswered
+// expectation fires exactly once, no answered one fires, and the race
+// detector sees the per-org deadlines shared safely.
+func TestAbsencesOfManyOrgsUnderConcurrentThreads(t *testing.T) {
+	e, _ := newTestEngine(t, absenceRule)
+	const orgs, users = 4, 30
+	var wg sync.WaitGroup
+	fired := make([]int, orgs)
+	for o := range orgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			org := fmt.Sprintf("org%d", o)
+			// at is the processed event's time: an absence fires once the
+			// org's time is past the minute after its deadline (within 10m
+			// + grace 5m), and the org's events here jump at most 5m ahead.
+			run := func(at time.Duration, raw []byte) {
+				res, err := e.ProcessWithMeta(raw, inOrg(org))
+				if err != nil {
+					t.Error(err)
+				}
+				for _, d := range res.Deferred {
+					var opening struct {
+						Published time.Time `json:"published"`
+					}
+					if err := json.Unmarshal(d.Out, &opening); err != nil {
+						t.Error(err)
+					}
+					if due := opening.Published.Sub(base) + 21*time.Minute; at > due && at < time.Hour {
+						t.Errorf("%s: the absence opened at %v fired at %v, later than %v", org, opening.Published.Sub(base), at, due)
+					}
+				}
+				fired[o] += len(res.Deferred)
+			}
+			for u := range users {
+				user := fmt.Sprintf("u%d", u)
+				at := time.Duration(u) * time.Minute
+				run(at, of(at, org+"-s-"+user, "start", user, nil))
+				if u%2 == 0 { // every other user finishes in time
+					run(at+5*time.Minute, of(at+5*time.Minute, org+"-d-"+user, "done", user, nil))
+				}
+			}
+			run(3*time.Hour, tick(3*time.Hour))
+			run(4*time.Hour, tick(4*time.Hour))
+		}()
+	}
+	wg.Wait()
+	for o, n := range fired {
+		if n != users/2 {
+			t.Errorf("org%d: %d absences fired, want %d (its unanswered starts, once each)", o, n, users/2)
+		}
 	}
 }
