@@ -34,7 +34,7 @@ func (m *orgMarks) raiseFrom(org string, at int64) int64 {
 	cur, ok := m.marks[org]
 	switch {
 	case !ok:
-		m.marks[org] = at
+		m.marks[strings.Clone(org)] = at // org may be a view of the event's bytes
 		return minTime
 	case at > cur:
 		m.marks[org] = at
