@@ -317,7 +317,7 @@ func checkDeferred(want *Expect, got []detect.Deferred) string {
 	case len(got) == 0 && (want == nil || !want.Match):
 		return ""
 	case len(got) == 0:
-		return "deferred: expected an absence, none was emitted"
+		return "deferred: expected an absence, none was emitted (an absence fires after the first event of its org published at or after the first whole minute past the opening's time + within + grace, when no closing event came)"
 	case want == nil || !want.Match:
 		return fmt.Sprintf("deferred: unexpected absence %q emitted", got[0].Detections[0].Title)
 	case len(got) > 1:
