@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -323,11 +324,5 @@ func countLines(b *testing.B, path string) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := 0
-	for _, c := range data {
-		if c == '\n' {
-			n++
-		}
-	}
-	return n
+	return bytes.Count(data, []byte{'\n'})
 }

@@ -39,8 +39,8 @@ func TestManyOrgsLaggingOrgAbsences(t *testing.T) {
 	sims[0].Persist(org1...)
 	// Org 2: the two removals, 30 hours ago.
 	persistRaw(t, sims[1],
-		mfaEvent(t, "lag-removed-answered", removedAt, "user.mfa.factor.deactivate", "00uadmin", "00uanswered"),
-		mfaEvent(t, "lag-removed-unanswered", removedAt.Add(time.Minute), "user.mfa.factor.deactivate", "00uadmin", "00uunanswered"))
+		userEvent(t, "lag-removed-answered", removedAt, "user.mfa.factor.deactivate", "00uadmin", "00uanswered"),
+		userEvent(t, "lag-removed-unanswered", removedAt.Add(time.Minute), "user.mfa.factor.deactivate", "00uadmin", "00uunanswered"))
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1)) // empty, as a new user's
 	if err != nil {
@@ -69,8 +69,8 @@ func TestManyOrgsLaggingOrgAbsences(t *testing.T) {
 	// Org 2's log goes on: the re-enrolment, persisted late, then an event
 	// 13 hours after the removals, past their deadline (12h + 15m grace).
 	persistRaw(t, sims[1],
-		mfaEvent(t, "lag-reenrolled", removedAt.Add(time.Hour), "user.mfa.factor.activate", "00uanswered", ""),
-		mfaEvent(t, "lag-later", removedAt.Add(13*time.Hour), "user.session.end", "00uother", ""))
+		userEvent(t, "lag-reenrolled", removedAt.Add(time.Hour), "user.mfa.factor.activate", "00uanswered", ""),
+		userEvent(t, "lag-later", removedAt.Add(13*time.Hour), "user.session.end", "00uother", ""))
 	waitEvents(len(org1) + 4)
 	testkit.Until(t, "the unanswered removal's absence alert", func() (bool, string) {
 		got := read().alertRules[absenceRule]
@@ -89,18 +89,18 @@ func TestManyOrgsLaggingOrgAbsences(t *testing.T) {
 	}
 }
 
-// mfaEvent is a System Log event of an MFA factor change: eventType by
-// actor on target (a user id; none when empty).
-func mfaEvent(t *testing.T, uuid string, at time.Time, eventType, actor, target string) json.RawMessage {
+// userEvent is a System Log event of eventType by the user actor, on the
+// user target (none when empty), published at.
+func userEvent(t *testing.T, uuid string, at time.Time, eventType, actor, target string) json.RawMessage {
 	t.Helper()
 	ev := map[string]any{
 		"uuid": uuid, "published": at.Format(time.RFC3339Nano), "eventType": eventType,
 		"version": "0", "severity": "INFO", "displayMessage": eventType,
-		"actor":   map[string]any{"id": actor, "type": "User", "alternateId": actor + "@lagging.example"},
+		"actor":   map[string]any{"id": actor, "type": "User", "alternateId": actor + "@example.org"},
 		"outcome": map[string]any{"result": "SUCCESS"},
 	}
 	if target != "" {
-		ev["target"] = []any{map[string]any{"id": target, "type": "User", "alternateId": target + "@lagging.example"}}
+		ev["target"] = []any{map[string]any{"id": target, "type": "User", "alternateId": target + "@example.org"}}
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {

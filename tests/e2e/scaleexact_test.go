@@ -54,19 +54,7 @@ func quietOrgEvents(t *testing.T, router *detect.Engine) [][]byte {
 	t.Helper()
 	t0 := corpus.Start.Add(corpus.Span(exactEvents) + time.Hour)
 	event := func(uuid string, at time.Duration, eventType, actor, target string) []byte {
-		ev := map[string]any{
-			"uuid": uuid, "published": t0.Add(at).Format(time.RFC3339Nano), "eventType": eventType,
-			"outcome": map[string]any{"result": "SUCCESS"},
-			"actor":   map[string]any{"id": actor, "type": "User", "alternateId": actor + "@quiet.example"},
-		}
-		if target != "" {
-			ev["target"] = []any{map[string]any{"id": target, "type": "User"}}
-		}
-		raw, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return userEvent(t, uuid, t0.Add(at), eventType, actor, target)
 	}
 	evs := [][]byte{
 		event("quiet-1", 0, "user.mfa.factor.deactivate", "00uadmin", "00uq1"),
