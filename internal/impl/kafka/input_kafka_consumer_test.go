@@ -363,30 +363,57 @@ func TestConsumerDrainsRevokedPartitions(t *testing.T) {
 	for p := int32(0); p < 4; p++ {
 		produceTo(t, c, recordsOn(p, fmt.Sprintf("q%d", p))...)
 	}
-	got := map[string]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Both members read at once until every q record arrived (however long
+	// the rebalance takes on a loaded machine, within testkit.Patience),
+	// then a second longer, to see anything delivered twice.
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
+	values := make(chan string)
+	var readers sync.WaitGroup
 	for _, k := range []*kafkaConsumer{a, bm} {
-		for {
-			rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-			b, ack, err := k.ReadBatch(rctx)
-			rcancel()
-			if err != nil {
-				break
-			}
-			for _, m := range b {
-				v, _ := m.AsBytes()
-				if got[string(v)] {
-					t.Errorf("%s delivered twice", v)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				b, ack, err := k.ReadBatch(ctx)
+				if err != nil {
+					return
 				}
-				got[string(v)] = true
-				if strings.HasPrefix(string(v), "p") {
-					t.Errorf("%s delivered again after the rebalance", v)
+				for _, m := range b {
+					v, _ := m.AsBytes()
+					select {
+					case values <- string(v):
+					case <-ctx.Done():
+						return
+					}
 				}
+				_ = ack(context.Background(), nil)
 			}
-			_ = ack(context.Background(), nil)
+		}()
+	}
+	got := map[string]bool{}
+	var grace <-chan time.Time
+	for collecting := true; collecting; {
+		select {
+		case v := <-values:
+			if got[v] {
+				t.Errorf("%s delivered twice", v)
+			}
+			got[v] = true
+			if strings.HasPrefix(v, "p") {
+				t.Errorf("%s delivered again after the rebalance", v)
+			}
+			if grace == nil && got["q0"] && got["q1"] && got["q2"] && got["q3"] {
+				grace = time.After(time.Second)
+			}
+		case <-grace:
+			collecting = false
+		case <-ctx.Done():
+			collecting = false
 		}
 	}
+	cancel()
+	readers.Wait()
 	wg.Wait()
 	for p := 0; p < 4; p++ {
 		if !got[fmt.Sprintf("q%d", p)] {
