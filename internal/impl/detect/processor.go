@@ -76,6 +76,7 @@ With `+"`changelog`"+` (partitioned state):
 - `+"`cel_detect_records_replayed_total`"+`: re-delivered records of the last committed batch, written out again as first tagged.
 - `+"`cel_detect_changelog_errors_total`"+`: failed restores and commits (each is retried after restoring the state again).
 - `+"`cel_detect_records_without_partition_total`"+`: messages without Kafka metadata, passed on untagged with an error.
+- `+"`cel_detect_watermarks_total`"+`: watermark records of `+"`cel_route`"+` read (not counted in `+"`cel_detect_events_total`"+`).
 
 ### Partitioned state
 

@@ -177,11 +177,16 @@ func TestPartitionedDetectorFiresAbsencesOnWatermarks(t *testing.T) {
 	b := sourceBatch(1, 0, [][]byte{detecttest.Of(0, "s1", "start", "ann", nil), []byte(`{"published":"` + detecttest.Base.Add(time.Hour).Format(time.RFC3339Nano) + `"}`)})
 	b[0].MetaSetMut(meta.DetectRule, "AB")
 	b[1].MetaSetMut(meta.DetectRule, detect.WatermarkRule)
+	var events, watermarks int
+	w.counted = func(e, wm int) { events, watermarks = events+e, watermarks+wm }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := w.processBatch(ctx, b)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if events != 1 || watermarks != 1 {
+		t.Errorf("counted %d events and %d watermarks, want 1 of each (cel_detect_events_total counts events only)", events, watermarks)
 	}
 	if len(out) != 3 {
 		t.Fatalf("%d messages, want the start, the watermark and the absence", len(out))

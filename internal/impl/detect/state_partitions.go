@@ -24,8 +24,10 @@ type partitionedDetector struct {
 	engines  *detect.PartitionEngines
 	meta     []metaSource
 	log      *service.Logger
-	events   *service.MetricCounter
 	noSource *service.MetricCounter
+	// counted is told each batch's events and cel_route's watermark
+	// records (which are no events: no rule evaluates them).
+	counted func(events, watermarks int)
 }
 
 // retryIn is the wait before retrying a failed restore or commit (nil: the
@@ -36,15 +38,19 @@ func newPartitionedDetector(cl *changelog.Store, rs *detect.RuleSet, opts detect
 	skipped := m.NewCounter("cel_detect_records_already_evaluated_total")
 	replayed := m.NewCounter("cel_detect_records_replayed_total")
 	commitErrors := m.NewCounter("cel_detect_changelog_errors_total")
+	events, watermarks := m.NewCounter("cel_detect_events_total"), m.NewCounter("cel_detect_watermarks_total")
 	d := &partitionedDetector{
 		meta:     sources,
 		log:      mgr.Logger(),
-		events:   m.NewCounter("cel_detect_events_total"),
 		noSource: m.NewCounter("cel_detect_records_without_partition_total"),
+		counted: func(e, w int) {
+			events.Incr(int64(e))
+			watermarks.Incr(int64(w))
+		},
 	}
 	// Series exist from the start, so increase() and alerts see the first
 	// occurrence (Benthos creates a series at its first Incr).
-	for _, c := range []*service.MetricCounter{restores, skipped, replayed, commitErrors, d.noSource} {
+	for _, c := range []*service.MetricCounter{restores, skipped, replayed, commitErrors, d.noSource, watermarks} {
 		c.Incr(0)
 	}
 	d.engines = detect.NewPartitionEngines(changelogStore{cl}, rs, opts, mgr.Logger(), detect.PartitionOptions{
@@ -67,6 +73,7 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 	var order []detect.SourcePartition
 	groups := map[detect.SourcePartition]service.MessageBatch{}
 	records := map[detect.SourcePartition][]detect.Record{}
+	watermarks := 0
 	for _, msg := range batch {
 		src, off, err := sourceOf(msg)
 		if err != nil {
@@ -82,6 +89,9 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 		raw, _ := msg.AsBytes()
 		groups[src] = append(groups[src], msg)
 		rule, _ := msg.MetaGet(meta.DetectRule) // a record of cel_route's repartition topic
+		if rule == detect.WatermarkRule {
+			watermarks++
+		}
 		records[src] = append(records[src], detect.Record{Bytes: raw, Meta: metaFields(d.meta, msg), Offset: off, Rule: rule})
 	}
 	for _, src := range order {
@@ -91,7 +101,7 @@ func (d *partitionedDetector) processBatch(ctx context.Context, batch service.Me
 		}
 		out = applyOutcomes(out, groups[src], plan, d.meta)
 	}
-	d.events.Incr(int64(len(batch)))
+	d.counted(len(batch)-watermarks, watermarks)
 	return out, nil
 }
 

@@ -68,6 +68,7 @@ var help = map[string]string{
 	"cel_route_watermarks_total":    "Watermark messages cel_route wrote: an org's event time, one per repartition partition as it enters a new minute.",
 	// cel_detect.
 	"cel_detect_events_total":                    "Events evaluated against the rule set.",
+	"cel_detect_watermarks_total":                "Watermark records of cel_route read by a detection worker: no rule evaluates them; they move their org's event time.",
 	"cel_detect_matches_total":                   "Events tagged, by rule.",
 	"cel_detect_rule_errors_total":               "Rule evaluation errors (the event passes on untagged by that rule), by rule.",
 	"cel_detect_decode_errors_total":             "Messages that are not JSON objects, passed on unchanged.",
