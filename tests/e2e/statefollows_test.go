@@ -444,11 +444,22 @@ func endOffsets(t *testing.T, brokers []string, topic string) map[int32]int64 {
 // repartitions, for rule, to a partition of the repartition topic w owns.
 func routeOwnedBy(t *testing.T, owners map[int32]string, w, prefix, rule string, ev func(actor string) []byte) (string, int32) {
 	t.Helper()
+	return routeOwnedByIn(t, owners, w, "", prefix, rule, ev)
+}
+
+// routeOwnedByIn is routeOwnedBy for events of org (given as the okta_org
+// header, which scopes the state key).
+func routeOwnedByIn(t *testing.T, owners map[int32]string, w, org, prefix, rule string, ev func(actor string) []byte) (string, int32) {
+	t.Helper()
 	e := packEngine(t)
+	var meta []detect.MetaField
+	if org != "" {
+		meta = []detect.MetaField{{Name: "org", Value: org}}
+	}
 	part := kgo.StickyKeyPartitioner(nil).ForTopic(repartitionTopic)
 	for i := range 1000 {
 		actor := fmt.Sprintf("%s%03d@acme.io", prefix, i)
-		routes, err := e.Routes(ev(actor), nil)
+		routes, err := e.Routes(ev(actor), meta)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,6 +480,13 @@ func routeOwnedBy(t *testing.T, owners map[int32]string, w, prefix, rule string,
 // produceRaw writes events keyed by their actor and returns their offsets.
 func produceRaw(t *testing.T, brokers []string, actor string, evs ...[]byte) []int64 {
 	t.Helper()
+	return produceRawIn(t, brokers, "", actor, evs...)
+}
+
+// produceRawIn is produceRaw for events of org (the okta_org header stage 1
+// writes), keyed by key.
+func produceRawIn(t *testing.T, brokers []string, org, key string, evs ...[]byte) []int64 {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -476,7 +494,11 @@ func produceRaw(t *testing.T, brokers []string, actor string, evs ...[]byte) []i
 	defer cl.Close()
 	var recs []*kgo.Record
 	for _, e := range evs {
-		recs = append(recs, &kgo.Record{Topic: eventsTopic, Key: []byte(actor), Value: e})
+		r := &kgo.Record{Topic: eventsTopic, Key: []byte(key), Value: e}
+		if org != "" {
+			r.Headers = []kgo.RecordHeader{{Key: "okta_org", Value: []byte(org)}}
+		}
+		recs = append(recs, r)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -498,6 +520,12 @@ func produceRaw(t *testing.T, brokers []string, actor string, evs ...[]byte) []i
 // restore the state from the changelog: the brute force alerts once,
 // counting all five failures, and the travel alerts with the login before
 // the kill as its origin.
+//
+// The victim also owns the absence expectations of two MFA removals in
+// another org. After the kill, one is re-enrolled, and the org's log moves
+// 12 hours on with an event no rule routes: the partitions' new owners learn
+// the org's time only from cel_route's watermarks, and the expectation
+// restored from the changelog alerts once, the answered one never.
 func TestStateFollowsKilledWorker(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic),
 		kfake.SeedTopics(scalePartitions, repartitionTopic), kfake.SeedTopics(3, alertsTopic), kfake.GroupMinSessionTimeout(time.Second))
@@ -522,6 +550,12 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	traveller, tp := routeOwnedBy(t, owners, victim, "travel", "Okta.GeographicallyImprobableAccess", func(a string) []byte {
 		return authEvent("probe", a, t0, "SUCCESS", "Paris", 48.85, 2.35)
 	})
+	const mfaOrg, absenceRule = "absence.okta.com", "Okta.Elastic.MFADeactivatedNotReactivated"
+	removal := func(uuid, target string) []byte {
+		return userEvent(t, uuid, t0, "user.mfa.factor.deactivate", "00uadmin", target)
+	}
+	unanswered, up := routeOwnedByIn(t, owners, victim, mfaOrg, "unanswered", absenceRule, func(a string) []byte { return removal("probe", a) })
+	reenrolled, rp := routeOwnedByIn(t, owners, victim, mfaOrg, "reenrolled", absenceRule, func(a string) []byte { return removal("probe", a) })
 	produceCorpus(t, brokersList, corpus.Events(5000)) // background traffic
 
 	var before []int64
@@ -529,6 +563,7 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 		before = append(before, produceRaw(t, brokersList, brute, authEvent(fmt.Sprintf("bf-%d", i), brute, t0.Add(time.Duration(i)*time.Minute), "FAILURE", "Paris", 48.85, 2.35))...)
 	}
 	paris := produceRaw(t, brokersList, traveller, authEvent("tr-0", traveller, t0, "SUCCESS", "Paris", 48.85, 2.35))
+	removals := produceRawIn(t, brokersList, mfaOrg, mfaOrg, removal("mfa-unanswered", unanswered), removal("mfa-reenrolled", reenrolled))
 	// Wait until they are routed (their offsets are committed once their
 	// routed records are in the repartition topic), then until the victim has
 	// evaluated and committed everything routed to its two partitions.
@@ -536,6 +571,8 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 		int32(kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic).Partition(&kgo.Record{Key: []byte(brute)}, scalePartitions)):     before[len(before)-1],
 		int32(kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic).Partition(&kgo.Record{Key: []byte(traveller)}, scalePartitions)): paris[0],
 	}
+	mfaPart := int32(kgo.StickyKeyPartitioner(nil).ForTopic(eventsTopic).Partition(&kgo.Record{Key: []byte(mfaOrg)}, scalePartitions))
+	src[mfaPart] = max(src[mfaPart], removals[len(removals)-1])
 	deadline := time.Now().Add(60 * time.Second)
 	for routed := false; ; {
 		if !routed {
@@ -549,12 +586,12 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 			}
 		} else {
 			offs := topicOffsets(t, brokersList, "killed", repartitionTopic)
-			if offs[bp] >= src[bp] && offs[tp] >= src[tp] {
+			if offs[bp] >= src[bp] && offs[tp] >= src[tp] && offs[up] >= src[up] && offs[rp] >= src[rp] {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first half was not routed and committed in 60s (routed %v, repartition partitions %d and %d)", routed, bp, tp)
+			t.Fatalf("the first half was not routed and committed in 60s (routed %v, repartition partitions %d, %d, %d and %d)", routed, bp, tp, up, rp)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -570,6 +607,7 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 		AlertID string         `json:"alert_id"`
 		Count   int            `json:"count"`
 		Context map[string]any `json:"context"`
+		Org     string         `json:"okta_org"`
 		Event   struct {
 			UUID  string `json:"uuid"`
 			Actor struct {
@@ -577,7 +615,7 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 			} `json:"actor"`
 		} `json:"event"`
 	}
-	var bruteAlerts, travelAlerts []alert
+	var bruteAlerts, travelAlerts, absenceAlerts []alert
 	collect := func(r *kgo.Record) {
 		var a alert
 		if json.Unmarshal(r.Value, &a) != nil {
@@ -588,12 +626,26 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 			bruteAlerts = append(bruteAlerts, a)
 		case a.ID == "Okta.GeographicallyImprobableAccess" && a.Event.Actor.AlternateID == traveller:
 			travelAlerts = append(travelAlerts, a)
+		case a.ID == absenceRule && a.Org == mfaOrg:
+			absenceAlerts = append(absenceAlerts, a)
 		}
 	}
 	consumeTopic(t, brokersList, alertsTopic, 90*time.Second, collect, func() bool { return len(bruteAlerts) > 0 && len(travelAlerts) > 0 })
 	moved := time.Since(killed)
+
+	// Then one removal is re-enrolled, and the MFA org's log moves 12 hours
+	// on. (Only now: the test's other events carry no org, and an engine frees
+	// unscoped state by the newest time of any org, so a jump of hours before
+	// the brute force's last failures were counted would make them late.)
+	later := userEvent(t, "mfa-later", t0.Add(12*time.Hour+20*time.Minute), "user.session.end", "00uother", "")
+	if routes, err := packEngine(t).Routes(later, []detect.MetaField{{Name: "org", Value: mfaOrg}}); err != nil || len(routes) != 0 {
+		t.Fatalf("the org's last event has routes %v (%v): it must reach the removals' partitions only as watermarks", routes, err)
+	}
+	produceRawIn(t, brokersList, mfaOrg, mfaOrg, userEvent(t, "mfa-reenrolment", t0.Add(2*time.Hour), "user.mfa.factor.activate", reenrolled, ""), later)
+	absenceAlerts = nil
+	consumeTopic(t, brokersList, alertsTopic, 90*time.Second, collect, func() bool { return len(absenceAlerts) > 0 })
 	time.Sleep(2 * time.Second) // any second alert would be on its way
-	bruteAlerts, travelAlerts = nil, nil
+	bruteAlerts, travelAlerts, absenceAlerts = nil, nil, nil
 	readTopic(t, brokersList, alertsTopic, collect)
 
 	ids := map[string]bool{}
@@ -615,8 +667,11 @@ func TestStateFollowsKilledWorker(t *testing.T) {
 	if len(travelAlerts) != 1 || travelAlerts[0].Event.UUID != "tr-1" || travelAlerts[0].Context["previous_city"] != "Paris" {
 		t.Errorf("impossible travel across the kill: %+v, want one alert on the Tokyo login from Paris", travelAlerts)
 	}
-	t.Logf("%s (owning partitions %d and %d of %v) killed; brute force alerted once (count %d), travel alerted from %v; alerts %v after the kill",
-		victim, bp, tp, owners, bruteAlerts[0].Count, travelAlerts[0].Context["previous_city"], moved.Round(time.Millisecond))
+	if len(absenceAlerts) != 1 || absenceAlerts[0].Event.UUID != "mfa-unanswered" {
+		t.Errorf("MFA removals across the kill: absence alerts %+v, want one, on the removal never re-enrolled (mfa-unanswered)", absenceAlerts)
+	}
+	t.Logf("%s (owning partitions %d, %d, %d and %d of %v) killed; brute force alerted once (count %d), travel alerted from %v, the unanswered MFA removal once; alerts %v after the kill",
+		victim, bp, tp, up, rp, owners, bruteAlerts[0].Count, travelAlerts[0].Context["previous_city"], moved.Round(time.Millisecond))
 }
 
 // consumeTopic reads topic from the start into fn until done holds, failing

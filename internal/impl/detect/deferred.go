@@ -15,8 +15,8 @@ var eventMeta = []string{meta.OktaUUID, meta.OktaEventType, meta.OktaPublished}
 // deferredMessages turns the absences an event made due into messages that
 // follow it in its batch (so an output writing the batch in one transaction
 // commits them with it): copies of its message carrying the opening event
-// with the absence's detection, that event's own event_metadata values,
-// detection_ids, and detection_deferred = true.
+// with the absence's detection, that event's own event_metadata values (and
+// none of the trigger's), detection_ids, and detection_deferred = true.
 func deferredMessages(trigger *service.Message, defs []detect.Deferred, sources []metaSource) service.MessageBatch {
 	out := make(service.MessageBatch, 0, len(defs))
 	for _, d := range defs {
@@ -24,6 +24,11 @@ func deferredMessages(trigger *service.Message, defs []detect.Deferred, sources 
 		m.SetBytes(d.Out)
 		for _, k := range eventMeta {
 			m.MetaDelete(k)
+		}
+		// The trigger's event_metadata values (its org) are not the opening
+		// event's: one the opening event lacked must not be inherited.
+		for _, s := range sources {
+			m.MetaDelete(s.key)
 		}
 		for _, f := range d.Meta {
 			for _, s := range sources {

@@ -67,6 +67,33 @@ func TestProcessorEmitsDeferredAbsence(t *testing.T) {
 	}
 }
 
+// An expectation opened by an event without an org is due by the newest
+// time of any org; the message is still the opening event's: it carries no
+// org, not the one of the event that made it due.
+func TestDeferredAbsenceKeepsNoOrgOfItsTrigger(t *testing.T) {
+	dir := t.TempDir()
+	writeRuleFile(t, dir, "absence.cel", detecttest.AbsenceRule)
+	p := newTestProcessor(t, "rules: ["+dir+"]")
+	trigger := service.NewMessage(detecttest.Of(time.Hour, "t1", "tick", "zed", nil))
+	trigger.MetaSetMut(meta.OktaOrg, "b.okta.com")
+	batches, err := p.ProcessBatch(context.Background(), service.MessageBatch{
+		service.NewMessage(detecttest.Of(0, "s1", "start", "ann", nil)), trigger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := batches[0]
+	if len(out) != 3 {
+		t.Fatalf("%d messages, want the 2 events and the absence", len(out))
+	}
+	if v, _ := out[2].MetaGet(meta.DetectionDeferred); v != "true" {
+		t.Fatal("third message is not the absence")
+	}
+	if v, ok := out[2].MetaGet(meta.OktaOrg); ok {
+		t.Errorf("the absence of an event without an org carries okta_org %q, its trigger's", v)
+	}
+}
+
 // With partitioned state the absence is emitted after its record and again
 // when the record's batch is re-delivered.
 func TestPartitionedStateDeferredAbsence(t *testing.T) {
