@@ -15,7 +15,7 @@ import (
 	"github.com/oktadetect/oktadetect/plugin"
 )
 
-// rulesCommand is `oktadetect rules test|list|lint [paths]`. Without paths both
+// rulesCommand is `oktadetect rules test|list|lint|bench [paths]`. Without paths both
 // work on the rule pack embedded in the binary.
 func rulesCommand() *cli.Command {
 	return &cli.Command{
@@ -60,6 +60,7 @@ func rulesCommand() *cli.Command {
 					return runRulesLint(c.Args().Slice(), c.App.Writer, c.App.ErrWriter)
 				},
 			},
+			rulesBenchCommand(),
 		},
 	}
 }

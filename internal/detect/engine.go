@@ -71,6 +71,10 @@ type Hooks struct {
 	// StateKeys: the number of keys of the rule's state changed by delta
 	// (reported at each expiry sweep, after evictions and on release).
 	StateKeys func(ruleID string, delta int64)
+	// Evaluated: the rule was evaluated on an event, taking d (its
+	// condition, state and alert fields). Set only to measure rules
+	// (`oktadetect rules bench`): it costs two clock reads per rule.
+	Evaluated func(ruleID string, d time.Duration)
 }
 
 // EngineOptions configure an Engine.
@@ -292,7 +296,14 @@ func (e *Engine) process(raw []byte, meta []MetaField, only string) (Result, err
 			}
 			continue
 		}
+		var began time.Time
+		if e.hooks.Evaluated != nil {
+			began = time.Now()
+		}
 		d, err := e.evalRule(r, ev)
+		if e.hooks.Evaluated != nil {
+			e.hooks.Evaluated(r.ID, time.Since(began))
+		}
 		if n := r.state.enforceBound(); n > 0 {
 			e.reportEvictions(r, n)
 		}
