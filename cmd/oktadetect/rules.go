@@ -113,13 +113,7 @@ func runRulesLint(paths []string, w, errW io.Writer) error {
 }
 
 func runRulesList(paths []string, asJSON bool, w io.Writer) error {
-	var rs *detect.RuleSet
-	var err error
-	if len(paths) == 0 {
-		rs, err = detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
-	} else {
-		rs, err = detect.LoadPaths(paths, packOptions())
-	}
+	rs, err := loadRules(paths)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("rules list: %v", err), 1)
 	}
@@ -153,6 +147,14 @@ func oneLine(s string, max int) string {
 		s = s[:max-1] + "…"
 	}
 	return s
+}
+
+// loadRules compiles the rules of paths, or the embedded pack without any.
+func loadRules(paths []string) (*detect.RuleSet, error) {
+	if len(paths) == 0 {
+		return detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
+	}
+	return detect.LoadPaths(paths, packOptions())
 }
 
 // packOptions compile rules as cel_detect does: with the libraries the

@@ -15,7 +15,6 @@ import (
 
 	"github.com/oktadetect/oktadetect/internal/detect"
 	"github.com/oktadetect/oktadetect/internal/oktasim/corpus"
-	"github.com/oktadetect/oktadetect/plugin"
 )
 
 // rulesBenchCommand is `oktadetect rules bench`: what each rule costs per
@@ -72,13 +71,7 @@ func runRulesBench(paths []string, n int, from string, asJSON bool, w io.Writer)
 	if n < 1 || n > benchMaxEvents {
 		return cli.Exit(fmt.Sprintf("rules bench: --events %d: give 1 to %d", n, benchMaxEvents), 2)
 	}
-	var rs *detect.RuleSet
-	var err error
-	if len(paths) == 0 {
-		rs, err = detect.LoadFS(plugin.Detection.Pack, plugin.Detection.PackRoot, packOptions())
-	} else {
-		rs, err = detect.LoadPaths(paths, packOptions())
-	}
+	rs, err := loadRules(paths)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("rules bench: %v", err), 1)
 	}
