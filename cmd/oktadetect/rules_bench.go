@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,7 +132,7 @@ func benchRules(rs *detect.RuleSet, events [][]byte) *benchReport {
 		}
 		rep.Rules = append(rep.Rules, c)
 	}
-	slices.SortFunc(rep.Rules, func(a, b *ruleCost) int { return int(b.total - a.total) })
+	slices.SortFunc(rep.Rules, func(a, b *ruleCost) int { return cmp.Compare(b.total, a.total) })
 	return rep
 }
 

@@ -527,8 +527,10 @@ func produceRawIn(t *testing.T, brokers []string, org, key string, evs ...[]byte
 // the org's time only from cel_route's watermarks, and the expectation
 // restored from the changelog alerts once, the answered one never.
 func TestStateFollowsKilledWorker(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scalePartitions, eventsTopic),
-		kfake.SeedTopics(scalePartitions, repartitionTopic), kfake.SeedTopics(3, alertsTopic), kfake.GroupMinSessionTimeout(time.Second))
+	// A new user's broker: empty. The workers create the topics they read
+	// (create_topics, 12 partitions) before joining, the alerts topic with
+	// their first alert.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
